@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs, with apt-get and by Debian package name, whatever lnfold's build needs and is missing.
+# Safe to run again: when everything is present it does nothing and never touches the network.
+set -euo pipefail
+
+packages=(
+  cmake make g++ pkg-config   # toolchain
+  libxsimd-dev xtl-dev        # SIMD kernels (xsimd 8 exports a target that needs xtl)
+  libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
+  catch2 libbenchmark-dev     # tests and benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "lnfold: installing ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
