@@ -1,0 +1,169 @@
+// Zero-mean regions (METHOD §4): the (node, axis) states connected by transparent ops, with the
+// producers that feed them and the consumers that read them. Each state joins one region at most,
+// and every state and consumer edge is examined once, so building all regions is linear in the size
+// of the graph.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "lnfold/fold/detail/graph_index.hpp"
+#include "lnfold/fold/plan.hpp"
+#include "lnfold/graph/taxonomy.hpp"
+
+namespace lnfold::detail {
+
+inline constexpr std::size_t no_region = static_cast<std::size_t>(-1);
+
+/// A node whose output enters the region without coming through a transparent op.
+struct producer_entry {
+  enum class kind { source, fused_source, broadcast_constant, zero_mean, blocker } what;
+  std::size_t state;          ///< the region state it feeds (for a broadcast: the add's state)
+  node_id node;               ///< the producer (fused: the mul; broadcast: the constant)
+  node_id offender;           ///< for blockers: the node to blame; fused: the linear; broadcast: the add
+  fold_reason reason = fold_reason::foldable;
+  std::optional<param_id> scale = std::nullopt;  ///< fused: the per-channel scale
+};
+
+/// A non-transparent consumer of a region state.
+struct sink_entry {
+  consumer_role role;
+  std::size_t state;            ///< the state it reads
+  node_id consumer;             ///< for exposed outputs: the node itself
+  fold_reason reason = fold_reason::foldable;
+  std::size_t downstream = no_state;  ///< channel slices: the slice's own state
+};
+
+struct region_data {
+  std::size_t axis_state = 0;  ///< the state it was grown from
+  std::vector<node_id> lns;
+  std::vector<producer_entry> producers;
+  std::vector<sink_entry> sinks;
+};
+
+template <class G>
+class region_builder {
+ public:
+  region_builder(const graph_index<G>& index, const fold_options& options)
+      : ix_(index), options_(options), region_of_(index.state_count(), no_region) {}
+
+  std::size_t region_of(std::size_t state) const { return region_of_[state]; }
+  const std::vector<region_data>& regions() const noexcept { return regions_; }
+  /// Transparent links between states, both directions, for path finding.
+  const std::vector<std::pair<std::size_t, std::size_t>>& links() const noexcept { return links_; }
+
+  /// The region of `state`, grown by breadth-first search the first time it is asked for.
+  std::size_t grow(std::size_t start) {
+    if (region_of_[start] != no_region) return region_of_[start];
+    const std::size_t r = regions_.size();
+    regions_.push_back({start, {}, {}, {}});
+    region_of_[start] = r;
+    queue_.push_back(start);
+    while (!queue_.empty()) {
+      const std::size_t s = queue_.front();
+      queue_.pop_front();
+      visit(r, s);
+    }
+    return r;
+  }
+
+ private:
+  void visit(std::size_t r, std::size_t s) {
+    const node_id n = ix_.state_node(s);
+    const std::size_t a = ix_.state_axis(s);
+    if (ix_.is_output(n)) regions_[r].sinks.push_back({consumer_role::unsafe_sink, s, n, fold_reason::exposed_output});
+    walk_back(r, s, n, a);
+    walk_forward(r, s, n, a);
+  }
+
+  void link(std::size_t r, std::size_t from, node_id to_node, std::size_t to_axis) {
+    const std::size_t t = ix_.state(to_node, to_axis);
+    if (t == no_state) {  // the taxonomy mapped to an axis the node does not have: a malformed shape
+      regions_[r].producers.push_back({producer_entry::kind::blocker, from, to_node, to_node, fold_reason::invalid_axis});
+      return;
+    }
+    links_.emplace_back(from, t);
+    if (region_of_[t] == no_region) {
+      region_of_[t] = r;
+      queue_.push_back(t);
+    }
+  }
+
+  void walk_back(std::size_t r, std::size_t s, node_id n, std::size_t a) {
+    using K = producer_entry::kind;
+    auto& producers = regions_[r].producers;
+    through_.clear();
+    const auto in = ix_.inputs(n);
+    const producer_class pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), a, through_);
+    switch (pc.role) {
+      case producer_role::transparent:
+        for (const auto& t : through_) {
+          const node_id m = in[t.input];
+          if (t.axis) link(r, s, m, *t.axis);
+          else if (ix_.kind(m) == op_kind::constant) producers.push_back({K::broadcast_constant, s, m, n});
+          else producers.push_back({K::blocker, s, n, m, fold_reason::broadcast_along_axis});
+        }
+        return;
+      case producer_role::source: producers.push_back({K::source, s, n, n}); return;
+      case producer_role::zero_mean: producers.push_back({K::zero_mean, s, n, n}); return;
+      case producer_role::blocker:
+        if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
+          if (auto linear = fusable_linear(n, a, *pc.culprit_input)) {
+            producers.push_back({K::fused_source, s, n, *linear, fold_reason::foldable, ix_.op(in[*pc.culprit_input]).weight});
+            return;
+          }
+        }
+        producers.push_back({K::blocker, s, n, pc.culprit_input ? in[*pc.culprit_input] : n, pc.reason});
+        return;
+    }
+  }
+
+  // LayerScale: mul(linear(x), γ) folds when the linear is centerable along the axis and the mul is
+  // its only reader, so that γ can be multiplied into its weight first.
+  std::optional<node_id> fusable_linear(node_id mul, std::size_t a, std::size_t scale_input) {
+    const auto in = ix_.inputs(mul);
+    const node_id scale = in[scale_input], m = in[1 - scale_input];
+    const auto k = ix_.kind(m);
+    if (!ix_.op(scale).weight || (k != op_kind::linear && k != op_kind::conv && k != op_kind::conv_transpose))
+      return std::nullopt;
+    if (ix_.consumers(m).size() != 1 || ix_.is_output(m)) return std::nullopt;
+    const auto out = ix_.dims(mul), lin = ix_.dims(m);
+    const auto axis_in_linear = broadcast_source_axis(*out, *lin, a);
+    if (!axis_in_linear) return std::nullopt;
+    std::vector<carried_axis> unused;
+    const auto pc = classify_producer(ix_.op(m), lin, ix_.input_dims(m), ix_.input_kinds(m), *axis_in_linear, unused);
+    if (pc.role != producer_role::source) return std::nullopt;
+    return m;
+  }
+
+  void walk_forward(std::size_t r, std::size_t s, node_id n, std::size_t a) {
+    for (const auto& u : ix_.consumers(n)) {
+      const node_id c = u.consumer;
+      consumer_class cc = classify_consumer(ix_.op(c), ix_.dims(c), ix_.input_dims(c), ix_.input_kinds(c), u.input, a);
+      if (ix_.kind(c) == op_kind::layer_norm && u.input != 0) cc = {consumer_role::unsafe_sink, fold_reason::unknown_op, 0};
+      switch (cc.role) {
+        case consumer_role::transparent: link(r, s, c, cc.out_axis); break;
+        case consumer_role::safe_sink:
+          regions_[r].sinks.push_back({consumer_role::safe_sink, s, c});
+          if (ix_.kind(c) == op_kind::layer_norm) regions_[r].lns.push_back(c);
+          break;
+        case consumer_role::channel_slice:
+          regions_[r].sinks.push_back({consumer_role::channel_slice, s, c, fold_reason::foldable, ix_.state(c, cc.out_axis)});
+          break;
+        case consumer_role::unsafe_sink: regions_[r].sinks.push_back({consumer_role::unsafe_sink, s, c, cc.reason}); break;
+      }
+    }
+  }
+
+  const graph_index<G>& ix_;
+  const fold_options& options_;
+  std::vector<std::size_t> region_of_;
+  std::vector<region_data> regions_;
+  std::vector<std::pair<std::size_t, std::size_t>> links_;
+  std::deque<std::size_t> queue_;
+  std::vector<carried_axis> through_;
+};
+
+}  // namespace lnfold::detail
