@@ -394,6 +394,7 @@ class fold_detector {
     std::size_t state;
     fold_reason reason;
     node_id offender;
+    fold_condition failed;
   };
 
   // Where a failing region goes wrong, as BFS seeds: its blockers (condition 1), else its unsafe
@@ -403,20 +404,20 @@ class fold_detector {
     const auto& reg = rb_.regions()[r];
     if (has_blocker(r)) {
       for (const auto& p : reg.producers)
-        if (p.what == producer_entry::kind::blocker) out.push_back({p.state, p.reason, p.offender});
+        if (p.what == producer_entry::kind::blocker) out.push_back({p.state, p.reason, p.offender, fold_condition::zero_mean_input});
     } else if (info(r).sinks == status::unsafe) {
       for (std::size_t i = 0; i < reg.sinks.size(); ++i) {
         const auto& s = reg.sinks[i];
-        if (s.role == consumer_role::unsafe_sink) out.push_back({s.state, s.reason, s.consumer});
+        if (s.role == consumer_role::unsafe_sink) out.push_back({s.state, s.reason, s.consumer, fold_condition::safe_consumers});
         else if (s.role == consumer_role::channel_slice && info(rb_.region_of(s.downstream)).sinks == status::unsafe) {
           const auto [reason, who] = failing_sink(rb_.region_of(s.downstream));
-          out.push_back({s.state, reason, who});
+          out.push_back({s.state, reason, who, fold_condition::safe_consumers});
         }
       }
     } else {
       const auto& c = refused_.at(r);
       for (const auto& s : sources_[r])
-        if (s.node == c.source_use) out.push_back({s.state, fold_reason::tied_parameter, c.other_use});
+        if (s.node == c.source_use) out.push_back({s.state, fold_reason::tied_parameter, c.other_use, fold_condition::untied_sources});
     }
     return out;
   }
@@ -473,6 +474,7 @@ class fold_detector {
     v.node = ln.node;
     if (ln.region == no_region) {
       v.reason = ln.malformed;
+      v.failed = fold_condition::well_formed;
       v.offender = ln.node;
       return v;
     }
@@ -486,12 +488,14 @@ class fold_detector {
     const std::size_t s0 = start != no_state && trace_[start].seed != no_state ? start : no_state;
     if (s0 == no_state) {  // cannot happen for a region with seeds; report the region's reason
       v.reason = st.reason;
+      v.failed = fold_condition::zero_mean_input;
       v.offender = region_offender(ln.region);
       return v;
     }
     const auto& t0 = trace_[s0];
     const seed& sd = region_seeds_[ln.region][t0.seed];
     v.reason = sd.reason;
+    v.failed = sd.failed;
     v.offender = sd.offender;
     // The path: the LN's input, up to two more hops, then the last state before the seed, the seed.
     std::size_t s = s0;

@@ -84,10 +84,20 @@ struct stem_centering {
   std::size_t region = 0;  ///< whose LNs it frees
 };
 
+/// Which of the conditions of METHOD §4 an LN fails.
+enum class fold_condition {
+  none,             ///< foldable
+  zero_mean_input,  ///< 1: walking back from its input meets a blocker
+  safe_consumers,   ///< 2: its zero-mean region is also read by a consumer centering would change
+  untied_sources,   ///< 3: a source parameter is tied and the policy refuses to resolve it
+  well_formed,      ///< the LN itself is malformed (bad axis, unknown shape)
+};
+
 struct ln_verdict {
   node_id node = 0;
   bool foldable = false;
   fold_reason reason = fold_reason::foldable;
+  fold_condition failed = fold_condition::none;
   std::optional<node_id> offender;  ///< the node that blocks (or the consumer that breaks the region)
   /// From the LN's input toward the offender: the first hops, and the last hop before the offender
   /// when the path is longer (path_length counts all hops).
@@ -131,6 +141,17 @@ constexpr std::string_view to_string(tied_policy p) noexcept {
     case tied_policy::untie: return "untie";
     case tied_policy::rank1: return "rank1";
     case tied_policy::refuse: return "refuse";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view to_string(fold_condition c) noexcept {
+  switch (c) {
+    case fold_condition::none: return "none";
+    case fold_condition::zero_mean_input: return "zero_mean_input";
+    case fold_condition::safe_consumers: return "safe_consumers";
+    case fold_condition::untied_sources: return "untied_sources";
+    case fold_condition::well_formed: return "well_formed";
   }
   return "unknown";
 }
