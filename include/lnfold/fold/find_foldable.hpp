@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -65,6 +66,8 @@ class fold_detector {
     node_id node;       // the node whose params are centered
     source_kind kind;
     std::size_t state;  // its producer entry's state, for paths
+    node_id reader;     // broadcast constant: the add that reads it; otherwise the node itself
+    bool fused;         // a per-channel scale is fused into it first
   };
 
   // ---- 1. LNs and their regions ------------------------------------------------------------------
@@ -205,15 +208,17 @@ class fold_detector {
 
   void collect_sources(std::size_t r) {
     auto& list = sources_[r];
-    std::vector<node_id> seen;
+    if (source_mark_.empty()) source_mark_.assign(ix_.size(), no_region);
     for (const auto& p : rb_.regions()[r].producers) {
       using K = producer_entry::kind;
       if (p.what == K::zero_mean || p.what == K::blocker) continue;
       const node_id n = p.what == K::fused_source ? p.offender : p.node;
-      if (std::find(seen.begin(), seen.end(), n) != seen.end()) continue;
-      seen.push_back(n);
-      list.push_back({n, p.what == K::broadcast_constant ? source_kind::broadcast_constant : kind_of_source(n), p.state});
-      if (p.what == K::fused_source) fusions_.push_back({p.node, p.offender, *p.scale, r});
+      if (source_mark_[n] == r) continue;  // a constant broadcast into several adds of the region
+      source_mark_[n] = r;
+      const bool fused = p.what == K::fused_source;
+      list.push_back({n, p.what == K::broadcast_constant ? source_kind::broadcast_constant : kind_of_source(n), p.state,
+                      p.what == K::broadcast_constant ? p.offender : n, fused});
+      if (fused) fusions_.push_back({p.node, p.offender, *p.scale, r});
     }
   }
 
@@ -252,16 +257,14 @@ class fold_detector {
     std::vector<tied_conflict> conflicts;
     const auto sources = sources_[r];  // copy: growing regions below may touch sources_
     for (const auto& s : sources) {
-      const bool fused = is_fused(s.node, r);
       for (const auto& cp : params_of(s))
         for (const auto& use : uses_of(cp.param))
-          if (use.node != s.node && !same_source_use(use, cp, s.kind, fused))
+          if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
             conflicts.push_back({cp.param, s.node, use.node, resolution(use, cp), r});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
-        const auto via = broadcast_reader(r, s.node);
         for (const auto& u : ix_.consumers(s.node))
-          if (u.consumer != via && ix_.op(s.node).weight)
+          if (u.consumer != s.reader && ix_.op(s.node).weight)
             conflicts.push_back({*ix_.op(s.node).weight, s.node, u.consumer, untie_or_refuse(), r});
       }
     }
@@ -274,39 +277,32 @@ class fold_detector {
     return true;
   }
 
-  node_id broadcast_reader(std::size_t r, node_id constant) const {
-    for (const auto& p : rb_.regions()[r].producers)
-      if (p.what == producer_entry::kind::broadcast_constant && p.node == constant) return p.offender;
-    return constant;
-  }
-
-  bool is_fused(node_id linear, std::size_t r) const {
-    return std::any_of(fusions_.begin(), fusions_.end(), [&](const scale_fusion& f) { return f.linear == linear && f.region == r; });
-  }
-
   tied_policy untie_or_refuse() const {
     return options_.tied == tied_policy::refuse ? tied_policy::refuse : tied_policy::untie;
   }
 
   struct param_use {
+    param_id param;
     node_id node;
     bool is_weight;
   };
 
-  const std::vector<param_use>& uses_of(param_id p) {
-    if (!uses_indexed_) index_param_uses();
-    static const std::vector<param_use> none;
-    const auto it = param_uses_.find(p);
-    return it == param_uses_.end() ? none : it->second;
-  }
-
-  void index_param_uses() {
-    uses_indexed_ = true;
-    for (node_id n = 0; n < ix_.size(); ++n) {
-      const op_desc& op = ix_.op(n);
-      for (auto p : {op.weight, op.bias, op.gamma, op.beta})
-        if (p) param_uses_[*p].push_back({n, p == op.weight});
+  // Every (parameter, node) use in the graph, sorted by parameter, built on first need. Sorting a
+  // flat array stays cache-friendly on graphs with millions of parameters, unlike a hash map.
+  std::span<const param_use> uses_of(param_id p) {
+    if (!uses_indexed_) {
+      uses_indexed_ = true;
+      for (node_id n = 0; n < ix_.size(); ++n) {
+        const op_desc& op = ix_.op(n);
+        for (auto q : {op.weight, op.bias, op.gamma, op.beta})
+          if (q) param_uses_.push_back({*q, n, q == op.weight});
+      }
+      std::sort(param_uses_.begin(), param_uses_.end(),
+                [](const param_use& x, const param_use& y) { return x.param < y.param; });
     }
+    const auto [lo, hi] = std::equal_range(param_uses_.begin(), param_uses_.end(), param_use{p, 0, false},
+                                           [](const param_use& x, const param_use& y) { return x.param < y.param; });
+    return {lo, hi};
   }
 
   bool same_source_use(const param_use& use, const centered_param& cp, source_kind kind, bool fused) {
@@ -320,7 +316,7 @@ class fold_detector {
     std::vector<carried_axis> unused;
     const auto pc = classify_producer(ix_.op(u), ix_.dims(u), ix_.input_dims(u), ix_.input_kinds(u), *axis, unused);
     if (pc.role != producer_role::source) return false;
-    const centered_source other{u, kind, s};
+    const centered_source other{u, kind, s, u, false};
     const auto other_params = params_of(other);
     const bool same_axis = std::any_of(other_params.begin(), other_params.end(), [&](const centered_param& q) {
       return q.param == cp.param && q.axis == cp.axis;
@@ -366,8 +362,10 @@ class fold_detector {
       if (!st.foldable && st.decided) out.offender = region_offender(r);
       if (!st.foldable) continue;
       for (const auto& s : sources_[r]) plan.sources.push_back({s.node, s.kind, params_of(s), r});
-      if (st.via_stem)
-        for (node_id n : *stem_points(r)) plan.stems.push_back({n, stem_axis(r, n), r});
+      if (st.via_stem) {
+        const auto points = stem_points(r);
+        for (node_id n : *points) plan.stems.push_back({n, stem_axis(r, n), r});
+      }
     }
     for (const auto& f : fusions_)
       if (info(f.region).foldable) plan.fusions.push_back(f);
@@ -520,11 +518,12 @@ class fold_detector {
   std::vector<ln_entry> lns_;
   std::vector<region_state> info_;
   std::unordered_map<std::size_t, std::vector<centered_source>> sources_;
+  std::vector<std::size_t> source_mark_;  // per node: the last region that listed it as a source
   std::vector<scale_fusion> fusions_;
   std::vector<tied_conflict> tied_;
   std::unordered_map<std::size_t, tied_conflict> refused_;
   bool uses_indexed_ = false;
-  std::unordered_map<param_id, std::vector<param_use>> param_uses_;
+  std::vector<param_use> param_uses_;
   std::vector<char> traced_;
   std::unordered_map<std::size_t, std::vector<seed>> region_seeds_;
   std::vector<std::size_t> adj_begin_, adj_;

@@ -66,22 +66,22 @@ enum class weight_layout {
 /// One node, as far as folding is concerned. Fields that do not apply to `kind` are ignored.
 struct op_desc {
   op_kind kind = op_kind::unknown;
-  std::string type;                    ///< the graph's own op name, for reports ("Gemm", "aten::gelu")
+  std::string type{};                    ///< the graph's own op name, for reports ("Gemm", "aten::gelu")
   std::int64_t axis = -1;              ///< see op_kind: normalized / softmax / concat / slice / feature axis
-  std::vector<std::int64_t> axes;      ///< reduce_*: the reduced axes; norms: the normalized axes
-  std::vector<std::int64_t> perm;      ///< transpose
-  std::vector<std::int64_t> pads;      ///< pad; conv: [begin_0, …, end_0, …] over spatial axes
-  std::vector<std::int64_t> strides;   ///< conv: per spatial axis (default 1)
+  std::vector<std::int64_t> axes{};      ///< reduce_*: the reduced axes; norms: the normalized axes
+  std::vector<std::int64_t> perm{};      ///< transpose
+  std::vector<std::int64_t> pads{};      ///< pad; conv: [begin_0, …, end_0, …] over spatial axes
+  std::vector<std::int64_t> strides{};   ///< conv: per spatial axis (default 1)
   bool keep_dims = true;               ///< reduce_*, gather
   std::int64_t begin = 0, end = 0, step = 1;  ///< slice (end is clamped, as in Python)
-  std::vector<std::int64_t> indices;   ///< gather
+  std::vector<std::int64_t> indices{};   ///< gather
   std::int64_t groups = 1;             ///< conv, conv_transpose
   weight_layout layout = weight_layout::out_in;  ///< linear
   double eps = 0.0;                    ///< layer_norm, rms_norm
-  std::optional<param_id> weight;      ///< linear / conv / embedding table / constant value
-  std::optional<param_id> bias;        ///< linear, conv
-  std::optional<param_id> gamma;       ///< norms
-  std::optional<param_id> beta;        ///< norms
+  std::optional<param_id> weight{};      ///< linear / conv / embedding table / constant value
+  std::optional<param_id> bias{};        ///< linear, conv
+  std::optional<param_id> gamma{};       ///< norms
+  std::optional<param_id> beta{};        ///< norms
 };
 
 /// A readable name for reports: "linear", "layer_norm", …

@@ -84,6 +84,7 @@ class graph_index {
 
   void read_structure() {
     input_begin_.assign(n_ + 1, 0);
+    input_ids_.reserve(2 * n_);
     outputs_.assign(n_, 0);
     std::vector<std::size_t> use_count(n_ + 1, 0);
     for (node_id n = 0; n < n_; ++n) {
@@ -132,6 +133,7 @@ class graph_index {
     kinds_.resize(n_);
     rank_known_.assign(n_, 0);
     state_begin_.assign(n_ + 1, 0);
+    dims_.reserve(3 * n_);
     if constexpr (ops_by_reference) op_refs_.reserve(n_);
     else op_values_.reserve(n_);
     for (node_id n = 0; n < n_; ++n) {
@@ -142,7 +144,7 @@ class graph_index {
         op_values_.push_back(lnfold::node_op(g_, n));
         kinds_[n] = op_values_.back().kind;
       }
-      const std::optional<shape> s = lnfold::node_shape(g_, n);
+      const auto& s = lnfold::node_shape(g_, n);  // a reference when the graph returns one: no copy
       if (s) {
         rank_known_[n] = 1;
         dims_.insert(dims_.end(), s->begin(), s->end());

@@ -47,7 +47,9 @@ template <class G>
 class region_builder {
  public:
   region_builder(const graph_index<G>& index, const fold_options& options)
-      : ix_(index), options_(options), region_of_(index.state_count(), no_region) {}
+      : ix_(index), options_(options), region_of_(index.state_count(), no_region) {
+    links_.reserve(index.size());
+  }
 
   std::size_t region_of(std::size_t state) const { return region_of_[state]; }
   const std::vector<region_data>& regions() const noexcept { return regions_; }
