@@ -13,6 +13,7 @@
 #include "lnfold/graph/architectures/bert.hpp"
 #include "lnfold/graph/architectures/clip_vision.hpp"
 #include "lnfold/graph/architectures/convnext.hpp"
+#include "lnfold/graph/architectures/edge_cases.hpp"
 #include "lnfold/graph/architectures/gpt2.hpp"
 #include "lnfold/graph/architectures/gptj.hpp"
 #include "lnfold/graph/architectures/opt.hpp"
