@@ -16,7 +16,8 @@
 // Shapes are full static shapes, batch included; no dim is ever -1. Every method checks its arguments
 // and throws lnfold::error naming the node, the argument and the shapes involved. Node names and
 // parameter names must be unique (reports and graph::find rely on them). Each call costs
-// O(rank + number of inputs) plus one hash lookup for the name.
+// O(rank + number of inputs) plus one hash lookup for the name. A call that throws leaves the graph
+// unchanged.
 #pragma once
 
 #include <algorithm>
@@ -121,7 +122,10 @@ class graph_builder {
     return g_->add_param(name, std::move(s));
   }
   /// A stored tensor used as data (positions, a cls token, a scale): a param and a constant node, both `name`.
-  node_id constant(std::string_view name, shape s) { return constant_from(name, param(name, s)); }
+  node_id constant(std::string_view name, shape s) {
+    require_new_names(name, {""});
+    return constant_from(name, param(name, std::move(s)));
+  }
   /// A constant node reading an existing parameter.
   node_id constant_from(std::string_view name, param_id value) {
     auto o = op(op_kind::constant);
@@ -135,6 +139,7 @@ class graph_builder {
   node_id linear(std::string_view name, node_id x, std::int64_t out_features, linear_options o = {}) {
     detail::require(out_features >= 1, "lnfold::graph_builder::linear: '", name, "': out_features must be >= 1 (got ",
                     out_features, ")");
+    require_new_names(name, {"weight", "bias"});
     const std::int64_t in = last_dim(x, name);
     const shape w = o.layout == weight_layout::out_in ? shape{out_features, in} : shape{in, out_features};
     return tied_linear(name, x, param(concat_name(name, "weight"), w), o);
@@ -149,6 +154,7 @@ class graph_builder {
     const std::int64_t in = out_in ? w[1] : w[0], out = out_in ? w[0] : w[1];
     detail::require(last_dim(x, name) == in, "lnfold::graph_builder::linear: '", name, "': input ", shape_text(shape_of(x)),
                     " does not match weight ", shape_text(w), " (", out_in ? "[out, in]" : "[in, out]", ")");
+    require_new_names(name, {"bias"});
     auto op_ = op(op_kind::linear);
     op_.layout = o.layout;
     op_.weight = weight;
@@ -183,6 +189,7 @@ class graph_builder {
                       shape_text(o.stride), ", padding ", shape_text(o.padding), " do not fit input ", shape_text(in));
       out.push_back((extent - kernel[i]) / o.stride[i] + 1);
     }
+    require_new_names(name, {"weight", "bias"});
     shape w{out_channels, c_in / o.groups};
     w.insert(w.end(), kernel.begin(), kernel.end());
     auto op_ = op(op_kind::conv);
@@ -200,6 +207,7 @@ class graph_builder {
   node_id embedding(std::string_view name, node_id ids, std::int64_t vocab, std::int64_t d) {
     detail::require(vocab >= 1 && d >= 1, "lnfold::graph_builder::embedding: '", name, "': vocab ", vocab, " and d ", d,
                     " must be >= 1");
+    require_new_names(name, {"weight"});
     return embedding(name, ids, param(concat_name(name, "weight"), {vocab, d}));
   }
   /// Rows of an existing table [V, d].
@@ -442,6 +450,7 @@ class graph_builder {
                     "': eps must be finite and > 0 (got ", o.eps, ")");
     const shape& in = shape_of(x);
     const shape normalized(in.begin() + static_cast<std::ptrdiff_t>(a), in.end());
+    require_new_names(name, {"weight", "bias"});
     auto op_ = op(k);
     op_.axis = o.axis;
     op_.eps = o.eps;
@@ -475,11 +484,27 @@ class graph_builder {
     return append(name, std::move(op_), {x}, std::move(out));
   }
 
-  node_id append(std::string_view name, op_desc o, std::span<const node_id> inputs, shape s) {
-    detail::require(!name.empty(), "lnfold::graph_builder: empty node name (op ", to_string(o.kind), ")");
-    detail::require(node_names_.insert(std::string(name)).second, "lnfold::graph_builder: a node named '", name,
+  /// Checked before a node's parameters are created, so that a name collision changes nothing.
+  void require_new_node_name(std::string_view name) const {
+    detail::require(!name.empty(), "lnfold::graph_builder: empty node name");
+    detail::require(!node_names_.contains(std::string(name)), "lnfold::graph_builder: a node named '", name,
                     "' already exists");
-    return g_->add_node(name, std::move(o), inputs, std::move(s));
+  }
+
+  /// The node `name` and the parameters `name.suffix` ("" : `name` itself) it may create are all free.
+  void require_new_names(std::string_view name, std::initializer_list<std::string_view> param_suffixes) const {
+    require_new_node_name(name);
+    for (auto suffix : param_suffixes) {
+      const std::string p = suffix.empty() ? std::string(name) : concat_name(name, suffix);
+      detail::require(!param_names_.contains(p), "lnfold::graph_builder: a parameter named '", p, "' already exists");
+    }
+  }
+
+  node_id append(std::string_view name, op_desc o, std::span<const node_id> inputs, shape s) {
+    require_new_node_name(name);
+    const node_id n = g_->add_node(name, std::move(o), inputs, std::move(s));
+    node_names_.insert(std::string(name));
+    return n;
   }
   node_id append(std::string_view name, op_desc o, std::initializer_list<node_id> inputs, shape s) {
     return append(name, std::move(o), std::span<const node_id>(inputs.begin(), inputs.size()), std::move(s));
