@@ -11,11 +11,13 @@
 //    "stem_centerings": [{"after", "axis", "frees": [names]}]}
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <sstream>
 #include <string>
 #include <string_view>
 
+#include "lnfold/error.hpp"
 #include "lnfold/fold/plan.hpp"
 #include "lnfold/graph/concepts.hpp"
 
