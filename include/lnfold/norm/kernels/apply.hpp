@@ -1,0 +1,84 @@
+// Private: the output pass of both norms over R rows at once,
+//   y = γ ⊙ ((x − μ_hi) − μ_lo)·inv + β     (LayerNorm, μ = μ_hi + μ_lo, see rows.hpp)
+//   y = γ ⊙ x·inv + β                       (RMSNorm)
+// γ and β are loaded once per column block and shared by the R rows (with two rows that takes the
+// output pass from 3 loads per stored vector to 2). γ/β presence are template parameters, chosen
+// once per call. y may be x itself (in-place): each element is loaded before it is stored.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+
+#include <xsimd/xsimd.hpp>
+
+#include "lnfold/norm/kernels/reduce.hpp"
+
+namespace lnfold::detail {
+
+template <class T>
+struct row_scale {
+  T mu = T(0);     // μ rounded to T (0 for RMSNorm)
+  T mu_lo = T(0);  // μ − mu rounded to T
+  T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
+};
+
+template <bool Center, bool HasGamma, bool HasBeta, class V>
+LNFOLD_NORM_INLINE V normalize_one(V v, const V& mu, const V& mu_lo, const V& inv, const V& gamma,
+                       const V& beta) noexcept {
+  if constexpr (Center) v = (v - mu) - mu_lo;
+  if constexpr (HasGamma && HasBeta) {
+    return xsimd::fma(v * inv, gamma, beta);
+  } else if constexpr (HasGamma) {
+    return v * inv * gamma;
+  } else if constexpr (HasBeta) {
+    return xsimd::fma(v, inv, beta);
+  } else {
+    return v * inv;
+  }
+}
+
+/// y_r[i] = γ[i]·((x_r[i] − mu) − mu_lo)·inv + β[i], i < d, r < R (subtractions only when Center).
+template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R>
+void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t d,
+                    std::array<row_scale<T>, R> sc, const T* gamma, const T* beta) noexcept {
+  // x, y, sc are taken by value: xsimd's stores may alias anything, and pointers held by the
+  // caller would be reloaded after every store.
+  using batch = xsimd::batch<T, Arch>;
+  constexpr std::size_t W = batch::size, U = 2;
+  std::array<batch, R> mu, mu_lo, inv;
+  for (std::size_t r = 0; r < R; ++r) {
+    mu[r] = batch(sc[r].mu);
+    mu_lo[r] = batch(sc[r].mu_lo);
+    inv[r] = batch(sc[r].inv);
+  }
+  auto block = [&](std::size_t i, auto n) LNFOLD_NORM_LAMBDA_INLINE {  // n vectors at column i, all rows
+    static_for<decltype(n)::value>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      const std::size_t j = i + k * W;
+      batch g(T(1)), b(T(0));
+      if constexpr (HasGamma) g = batch::load_unaligned(gamma + j);
+      if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
+      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
+        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), mu[r], mu_lo[r],
+                                                 inv[r], g, b)
+            .store_unaligned(y[r] + j);
+      });
+    });
+  };
+  std::size_t i = 0;
+  for (; i + U * W <= d; i += U * W) block(i, std::integral_constant<std::size_t, U>{});
+  for (; i + W <= d; i += W) block(i, std::integral_constant<std::size_t, 1>{});
+  for (; i < d; ++i) {
+    for (std::size_t r = 0; r < R; ++r) {
+      T v = x[r][i];
+      if constexpr (Center) v = (v - sc[r].mu) - sc[r].mu_lo;
+      // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
+      if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(v * sc[r].inv, gamma[i], beta[i]);
+      else if constexpr (HasGamma) y[r][i] = v * sc[r].inv * gamma[i];
+      else if constexpr (HasBeta) y[r][i] = mul_add(v, sc[r].inv, beta[i]);
+      else y[r][i] = v * sc[r].inv;
+    }
+  }
+}
+
+}  // namespace lnfold::detail

@@ -1,0 +1,225 @@
+// Private: the row reductions behind the norms — Σv², Σv, and Σ(v−s) with Σ(v−s)² — vectorized with
+// xsimd, over R rows at once (R = 2 in the main loop: twice the independent accumulators, and the
+// output pass then shares its γ, β loads between the two rows).
+//
+// Summation order, and why it is accurate enough (u = unit roundoff of T: 2^-24 float, 2^-53 double):
+//   * per row, U independent accumulators (batches of W lanes) hide the add/fma latency;
+//   * every `Block` unrolled steps a row's U accumulators are added pairwise, reduced across lanes
+//     with xsimd::hadd, and the result is added to a double total; the leftover whole vectors
+//     (< U) go one per accumulator 1..U−1. So a T-precision lane partial holds at most Block terms and
+//     a term meets at most Block + log2(U) + log2(W) roundings before reaching double: for
+//     nonnegative terms the total has relative error <= (Block + log2 U + log2 W)·u, for any d.
+//     The double total adds d/(U·W·Block) roundings of 2^-53: invisible for float, small for double.
+//   * Σ(v−s)² has the same bound; Σ(v−s) the same bound relative to Σ|v−s|.
+//   * RMSNorm: U = 4, Block = 4, so Σx² is within (4 + 2 + 3)u = 9u; 1/sqrt is then within
+//     4.5u + u (rounded to T), and after x·inv and the final fma y is within
+//     7.5u·max|γ·x·inv| + u·|y| of the exact result: 4.5e-7 relative for float (target 5e-7).
+//   * LayerNorm: U = 2, Block = 8: (8 + 1 + 3)u = 12u; its error budget is set by the cancellation
+//     guard (rows.hpp), and U = 2 leaves registers for 2 rows × 2 sums.
+// Why not plain float accumulation: one lane would hold d/(U·W) terms (128 at d = 4096 with AVX2),
+// a 128u worst case; converting every vector to double in the inner loop would double its cost.
+// The sources are taken by value: the fused source stores, xsimd stores may alias anything, and
+// pointers held by the caller would be reloaded after each of them.
+// Each row's arithmetic does not depend on R, so a row gets bit-identical results whether it is
+// processed in a pair or alone. The scalar tail (< W elements) is summed in double.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+// The kernels are written with small lambdas over constant indices (static_for); they must all be
+// inlined, or the accumulators leave the registers: force it where the compiler allows.
+#if defined(__GNUC__) || defined(__clang__)
+#define LNFOLD_NORM_INLINE [[gnu::always_inline]] inline
+#define LNFOLD_NORM_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define LNFOLD_NORM_INLINE inline
+#define LNFOLD_NORM_LAMBDA_INLINE
+#endif
+
+namespace lnfold::detail {
+
+/// a·b + c in scalar code, written so that the compiler has no contraction left to decide: a real
+/// fma when the target has one (then std::fma is one instruction), else a multiply and an add
+/// (then the compiler cannot contract them either). Avoids a libm software fma on SSE2 targets.
+template <class T>
+LNFOLD_NORM_INLINE T mul_add(T a, T b, T c) noexcept {
+#if defined(FP_FAST_FMA) && defined(FP_FAST_FMAF)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+inline constexpr std::size_t rms_unroll = 4, rms_block = 4;
+inline constexpr std::size_t ln_unroll = 2, ln_block = 8;
+
+/// Calls f(integral_constant<0>) … f(integral_constant<N−1>): an unrolled loop with constant indices,
+/// so arrays of batches indexed by them stay in registers.
+template <std::size_t N, class F>
+LNFOLD_NORM_INLINE void static_for(F&& f) {
+  [&]<std::size_t... K>(std::index_sequence<K...>) LNFOLD_NORM_LAMBDA_INLINE {
+    (f(std::integral_constant<std::size_t, K>{}), ...);
+  }(std::make_index_sequence<N>{});
+}
+
+/// Reads a row: x[i].
+template <class T>
+struct plain_source {
+  const T* x;
+  template <class Batch>
+  Batch load(std::size_t i) const noexcept {
+    return Batch::load_unaligned(x + i);
+  }
+  T at(std::size_t i) const noexcept { return x[i]; }
+  T peek(std::size_t i) const noexcept { return x[i]; }
+};
+
+/// Reads r[i] + x[i] and writes it back to r[i] (the fused residual add): the sum is rounded
+/// once, exactly as `r += x` would. `peek` computes the same value without storing it.
+/// r and x may be the same pointer (then r doubles); any other overlap is not allowed.
+template <class T>
+struct residual_source {
+  T* r;
+  const T* x;
+  template <class Batch>
+  Batch load(std::size_t i) const noexcept {
+    const Batch s = Batch::load_unaligned(r + i) + Batch::load_unaligned(x + i);
+    s.store_unaligned(r + i);
+    return s;
+  }
+  T at(std::size_t i) const noexcept {
+    const T s = r[i] + x[i];
+    r[i] = s;
+    return s;
+  }
+  T peek(std::size_t i) const noexcept { return r[i] + x[i]; }
+};
+
+/// R × U zero batches (assigned one by one: a fill() would go through memory).
+template <class Batch, std::size_t R, std::size_t U>
+LNFOLD_NORM_INLINE std::array<std::array<Batch, U>, R> zeros() noexcept {
+  std::array<std::array<Batch, U>, R> a;
+  static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
+    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[r][k] = Batch(typename Batch::value_type(0)); });
+  });
+  return a;
+}
+
+/// Pairwise sum of the U accumulators, then across lanes, in T; returned in double.
+template <std::size_t U, class Batch>
+LNFOLD_NORM_INLINE double flush(std::array<Batch, U>& a) noexcept {
+  static_assert(U == 1 || U == 2 || U == 4 || U == 8);
+  if constexpr (U >= 8) static_for<4>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] += a[k + 4]; });
+  if constexpr (U >= 4) static_for<2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] += a[k + 2]; });
+  if constexpr (U >= 2) a[0] += a[1];
+  const double out = static_cast<double>(xsimd::hadd(a[0]));
+  static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] = Batch(typename Batch::value_type(0)); });
+  return out;
+}
+
+/// The loop skeleton shared by all reductions, over R rows: `step(r, k, i)` consumes the vector at
+/// column i of row r into accumulator k; `flush_all()` moves the accumulators into the double
+/// totals; `tail(r, i)` consumes one scalar. Full blocks, then < Block unrolled steps, then < U
+/// single vectors (accumulators 1..U−1), then the scalar tail.
+template <std::size_t W, std::size_t R, std::size_t U, std::size_t Block, class Step, class Flush,
+          class Tail>
+LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail) {
+  constexpr std::size_t unrolled = U * W, span = Block * unrolled;
+  std::size_t i = 0;
+  for (; i + span <= d;) {
+    for (std::size_t b = 0; b < Block; ++b, i += unrolled) {
+      static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
+    }
+    flush_all();
+  }
+  for (; i + unrolled <= d; i += unrolled) {
+    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
+  }
+  static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+    if (i + W <= d) {
+      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i); });
+      i += W;
+    }
+  });
+  flush_all();
+  for (; i < d; ++i) static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { tail(r, i); });
+}
+
+/// Σ v², i < d, for each of R rows (RMSNorm).
+template <class Arch, class T, std::size_t R, class Src>
+std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d) noexcept {
+  using batch = xsimd::batch<T, Arch>;
+  constexpr std::size_t U = rms_unroll;
+  auto acc = zeros<batch, R, U>();
+  std::array<double, R> total{};
+  reduce_loop<batch::size, R, U, rms_block>(
+      d,
+      [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch v = src[r].template load<batch>(i);
+        acc[r][k] = xsimd::fma(v, v, acc[r][k]);
+      },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { total[r] += flush<U>(acc[r]); }); },
+      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const auto v = static_cast<double>(src[r].at(i));
+        total[r] = mul_add(v, v, total[r]);  // explicit: see the note on contraction above
+      });
+  return total;
+}
+
+/// Σ v, i < d, for each of R rows (the first pass of the two-pass LayerNorm variant).
+template <class Arch, class T, std::size_t R, class Src>
+std::array<double, R> sums(std::array<Src, R> src, std::size_t d) noexcept {
+  using batch = xsimd::batch<T, Arch>;
+  constexpr std::size_t U = ln_unroll;
+  auto acc = zeros<batch, R, U>();
+  std::array<double, R> total{};
+  reduce_loop<batch::size, R, U, ln_block>(
+      d, [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[r][k] += src[r].template load<batch>(i); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { total[r] += flush<U>(acc[r]); }); },
+      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total[r] += static_cast<double>(src[r].at(i)); });
+  return total;
+}
+
+/// Σ (v − s) and Σ (v − s)² of one row: the shifted sums of LayerNorm.
+struct shifted_sums_t {
+  double s1 = 0.0;  // Σ (v − s)
+  double s2 = 0.0;  // Σ (v − s)²
+};
+
+/// The shifted sums of R rows, row r shifted by shift[r].
+template <class Arch, class T, std::size_t R, class Src>
+std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d,
+                                           std::array<T, R> shift) noexcept {
+  using batch = xsimd::batch<T, Arch>;
+  constexpr std::size_t U = ln_unroll;
+  std::array<batch, R> s;
+  for (std::size_t r = 0; r < R; ++r) s[r] = batch(shift[r]);
+  auto a1 = zeros<batch, R, U>(), a2 = zeros<batch, R, U>();
+  std::array<shifted_sums_t, R> total{};
+  reduce_loop<batch::size, R, U, ln_block>(
+      d,
+      [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch t = src[r].template load<batch>(i) - s[r];
+        a1[r][k] += t;
+        a2[r][k] = xsimd::fma(t, t, a2[r][k]);
+      },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE {
+        static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
+          total[r].s1 += flush<U>(a1[r]);
+          total[r].s2 += flush<U>(a2[r]);
+        });
+      },
+      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const auto t = static_cast<double>(src[r].at(i) - shift[r]);
+        total[r].s1 += t;
+        total[r].s2 = mul_add(t, t, total[r].s2);
+      });
+  return total;
+}
+
+}  // namespace lnfold::detail

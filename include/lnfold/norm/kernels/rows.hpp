@@ -1,0 +1,173 @@
+// Private: the row drivers of LayerNorm and RMSNorm (plain and fused with a residual add), built
+// from the reductions (reduce.hpp) and the output pass (apply.hpp). Rows go in pairs (statistics of
+// both, then the output of both), an odd last row alone; no argument checks here.
+//
+// LayerNorm statistics — a shifted one-pass with a guarded fallback:
+//   pass 1 computes S1 = Σ(v−s), S2 = Σ(v−s)² for a shift s taken from the row itself (the median of
+//   v[0], v[d/2], v[d−1], so one outlier among them cannot be picked). Then m1 = S1/d, μ = s + m1 and
+//   σ² = S2/d − m1². Rounding errors in S2 (relative ε_S <= 13u, see reduce.hpp) are amplified in σ²
+//   by A = (S2/d)/σ² = 1 + m1²/σ², i.e. by how far s is from the mean in units of σ. A naive one-pass
+//   (s = 0) has A = 1 + μ²/σ², which is 1e8 for a float row at offset 1e4 with σ = 1: useless.
+//   With s taken from the row A is small for ordinary rows, and whenever m1² > (1 − 1/K)·S2/d, i.e.
+//   A > K, the row takes a second statistics pass with s = μ (the corrected two-pass algorithm:
+//   there m1 is a tiny correction and A ≈ 1). So the amplification is at most K = 8 on every row:
+//   σ² is always within ~8·ε_S relative, whatever the data. The second pass reads the row from
+//   L1/L2 (it was just read), and only rows whose median-of-three is > 2.6σ from the mean take it.
+//   The output pass subtracts μ as two T values, (x − μ_hi) − μ_lo with μ_hi = T(μ) and μ_lo = T(μ − μ_hi)
+//   (μ = s + m1 itself kept as a double-double, so this also holds for double rows):
+//   x − μ_hi is exact when x is within a factor 2 of μ_hi (Sterbenz), which is the |μ| ≫ σ case, so
+//   the centered value carries an error of about u·|x − μ| instead of u·|μ| (1e-3 absolute for float
+//   rows at offset 1e4 with a single subtraction). The extra subtraction runs on the add ports,
+//   which the output pass leaves half idle.
+// The two-pass variant (Σv, then Σ(v−μ), Σ(v−μ)², then output) is kept as detail::ln_method::two_pass
+// for the benchmark: it always reads the row three times and measured slower (see bench/).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "lnfold/norm/kernels/apply.hpp"
+#include "lnfold/norm/kernels/reduce.hpp"
+#include "lnfold/norm/matrix_ref.hpp"
+
+namespace lnfold::detail {
+
+enum class ln_method { shifted_one_pass, two_pass };
+enum class norm_kind { layer, rms };
+
+/// Cancellation allowed in σ² = S2/d − m1² before the shifted pass is redone around the mean.
+inline constexpr double ln_max_amplification = 8.0;
+
+template <class T>
+T median3(T a, T b, T c) noexcept {
+  if (b < a) std::swap(a, b);  // now a <= b (unless NaN, which only has to stay in its row)
+  return c <= a ? a : (c >= b ? b : c);
+}
+
+template <class T>
+row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t d, double eps) noexcept {
+  const auto dd = static_cast<double>(d);
+  const double m1 = s.s1 / dd;
+  // Explicit fma: a contraction left to the compiler could differ between the one-row and the
+  // two-row instantiations, and a row must not depend on how it was paired.
+  double var = mul_add(-m1, m1, s.s2 / dd);
+  if (var < 0.0) var = 0.0;  // only rounding can make it negative; NaN stays NaN
+  // μ = shift + m1 as an unevaluated sum hi + lo (TwoSum): for double rows the rounding of
+  // shift + m1 would otherwise cost u·|μ|, which dominates when |μ| ≫ σ.
+  const double a = static_cast<double>(shift), hi = a + m1, bv = hi - a;
+  const double lo = (a - (hi - bv)) + (m1 - bv);
+  const auto mu_hi = static_cast<T>(hi);
+  return {mu_hi, static_cast<T>((hi - static_cast<double>(mu_hi)) + lo),
+          static_cast<T>(1.0 / std::sqrt(var + eps))};
+}
+
+/// True when σ² = S2/d − m1² would amplify the rounding errors of S2 by more than K.
+inline bool ln_cancels(const shifted_sums_t& s, std::size_t d) noexcept {
+  const auto dd = static_cast<double>(d);
+  const double m1 = s.s1 / dd;
+  return m1 * m1 > (1.0 - 1.0 / ln_max_amplification) * (s.s2 / dd);
+}
+
+/// μ and 1/sqrt(σ²+ε) of R rows. Each `src` is read (and, for the fused source, written) once; the
+/// fallback and the two-pass variant re-read `row`, which then holds the values `src` produced.
+template <class Arch, ln_method Method, class T, std::size_t R, class Src>
+std::array<row_scale<T>, R> layer_norm_scales(const std::array<Src, R>& src,
+                                              const std::array<const T*, R>& row, std::size_t d,
+                                              double eps) noexcept {
+  std::array<T, R> shift;
+  std::array<shifted_sums_t, R> s;
+  std::array<plain_source<T>, R> again;
+  for (std::size_t r = 0; r < R; ++r) again[r] = plain_source<T>{row[r]};
+  if constexpr (Method == ln_method::two_pass) {
+    const std::array<double, R> total = sums<Arch, T>(src, d);
+    for (std::size_t r = 0; r < R; ++r) shift[r] = static_cast<T>(total[r] / static_cast<double>(d));
+    s = shifted_sums<Arch, T>(again, d, shift);
+  } else {
+    for (std::size_t r = 0; r < R; ++r) shift[r] = median3(src[r].peek(0), src[r].peek(d / 2), src[r].peek(d - 1));
+    s = shifted_sums<Arch, T>(src, d, shift);
+    for (std::size_t r = 0; r < R; ++r) {
+      if (ln_cancels(s[r], d)) [[unlikely]] {
+        shift[r] = static_cast<T>(static_cast<double>(shift[r]) + s[r].s1 / static_cast<double>(d));
+        s[r] = shifted_sums<Arch, T>(std::array<plain_source<T>, 1>{again[r]}, d,
+                                     std::array<T, 1>{shift[r]})[0];
+      }
+    }
+  }
+  std::array<row_scale<T>, R> out;
+  for (std::size_t r = 0; r < R; ++r) out[r] = layer_norm_scale_from(shift[r], s[r], d, eps);
+  return out;
+}
+
+template <class Arch, class T, std::size_t R, class Src>
+std::array<row_scale<T>, R> rms_norm_scales(const std::array<Src, R>& src, std::size_t d,
+                                            double eps) noexcept {
+  const std::array<double, R> ss = sum_squares<Arch, T>(src, d);
+  std::array<row_scale<T>, R> out;
+  for (std::size_t r = 0; r < R; ++r) {
+    out[r].inv = static_cast<T>(1.0 / std::sqrt(ss[r] / static_cast<double>(d) + eps));
+  }
+  return out;
+}
+
+/// Calls f(bool_constant<has γ>, bool_constant<has β>) once, so the row loops are specialized.
+template <class T, class F>
+void with_affine(const norm_affine<T>& w, F&& f) {
+  using yes = std::true_type;
+  using no = std::false_type;
+  if (w.gamma != nullptr) {
+    if (w.beta != nullptr) f(yes{}, yes{});
+    else f(yes{}, no{});
+  } else {
+    if (w.beta != nullptr) f(no{}, yes{});
+    else f(no{}, no{});
+  }
+}
+
+/// Rows [row_begin, row_end) of y = norm(x), or of r += x; y = norm(r) when `residual` is non-null.
+template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class T>
+void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
+               const matrix_ref<std::type_identity_t<T>>* residual, matrix_ref<T> y,
+               norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
+               std::size_t row_end) {
+  const std::size_t d = x.cols;
+  with_affine(w, [&](auto has_gamma, auto has_beta) {
+    constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
+    constexpr bool center = Kind == norm_kind::layer;
+    // R rows starting at r: statistics (reading x, or updating the residual), then the output.
+    auto some_rows = [&](std::size_t r, auto n) {
+      constexpr std::size_t R = decltype(n)::value;
+      std::array<const T*, R> in;  // what the output pass reads: x, or the updated residual
+      std::array<T*, R> out;
+      static_for<R>([&](auto k) { out[k] = y.row(r + k); });
+      std::array<row_scale<T>, R> sc;
+      auto stats = [&](const auto& src) {
+        if constexpr (center) sc = layer_norm_scales<Arch, Method, T, R>(src, in, d, eps);
+        else sc = rms_norm_scales<Arch, T, R>(src, d, eps);
+      };
+      if (residual == nullptr) {
+        std::array<plain_source<T>, R> src;
+        static_for<R>([&](auto k) {
+          in[k] = x.row(r + k);
+          src[k] = plain_source<T>{in[k]};
+        });
+        stats(src);
+      } else {
+        std::array<residual_source<T>, R> src;
+        static_for<R>([&](auto k) {
+          in[k] = residual->row(r + k);
+          src[k] = residual_source<T>{residual->row(r + k), x.row(r + k)};
+        });
+        stats(src);
+      }
+      normalize_rows<Arch, center, G, B, T, R>(in, out, d, sc, w.gamma, w.beta);
+    };
+    std::size_t r = row_begin;
+    for (; r + 2 <= row_end; r += 2) some_rows(r, std::integral_constant<std::size_t, 2>{});
+    if (r < row_end) some_rows(r, std::integral_constant<std::size_t, 1>{});
+  });
+}
+
+}  // namespace lnfold::detail

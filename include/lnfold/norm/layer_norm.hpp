@@ -1,0 +1,51 @@
+// LayerNorm over the rows of a matrix, SIMD (xsimd):
+//
+//   y[r, :] = γ ⊙ (x[r, :] − μ_r) / sqrt(σ_r² + ε) + β,   μ_r = mean(x[r, :]),
+//   σ_r² = mean((x[r, :] − μ_r)²)  (biased),  ε inside the root,
+//
+// γ = 1 when w.gamma is null, β = 0 when w.beta is null. Float rows are reduced in float with
+// block-wise flushes to double; the statistics stay accurate when |μ| ≫ σ (see kernels/rows.hpp).
+// A NaN or Inf in a row makes that row non-finite and touches no other row.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "lnfold/norm/checks.hpp"
+#include "lnfold/norm/kernels/rows.hpp"
+#include "lnfold/norm/matrix_ref.hpp"
+
+namespace lnfold {
+
+/// LayerNorm of rows [row_begin, row_end) of x into the same rows of y; other rows are not touched.
+/// For engines that split rows over their own threads (disjoint ranges may run concurrently).
+/// Preconditions: T is float or double; x.cols = d > 0; y has x's shape; row strides >= d; data
+/// non-null when rows > 0; γ, β null or d elements long; y either is x (same data and stride:
+/// in-place) or does not overlap it; 0 < eps < ∞; row_begin <= row_end <= x.rows.
+/// Throws lnfold::error naming the argument when a checkable precondition fails.
+/// Complexity: O((row_end − row_begin)·d); each row is read from memory once (a second time from
+/// cache) and written once. An empty range does nothing.
+template <class Arch = xsimd::default_arch, class T>
+void layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
+                     norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
+                     std::size_t row_end) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "lnfold::layer_norm_rows: T must be float or double");
+  detail::check_norm_args("lnfold::layer_norm_rows", x, y, eps, row_begin, row_end);
+  detail::norm_rows<Arch, detail::norm_kind::layer>(x, nullptr, y, w, eps, row_begin, row_end);
+}
+
+/// LayerNorm of every row of x into y: layer_norm_rows over [0, x.rows). Same preconditions,
+/// throws and complexity; rows == 0 does nothing.
+template <class Arch = xsimd::default_arch, class T>
+void layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
+                norm_affine<std::type_identity_t<T>> w, double eps) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "lnfold::layer_norm: T must be float or double");
+  detail::check_norm_args("lnfold::layer_norm", x, y, eps, 0, x.rows);
+  detail::norm_rows<Arch, detail::norm_kind::layer>(x, nullptr, y, w, eps, 0, x.rows);
+}
+
+}  // namespace lnfold
