@@ -91,6 +91,28 @@ TEST_CASE("malformed LayerNorms are verdicts, not crashes") {
   for (auto n : {bad_axis, two_axes, ln_unknown}) CHECK(plan.verdict(n)->failed == fold_condition::well_formed);
 }
 
+TEST_CASE("a linear with a bias is not transparent along its other axes: the bias is a per-row offset there") {
+  // x -> p (linear over d) -> transpose -> q (linear over tokens) -> LN over the d axis (now axis 1).
+  const auto build = [](bool bias) {
+    graph g;
+    const auto x = g.add_node("x", {.kind = op_kind::input}, {}, shape{1, 4, 8});
+    const auto p = g.add_node("p", {.kind = op_kind::linear, .weight = g.add_param("p.w", {8, 8})}, {x}, shape{1, 4, 8});
+    const auto t = g.add_node("t", {.kind = op_kind::transpose, .perm = {0, 2, 1}}, {p}, shape{1, 8, 4});
+    op_desc q{.kind = op_kind::linear, .weight = g.add_param("q.w", {4, 4})};
+    if (bias) q.bias = g.add_param("q.b", {4});
+    const auto qn = g.add_node("q", q, {t}, shape{1, 8, 4});
+    const auto ln = g.add_node("ln", {.kind = op_kind::layer_norm, .axes = {1}}, {qn}, shape{1, 8, 4});
+    g.set_graph_output(ln);
+    return g;
+  };
+  CHECK(find_foldable(build(false)).lns[0].foldable);
+  const graph with_bias = build(true);
+  const auto plan = find_foldable(with_bias);
+  CHECK_FALSE(plan.lns[0].foldable);
+  CHECK(plan.lns[0].reason == fold_reason::broadcast_along_axis);
+  CHECK(lnfold::test::offender_name(plan.lns[0], with_bias) == "q");
+}
+
 // ---- property test -------------------------------------------------------------------------------
 
 namespace {

@@ -240,8 +240,10 @@ inline producer_class classify_producer(const op_desc& op, dims_view out, std::s
         return {R::source, fold_reason::foldable, std::nullopt};
       }
       // Linear mixes only along its feature axis, so the others pass through; a conv also mixes
-      // (with zero padding) along space, so only its batch axis passes.
+      // (with zero padding) along space, so only its batch axis passes. A bias is constant along
+      // every other axis: a per-row offset that is not zero-mean there.
       if (in.empty() || in[0]->size() != rank) return blocker(fold_reason::axis_not_preserved);
+      if (op.bias) return blocker(fold_reason::broadcast_along_axis);
       if (op.kind != op_kind::linear && a != 0) return blocker(fold_reason::mixes_axis);
       pass(0, a);
       return transparent;

@@ -144,7 +144,8 @@ class graph_index {
         op_values_.push_back(lnfold::node_op(g_, n));
         kinds_[n] = op_values_.back().kind;
       }
-      const auto& s = lnfold::node_shape(g_, n);  // a reference when the graph returns one: no copy
+      // Binds to the graph's own optional when it returns a reference (no copy), else to a temporary.
+      const std::optional<shape>& s = lnfold::node_shape(g_, n);
       if (s) {
         rank_known_[n] = 1;
         dims_.insert(dims_.end(), s->begin(), s->end());
