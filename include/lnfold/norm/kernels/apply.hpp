@@ -39,9 +39,13 @@ LNFOLD_NORM_INLINE V normalize_one(V v, const V& mu, const V& mu_lo, const V& in
 }
 
 /// y_r[i] = γ[i]·((x_r[i] − mu) − mu_lo)·inv + β[i], i < d, r < R (subtractions only when Center).
-template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R>
+/// While it runs, the rows of `ahead` (the next rows' inputs) are prefetched one cache line per
+/// row and step: by the time their statistics pass starts they are in cache, so the memory
+/// stream never pauses between the statistics and the output of a row pair.
+template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R, std::size_t P>
 void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t d,
-                    std::array<row_scale<T>, R> sc, const T* gamma, const T* beta) noexcept {
+                    std::array<row_scale<T>, R> sc, const T* gamma, const T* beta,
+                    std::array<const T*, P> ahead) noexcept {
   // x, y, sc are taken by value: xsimd's stores may alias anything, and pointers held by the
   // caller would be reloaded after every store.
   using batch = xsimd::batch<T, Arch>;
@@ -53,6 +57,7 @@ void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t 
     inv[r] = batch(sc[r].inv);
   }
   auto block = [&](std::size_t i, auto n) LNFOLD_NORM_LAMBDA_INLINE {  // n vectors at column i, all rows
+    static_for<P>([&](auto p) LNFOLD_NORM_LAMBDA_INLINE { prefetch(ahead[p] + i); });
     static_for<decltype(n)::value>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
       const std::size_t j = i + k * W;
       batch g(T(1)), b(T(0));
@@ -66,6 +71,7 @@ void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t 
     });
   };
   std::size_t i = 0;
+  LNFOLD_NORM_NO_UNROLL
   for (; i + U * W <= d; i += U * W) block(i, std::integral_constant<std::size_t, U>{});
   for (; i + W <= d; i += W) block(i, std::integral_constant<std::size_t, 1>{});
   for (; i < d; ++i) {

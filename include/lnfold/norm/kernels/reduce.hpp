@@ -33,15 +33,37 @@
 
 // The kernels are written with small lambdas over constant indices (static_for); they must all be
 // inlined, or the accumulators leave the registers: force it where the compiler allows.
+// The block loops are already unrolled by hand: at -O3 GCC would unroll them again, schedule all
+// the loads first and spill the accumulators.
 #if defined(__GNUC__) || defined(__clang__)
 #define LNFOLD_NORM_INLINE [[gnu::always_inline]] inline
 #define LNFOLD_NORM_LAMBDA_INLINE __attribute__((always_inline))
+#define LNFOLD_NORM_NO_UNROLL _Pragma("GCC unroll 1")
 #else
 #define LNFOLD_NORM_INLINE inline
 #define LNFOLD_NORM_LAMBDA_INLINE
+#define LNFOLD_NORM_NO_UNROLL
 #endif
 
 namespace lnfold::detail {
+
+/// Hint that *p will be read soon (a no-op where the compiler has no prefetch builtin).
+LNFOLD_NORM_INLINE void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
+/// Hint that *p will be written soon: fetches the line for ownership ahead of the store.
+LNFOLD_NORM_INLINE void prefetch_for_write(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
 
 /// a·b + c in scalar code, written so that the compiler has no contraction left to decide: a real
 /// fma when the target has one (then std::fma is one instruction), else a multiply and an add
@@ -66,6 +88,28 @@ LNFOLD_NORM_INLINE void static_for(F&& f) {
     (f(std::integral_constant<std::size_t, K>{}), ...);
   }(std::make_index_sequence<N>{});
 }
+
+/// Rows the statistics pass fetches for writing as it goes: the output rows, whose stores come
+/// next. Keeps memory busy during the statistics pass too (the output pass prefetches the next
+/// rows' inputs, apply.hpp). One prefetch per cache line.
+template <class T, std::size_t R>
+struct write_ahead {
+  std::array<T*, R> rows;
+  template <std::size_t Elements>
+  LNFOLD_NORM_INLINE void touch(std::size_t i) const noexcept {
+    constexpr std::size_t line = 64 / sizeof(T);
+    static_for<(Elements + line - 1) / line>([&](auto l) LNFOLD_NORM_LAMBDA_INLINE {
+      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { prefetch_for_write(rows[r] + i + l * line); });
+    });
+  }
+};
+
+/// No prefetching (the second statistics pass of a LayerNorm row: its output lines were fetched
+/// by the first).
+struct no_ahead {
+  template <std::size_t Elements>
+  LNFOLD_NORM_INLINE void touch(std::size_t) const noexcept {}
+};
 
 /// Reads a row: x[i].
 template <class T>
@@ -127,17 +171,23 @@ LNFOLD_NORM_INLINE double flush(std::array<Batch, U>& a) noexcept {
 /// totals; `tail(r, i)` consumes one scalar. Full blocks, then < Block unrolled steps, then < U
 /// single vectors (accumulators 1..U−1), then the scalar tail.
 template <std::size_t W, std::size_t R, std::size_t U, std::size_t Block, class Step, class Flush,
-          class Tail>
-LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail) {
+          class Tail, class Ahead>
+LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail,
+                                    const Ahead& ahead) {
   constexpr std::size_t unrolled = U * W, span = Block * unrolled;
   std::size_t i = 0;
+  LNFOLD_NORM_NO_UNROLL
   for (; i + span <= d;) {
+    LNFOLD_NORM_NO_UNROLL
     for (std::size_t b = 0; b < Block; ++b, i += unrolled) {
+      ahead.template touch<unrolled>(i);
       static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
     }
     flush_all();
   }
+  LNFOLD_NORM_NO_UNROLL
   for (; i + unrolled <= d; i += unrolled) {
+    ahead.template touch<unrolled>(i);
     static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
   }
   static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
@@ -151,8 +201,8 @@ LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_al
 }
 
 /// Σ v², i < d, for each of R rows (RMSNorm).
-template <class Arch, class T, std::size_t R, class Src>
-std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d) noexcept {
+template <class Arch, class T, std::size_t R, class Src, class Ahead>
+std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d, Ahead ahead) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = rms_unroll;
   auto acc = zeros<batch, R, U>();
@@ -167,13 +217,14 @@ std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d) noexcep
       [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
         const auto v = static_cast<double>(src[r].at(i));
         total[r] = mul_add(v, v, total[r]);  // explicit: see the note on contraction above
-      });
+      },
+      ahead);
   return total;
 }
 
 /// Σ v, i < d, for each of R rows (the first pass of the two-pass LayerNorm variant).
-template <class Arch, class T, std::size_t R, class Src>
-std::array<double, R> sums(std::array<Src, R> src, std::size_t d) noexcept {
+template <class Arch, class T, std::size_t R, class Src, class Ahead>
+std::array<double, R> sums(std::array<Src, R> src, std::size_t d, Ahead ahead) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
   auto acc = zeros<batch, R, U>();
@@ -181,7 +232,8 @@ std::array<double, R> sums(std::array<Src, R> src, std::size_t d) noexcept {
   reduce_loop<batch::size, R, U, ln_block>(
       d, [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[r][k] += src[r].template load<batch>(i); },
       [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { total[r] += flush<U>(acc[r]); }); },
-      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total[r] += static_cast<double>(src[r].at(i)); });
+      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total[r] += static_cast<double>(src[r].at(i)); },
+      ahead);
   return total;
 }
 
@@ -192,9 +244,9 @@ struct shifted_sums_t {
 };
 
 /// The shifted sums of R rows, row r shifted by shift[r].
-template <class Arch, class T, std::size_t R, class Src>
+template <class Arch, class T, std::size_t R, class Src, class Ahead>
 std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d,
-                                           std::array<T, R> shift) noexcept {
+                                           std::array<T, R> shift, Ahead ahead) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
   std::array<batch, R> s;
@@ -218,7 +270,8 @@ std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d
         const auto t = static_cast<double>(src[r].at(i) - shift[r]);
         total[r].s1 += t;
         total[r].s2 = mul_add(t, t, total[r].s2);
-      });
+      },
+      ahead);
   return total;
 }
 

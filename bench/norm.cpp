@@ -1,0 +1,251 @@
+// bench_norm: LayerNorm / RMSNorm over a float [rows, d] matrix, single thread.
+//
+//   BM_<op>_simd            lnfold's xsimd kernels (default arch), op ∈ {layer_norm, rms_norm,
+//                           residual_add_layer_norm, residual_add_rms_norm}
+//   BM_layer_norm_simd_two_pass (and the residual one) the same kernels with the two-pass LayerNorm
+//                           statistics (Σx, then Σ(x−μ)², then output) instead of the shifted one-pass
+//   BM_<op>_scalar          lnfold::reference_* : scalar, long double arithmetic (the test oracle)
+//   BM_<op>_eigen           an idiomatic Eigen rowwise array expression
+//   BM_scale                y = s·x with xsimd, ordinary stores: the same memory traffic as a norm
+//   BM_copy                 memcpy of x into y
+// All norms have γ and β. bytes_per_second counts x read + y written (2·rows·d·4 bytes); for the
+// fused ops x read + residual read + residual written + y written (4·rows·d·4). γ and β (d floats
+// each, cache resident) are not counted. Buffers are 64-byte aligned, filled outside the loop.
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include <xsimd/xsimd.hpp>
+
+#include "lnfold/norm/norm.hpp"
+
+#if defined(LNFOLD_BENCH_EIGEN)
+#include <Eigen/Core>
+#endif
+
+namespace {
+
+constexpr double eps = 1e-5;
+
+struct free_deleter {
+  void operator()(float* p) const noexcept { std::free(p); }
+};
+using buffer = std::unique_ptr<float[], free_deleter>;
+
+buffer make_buffer(std::size_t n, float offset, std::mt19937& gen) {
+  const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+  buffer b(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (std::size_t i = 0; i < n; ++i) b[i] = offset + normal(gen);
+  return b;
+}
+
+struct fixture {
+  std::size_t rows, d;
+  buffer x, r, y, gamma, beta;
+  explicit fixture(const benchmark::State& state, bool with_residual = false)
+      : rows(static_cast<std::size_t>(state.range(0))), d(static_cast<std::size_t>(state.range(1))) {
+    std::mt19937 gen(42);
+    x = make_buffer(rows * d, 0.5f, gen);
+    y = make_buffer(rows * d, 0.0f, gen);
+    if (with_residual) r = make_buffer(rows * d, 0.0f, gen);
+    gamma = make_buffer(d, 1.0f, gen);
+    beta = make_buffer(d, 0.0f, gen);
+  }
+  lnfold::matrix_ref<const float> xs() const { return {x.get(), rows, d}; }
+  lnfold::matrix_ref<float> ys() const { return {y.get(), rows, d}; }
+  lnfold::matrix_ref<float> rs() const { return {r.get(), rows, d}; }
+  lnfold::norm_affine<float> w() const { return {gamma.get(), beta.get()}; }
+  void done(benchmark::State& state, int streams) const {
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * streams *
+                            static_cast<std::int64_t>(rows * d * sizeof(float)));
+  }
+};
+
+// ---- baselines ----------------------------------------------------------------------------------
+
+void BM_scale(benchmark::State& state) {
+  fixture f(state);
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
+  const batch s(1.0009765625f);
+  for (auto _ : state) {
+    for (std::size_t row = 0; row < f.rows; ++row) {
+      const float* x = f.x.get() + row * f.d;
+      float* y = f.y.get() + row * f.d;
+      std::size_t i = 0;
+      for (; i + 4 * W <= f.d; i += 4 * W) {
+        (batch::load_unaligned(x + i) * s).store_unaligned(y + i);
+        (batch::load_unaligned(x + i + W) * s).store_unaligned(y + i + W);
+        (batch::load_unaligned(x + i + 2 * W) * s).store_unaligned(y + i + 2 * W);
+        (batch::load_unaligned(x + i + 3 * W) * s).store_unaligned(y + i + 3 * W);
+      }
+      for (; i + W <= f.d; i += W) (batch::load_unaligned(x + i) * s).store_unaligned(y + i);
+      for (; i < f.d; ++i) y[i] = x[i] * 1.0009765625f;
+    }
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, 2);
+}
+
+void BM_copy(benchmark::State& state) {
+  fixture f(state);
+  for (auto _ : state) {
+    std::memcpy(f.y.get(), f.x.get(), f.rows * f.d * sizeof(float));
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, 2);
+}
+
+// ---- lnfold SIMD kernels --------------------------------------------------------------------------
+
+template <auto Norm>
+void BM_simd(benchmark::State& state) {
+  fixture f(state);
+  for (auto _ : state) {
+    Norm(f.xs(), f.ys(), f.w(), eps);
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, 2);
+}
+
+template <auto Norm>
+void BM_simd_residual(benchmark::State& state) {
+  fixture f(state, true);
+  for (auto _ : state) {
+    Norm(f.xs(), f.rs(), f.ys(), f.w(), eps);
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, 4);
+}
+
+void layer_norm_simd(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                     lnfold::norm_affine<float> w, double e) {
+  lnfold::layer_norm(x, y, w, e);
+}
+void rms_norm_simd(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                   lnfold::norm_affine<float> w, double e) {
+  lnfold::rms_norm(x, y, w, e);
+}
+void layer_norm_two_pass(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                         lnfold::norm_affine<float> w, double e) {
+  using namespace lnfold::detail;
+  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, nullptr, y, w, e, 0,
+                                                                               x.rows);
+}
+void residual_layer_norm_simd(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
+                              lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
+  lnfold::residual_add_layer_norm(x, r, y, w, e);
+}
+void residual_rms_norm_simd(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
+                            lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
+  lnfold::residual_add_rms_norm(x, r, y, w, e);
+}
+void residual_layer_norm_two_pass(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
+                                  lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
+  using namespace lnfold::detail;
+  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, &r, y, w, e, 0,
+                                                                               x.rows);
+}
+
+// ---- scalar: the long double reference --------------------------------------------------------------
+
+void layer_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                       lnfold::norm_affine<float> w, double e) {
+  lnfold::reference_layer_norm(x, y, w, e);
+}
+void rms_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                     lnfold::norm_affine<float> w, double e) {
+  lnfold::reference_rms_norm(x, y, w, e);
+}
+void residual_layer_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
+                                lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
+  lnfold::reference_residual_add_layer_norm(x, r, y, w, e);
+}
+void residual_rms_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
+                              lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
+  lnfold::reference_residual_add_rms_norm(x, r, y, w, e);
+}
+
+// ---- Eigen: idiomatic rowwise array expressions -------------------------------------------------------
+
+#if defined(LNFOLD_BENCH_EIGEN)
+using rows_array = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using row_vector = Eigen::Array<float, 1, Eigen::Dynamic>;
+
+template <class X>
+void eigen_layer_norm(const X& x, Eigen::Map<rows_array>& y, const Eigen::Map<const row_vector>& g,
+                      const Eigen::Map<const row_vector>& b) {
+  const Eigen::ArrayXf mu = x.rowwise().mean();
+  y = x.colwise() - mu;
+  const Eigen::ArrayXf inv = (y.square().rowwise().mean() + static_cast<float>(eps)).rsqrt();
+  y = ((y.colwise() * inv).rowwise() * g).rowwise() + b;
+}
+
+template <class X>
+void eigen_rms_norm(const X& x, Eigen::Map<rows_array>& y, const Eigen::Map<const row_vector>& g,
+                    const Eigen::Map<const row_vector>& b) {
+  const Eigen::ArrayXf inv = (x.square().rowwise().mean() + static_cast<float>(eps)).rsqrt();
+  y = ((x.colwise() * inv).rowwise() * g).rowwise() + b;
+}
+
+template <bool Layer, bool Residual>
+void BM_eigen(benchmark::State& state) {
+  fixture f(state, Residual);
+  const auto rows = static_cast<Eigen::Index>(f.rows), d = static_cast<Eigen::Index>(f.d);
+  Eigen::Map<const rows_array> x(f.x.get(), rows, d);
+  Eigen::Map<rows_array> y(f.y.get(), rows, d);
+  Eigen::Map<const row_vector> g(f.gamma.get(), d), b(f.beta.get(), d);
+  for (auto _ : state) {
+    if constexpr (Residual) {
+      Eigen::Map<rows_array> r(f.r.get(), rows, d);
+      r += x;
+      if constexpr (Layer) eigen_layer_norm(r, y, g, b);
+      else eigen_rms_norm(r, y, g, b);
+    } else {
+      if constexpr (Layer) eigen_layer_norm(x, y, g, b);
+      else eigen_rms_norm(x, y, g, b);
+    }
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, Residual ? 4 : 2);
+}
+#endif
+
+void shapes(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({{1, 64, 8192}, {768, 1024, 4096}});
+}
+
+}  // namespace
+
+BENCHMARK(BM_copy)->Apply(shapes);
+BENCHMARK(BM_scale)->Apply(shapes);
+BENCHMARK(BM_simd<layer_norm_simd>)->Name("BM_layer_norm_simd")->Apply(shapes);
+BENCHMARK(BM_simd<layer_norm_two_pass>)->Name("BM_layer_norm_simd_two_pass")->Apply(shapes);
+BENCHMARK(BM_simd<rms_norm_simd>)->Name("BM_rms_norm_simd")->Apply(shapes);
+BENCHMARK(BM_simd_residual<residual_layer_norm_simd>)->Name("BM_residual_add_layer_norm_simd")->Apply(shapes);
+BENCHMARK(BM_simd_residual<residual_layer_norm_two_pass>)
+    ->Name("BM_residual_add_layer_norm_simd_two_pass")
+    ->Apply(shapes);
+BENCHMARK(BM_simd_residual<residual_rms_norm_simd>)->Name("BM_residual_add_rms_norm_simd")->Apply(shapes);
+BENCHMARK(BM_simd<layer_norm_scalar>)->Name("BM_layer_norm_scalar")->Apply(shapes);
+BENCHMARK(BM_simd<rms_norm_scalar>)->Name("BM_rms_norm_scalar")->Apply(shapes);
+BENCHMARK(BM_simd_residual<residual_layer_norm_scalar>)->Name("BM_residual_add_layer_norm_scalar")->Apply(shapes);
+BENCHMARK(BM_simd_residual<residual_rms_norm_scalar>)->Name("BM_residual_add_rms_norm_scalar")->Apply(shapes);
+#if defined(LNFOLD_BENCH_EIGEN)
+BENCHMARK(BM_eigen<true, false>)->Name("BM_layer_norm_eigen")->Apply(shapes);
+BENCHMARK(BM_eigen<false, false>)->Name("BM_rms_norm_eigen")->Apply(shapes);
+BENCHMARK(BM_eigen<true, true>)->Name("BM_residual_add_layer_norm_eigen")->Apply(shapes);
+BENCHMARK(BM_eigen<false, true>)->Name("BM_residual_add_rms_norm_eigen")->Apply(shapes);
+#endif
+
+BENCHMARK_MAIN();
