@@ -87,7 +87,7 @@ TEMPLATE_TEST_CASE("conv 1-D with stride, padding and bias", "[eval][ops]", floa
   check_values(v[y], {1, 1, 3}, {-1.5, -1.5, 4.5});
 }
 
-TEMPLATE_TEST_CASE("conv 2-D: two input channels; padding with stride", "[eval][ops]", float, double) {
+TEMPLATE_TEST_CASE("conv 2-D: two input channels, and padding with stride", "[eval][ops]", float, double) {
   graph g;
   graph_builder b(g);
   const node_id x2 = b.input("x2", {1, 2, 3, 3});
@@ -327,7 +327,7 @@ TEMPLATE_TEST_CASE("layer_norm over axes = {1}: channels-first", "[eval][ops]", 
   check_values(v[y], {1, 2, 2}, {-r1, -2 * r2, 3 * r1 + 1, 3 * 2 * r2 + 1});
 }
 
-TEMPLATE_TEST_CASE("rms_norm keeps the mean in the root; center subtracts it", "[eval][ops]", float, double) {
+TEMPLATE_TEST_CASE("rms_norm keeps the mean in the root and center subtracts it", "[eval][ops]", float, double) {
   graph g;
   graph_builder b(g);
   const node_id x = b.input("x", {2, 4});
