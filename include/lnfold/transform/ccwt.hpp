@@ -361,11 +361,11 @@ void center_over_axis(X&& x, std::size_t axis) {
 template <class T>
 void center_param(tensor_view<T> v, const std::optional<std::size_t>& axis) {
   constexpr const char* fn = "lnfold::center_param";
-  if (axis) {
-    detail::center_over_axis_as(v, *axis, fn, "v");
+  if (!axis.has_value()) {
+    detail::zero_broadcast_as(v, fn, "v");
     return;
   }
-  detail::zero_broadcast_as(v, fn, "v");
+  detail::center_over_axis_as(v, axis.value(), fn, "v");
 }
 template <class X>
   requires detail::non_view_writable<X>
