@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using lnfold::graph;
@@ -112,6 +113,26 @@ TEST_CASE("float and double evaluations of every tiny architecture agree", "[eva
       const double tolerance = 8.0 * 0x1p-24 * static_cast<double>(depth(g, lnfold::graph_output_nodes(g)[k]));
       INFO("output " << k << ": worst difference / max(1, rms) = " << worst << ", tolerance " << tolerance);
       CHECK(worst <= tolerance);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("every edge-case graph evaluates, except the one with an unknown op", "[eval][arch]", float, double) {
+  for (const auto& c : lnfold::edge_cases::all()) {
+    INFO("edge case " << c.name);
+    const graph g = c.build();
+    const auto weights = lnfold::random_weights<TestType>(g, 3);
+    const auto inputs = lnfold::random_inputs<TestType>(g, 4);
+    if (c.name == std::string_view("unknown_op_upstream")) {
+      CHECK_THROWS_AS(lnfold::evaluate<TestType>(g, weights, inputs), lnfold::error);
+      continue;
+    }
+    const auto outputs = lnfold::evaluate_outputs<TestType>(g, weights, inputs);
+    const auto nodes = lnfold::graph_output_nodes(g);
+    REQUIRE(outputs.size() == nodes.size());
+    for (std::size_t k = 0; k < outputs.size(); ++k) {
+      CHECK(outputs[k].dims() == g.node_shape(nodes[k]).value());
+      CHECK(all_finite(outputs[k]));
     }
   }
 }
