@@ -1,5 +1,5 @@
 // Private: the output pass of both norms over R rows at once,
-//   y = γ ⊙ ((x − μ_hi) − μ_lo)·inv + β     (LayerNorm, μ = μ_hi + μ_lo, see rows.hpp)
+//   y = γ ⊙ ((x − μ_hi)·inv − μ_lo·inv) + β  (LayerNorm, μ = μ_hi + μ_lo, see rows.hpp)
 //   y = γ ⊙ x·inv + β                       (RMSNorm)
 // γ and β are loaded once per column block and shared by the R rows (with two rows that takes the
 // output pass from 3 loads per stored vector to 2). γ/β presence are template parameters, chosen
@@ -23,22 +23,27 @@ struct row_scale {
   T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
 };
 
+// LayerNorm centers with one subtraction and folds μ_lo into an fma: t = (x − μ_hi)·inv − μ_lo·inv,
+// one rounding for the product and the correction together (mlo_inv = μ_lo·inv is per row). That
+// puts one op on the add ports and the rest on the fma ports, the same port load as RMSNorm's x·inv.
 template <bool Center, bool HasGamma, bool HasBeta, class V>
-LNFOLD_NORM_INLINE V normalize_one(V v, const V& mu, const V& mu_lo, const V& inv, const V& gamma,
-                       const V& beta) noexcept {
-  if constexpr (Center) v = (v - mu) - mu_lo;
+LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& mlo_inv, const V& inv,
+                                   const V& gamma, const V& beta) noexcept {
+  V t;
+  if constexpr (Center) t = xsimd::fms(v - mu, inv, mlo_inv);
+  else t = v * inv;
   if constexpr (HasGamma && HasBeta) {
-    return xsimd::fma(v * inv, gamma, beta);
+    return xsimd::fma(t, gamma, beta);
   } else if constexpr (HasGamma) {
-    return v * inv * gamma;
+    return t * gamma;
   } else if constexpr (HasBeta) {
-    return xsimd::fma(v, inv, beta);
+    return t + beta;
   } else {
-    return v * inv;
+    return t;
   }
 }
 
-/// y_r[i] = γ[i]·((x_r[i] − mu) − mu_lo)·inv + β[i], i < d, r < R (subtractions only when Center).
+/// y_r[i] = γ[i]·((x_r[i] − mu)·inv − mu_lo·inv) + β[i], i < d, r < R (centering only when Center).
 /// While it runs, the rows of `ahead` (the next rows' inputs) are prefetched one cache line per
 /// row and step: by the time their statistics pass starts they are in cache, so the memory
 /// stream never pauses between the statistics and the output of a row pair.
@@ -50,10 +55,12 @@ void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t 
   // caller would be reloaded after every store.
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t W = batch::size, U = 2;
-  std::array<batch, R> mu, mu_lo, inv;
+  std::array<batch, R> mu, mlo_inv, inv;
+  std::array<T, R> mlo_inv_s;
   for (std::size_t r = 0; r < R; ++r) {
+    mlo_inv_s[r] = sc[r].mu_lo * sc[r].inv;
     mu[r] = batch(sc[r].mu);
-    mu_lo[r] = batch(sc[r].mu_lo);
+    mlo_inv[r] = batch(mlo_inv_s[r]);
     inv[r] = batch(sc[r].inv);
   }
   auto block = [&](std::size_t i, auto n) LNFOLD_NORM_LAMBDA_INLINE {  // n vectors at column i, all rows
@@ -64,7 +71,7 @@ void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t 
       if constexpr (HasGamma) g = batch::load_unaligned(gamma + j);
       if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
       static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), mu[r], mu_lo[r],
+        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), mu[r], mlo_inv[r],
                                                  inv[r], g, b)
             .store_unaligned(y[r] + j);
       });
@@ -76,13 +83,12 @@ void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t 
   for (; i + W <= d; i += W) block(i, std::integral_constant<std::size_t, 1>{});
   for (; i < d; ++i) {
     for (std::size_t r = 0; r < R; ++r) {
-      T v = x[r][i];
-      if constexpr (Center) v = (v - sc[r].mu) - sc[r].mu_lo;
       // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
-      if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(v * sc[r].inv, gamma[i], beta[i]);
-      else if constexpr (HasGamma) y[r][i] = v * sc[r].inv * gamma[i];
-      else if constexpr (HasBeta) y[r][i] = mul_add(v, sc[r].inv, beta[i]);
-      else y[r][i] = v * sc[r].inv;
+      const T t = Center ? mul_add(x[r][i] - sc[r].mu, sc[r].inv, -mlo_inv_s[r]) : x[r][i] * sc[r].inv;
+      if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(t, gamma[i], beta[i]);
+      else if constexpr (HasGamma) y[r][i] = t * gamma[i];
+      else if constexpr (HasBeta) y[r][i] = t + beta[i];
+      else y[r][i] = t;
     }
   }
 }

@@ -13,12 +13,11 @@
 //   there m1 is a tiny correction and A ≈ 1). So the amplification is at most K = 8 on every row:
 //   σ² is always within ~8·ε_S relative, whatever the data. The second pass reads the row from
 //   L1/L2 (it was just read), and only rows whose median-of-three is > 2.6σ from the mean take it.
-//   The output pass subtracts μ as two T values, (x − μ_hi) − μ_lo with μ_hi = T(μ) and μ_lo = T(μ − μ_hi)
-//   (μ = s + m1 itself kept as a double-double, so this also holds for double rows):
+//   The output pass uses μ as two T values, μ_hi = T(μ) and μ_lo = T(μ − μ_hi) (μ = s + m1 itself kept
+//   as a double-double, so this also holds for double rows), computing (x − μ_hi)·inv − μ_lo·inv:
 //   x − μ_hi is exact when x is within a factor 2 of μ_hi (Sterbenz), which is the |μ| ≫ σ case, so
 //   the centered value carries an error of about u·|x − μ| instead of u·|μ| (1e-3 absolute for float
-//   rows at offset 1e4 with a single subtraction). The extra subtraction runs on the add ports,
-//   which the output pass leaves half idle.
+//   rows at offset 1e4 with a plain x − T(μ)). The correction rides in an fma (apply.hpp): free.
 // The two-pass variant (Σv, then Σ(v−μ), Σ(v−μ)², then output) is kept as detail::ln_method::two_pass
 // for the benchmark: it always reads the row three times and measured slower (see bench/).
 #pragma once
@@ -180,7 +179,8 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
     // reductions have twice the independent accumulators. Streaming from memory, single rows: the
     // hardware prefetchers then see one sequential stream per matrix (pairs measured ~30% slower
     // at 8192 x 768 float, single rows ~50% slower at 64 x 768). Each row's arithmetic is the same
-    // either way, so the choice never changes a result.
+    // either way, so the choice never changes a result. (Software-pipelining the pairs — statistics
+    // of pair k+1 before the output of pair k — was tried and measured no faster.)
     const std::size_t streams = residual == nullptr ? 2 : 3;
     const bool resident = (row_end - row_begin) * x.row_stride * sizeof(T) * streams <= pair_rows_max_bytes;
     std::size_t r = row_begin;
