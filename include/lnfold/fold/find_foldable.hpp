@@ -260,7 +260,7 @@ class fold_detector {
       for (const auto& cp : params_of(s))
         for (const auto& use : uses_of(cp.param))
           if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
-            conflicts.push_back({cp.param, s.node, use.node, resolution(use, cp), r});
+            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
         for (const auto& u : ix_.consumers(s.node))
@@ -361,7 +361,11 @@ class fold_detector {
       out.reason = st.foldable ? fold_reason::foldable : st.reason;
       if (!st.foldable && st.decided) out.offender = region_offender(r);
       if (!st.foldable) continue;
-      for (const auto& s : sources_[r]) plan.sources.push_back({s.node, s.kind, params_of(s), r});
+      for (const auto& s : sources_[r]) {
+        std::optional<node_id> reader;
+        if (s.kind == source_kind::broadcast_constant) reader = s.reader;
+        plan.sources.push_back({s.node, s.kind, params_of(s), r, reader});
+      }
       if (st.via_stem) {
         const auto points = stem_points(r);
         for (node_id n : *points) plan.stems.push_back({n, stem_axis(r, n), r});

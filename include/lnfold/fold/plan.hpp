@@ -58,6 +58,8 @@ struct source_plan {
   source_kind kind = source_kind::linear;
   std::vector<centered_param> params;   ///< weight (and bias when present)
   std::size_t region = 0;               ///< index into fold_plan::regions: the LNs it serves
+  /// For a broadcast constant: the add / sub that reads it (other readers must not see it zeroed).
+  std::optional<node_id> reader;
 };
 
 /// A per-channel constant scale that must be fused into the linear before centering (LayerScale).
