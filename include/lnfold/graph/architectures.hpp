@@ -27,16 +27,26 @@ namespace lnfold {
 inline constexpr std::array<std::string_view, 10> architecture_names{
     "gpt2", "opt", "gptj", "bert", "vit", "clip-vision", "whisper-encoder", "whisper-decoder", "swin", "convnext"};
 
-/// The standard configuration of architecture `name`; `layers`, when given, replaces the number of
-/// blocks (for the staged models Swin and ConvNeXt: the number of blocks in every stage).
+/// Which configuration build_architecture starts from.
+enum class architecture_size {
+  standard,  ///< the real model's sizes (GPT-2 small, BERT-base, …)
+  tiny,      ///< the same structure at small sizes (each config's tiny()), for evaluating with weights
+};
+
+/// Architecture `name` at `size`; `layers`, when given, replaces the number of blocks (for the
+/// staged models Swin and ConvNeXt: the number of blocks in every stage).
 /// Throws lnfold::error on an unknown name or layers < 1.
-inline graph build_architecture(std::string_view name, std::optional<std::int64_t> layers = std::nullopt) {
+inline graph build_architecture(std::string_view name, std::optional<std::int64_t> layers = std::nullopt,
+                                architecture_size size = architecture_size::standard) {
   detail::require(!layers || *layers >= 1, "lnfold::build_architecture: layers must be >= 1 (got ", layers.value_or(0), ")");
+  const bool tiny = size == architecture_size::tiny;
   const auto with_layers = [&](auto config) {
+    if (tiny) config = decltype(config)::tiny();
     if (layers) config.layers = *layers;
     return config;
   };
   const auto with_depths = [&](auto config) {
+    if (tiny) config = decltype(config)::tiny();
     if (layers)
       for (auto& depth : config.depths) depth = *layers;
     return config;
