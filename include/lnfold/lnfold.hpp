@@ -1,4 +1,5 @@
-// lnfold: exact LayerNorm -> RMSNorm conversion. This header includes the whole public API.
+// lnfold: exact LayerNorm -> RMSNorm conversion. This header includes the whole public API except
+// the Eigen adapters (lnfold/tensor/eigen.hpp, target lnfold::eigen), so the core never needs Eigen.
 #pragma once
 
 #include "lnfold/config.hpp"
@@ -14,3 +15,14 @@
 #include "lnfold/fold/find_foldable.hpp"
 #include "lnfold/fold/plan.hpp"
 #include "lnfold/fold/report.hpp"
+
+#include "lnfold/tensor/tensor.hpp"
+#include "lnfold/tensor/view.hpp"
+
+#include "lnfold/transform/apply_plan.hpp"
+#include "lnfold/transform/cbwc.hpp"
+#include "lnfold/transform/ccwt.hpp"
+
+#include "lnfold/eval/compare.hpp"
+#include "lnfold/eval/evaluate.hpp"
+#include "lnfold/eval/random.hpp"
