@@ -14,19 +14,14 @@
 #include <random>
 #include <vector>
 
+#include "random_values.hpp"
+
 namespace {
 
 using lnfold::tensor_view;
 using ld = long double;
 
-template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed, double lo, double hi) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(dist(gen));
-  return v;
-}
+using transform_test::random_values;
 
 /// C·x over axis `axis` of a row-major [r, c] matrix, in long double.
 template <class T>

@@ -21,19 +21,14 @@
 #include <span>
 #include <vector>
 
+#include "random_values.hpp"
+
 namespace {
 
 using lnfold::tensor_view;
 using ld = long double;
 
-template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed, double lo, double hi) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(dist(gen));
-  return v;
-}
+using transform_test::random_values;
 
 /// Calls f(index) for every multi-index of `extents` in row-major order.
 template <class F>
