@@ -1,0 +1,224 @@
+// What the model runners share: reading a (graph, weights) pair by node name, norms that follow the
+// graph's op kind, the attention core, GELU, and the clock around normalization.
+//
+// A runner executes one architecture's forward pass with lnfold's layers (Eigen GEMM, SIMD norms).
+// It knows the architecture's *structure* (which node feeds which, as the builder in
+// graph/architectures/ lays it out) but takes every *decision* from the graph it is given: for each
+// norm node, layer_norm → the LayerNorm kernel, rms_norm → the RMSNorm kernel, with the γ / β that
+// node references (none after affine folding); for each linear, the weight / bias parameters and the
+// layout its node references (an untied copy, a bias created by affine folding). Nodes the runner
+// cannot execute (a stem centering, a norm over another axis) make it throw, naming the node, rather
+// than compute something else.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
+
+#include "lnfold/error.hpp"
+#include "lnfold/graph/ir.hpp"
+#include "lnfold/layers/eigen.hpp"
+#include "lnfold/layers/layers.hpp"
+#include "lnfold/tensor/tensor.hpp"
+
+namespace lnfold::runners {
+
+using mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using linear = layers::eigen_linear<float>;
+
+/// What happens at each norm node of the graph.
+enum class norm_policy {
+  graph,  ///< what the graph says: LayerNorm or RMSNorm kernel (fused with the residual add before it)
+  none,   ///< the norm is removed (the residual add stays): the limit of any norm optimisation
+};
+
+/// Rows [0, rows) of a row-major buffer as the views the layers take.
+inline matrix_ref<float> ref(mat& m, std::size_t rows) {
+  return {m.data(), rows, static_cast<std::size_t>(m.cols())};
+}
+inline matrix_ref<const float> cref(const mat& m, std::size_t rows) {
+  return {m.data(), rows, static_cast<std::size_t>(m.cols())};
+}
+inline layers::strided_matrix<float> strided(mat& m, std::size_t rows) { return layers::as_strided(ref(m, rows)); }
+inline layers::strided_matrix<const float> cstrided(const mat& m, std::size_t rows) {
+  return layers::as_strided(cref(m, rows));
+}
+
+/// A (graph, weights) pair, read by node name.
+class model_ref {
+ public:
+  model_ref(const graph& g, const weight_set<float>& w) : g_(&g), w_(&w) {
+    require(w.size() == g.param_count(), "lnfold::runners: ", w.size(), " weights for ", g.param_count(), " parameters");
+    for (const auto& n : g.nodes())
+      require(n.op.kind != op_kind::center && n.op.kind != op_kind::unknown, "lnfold::runners: node '", n.name,
+              "' (", to_string(n.op.kind), ") is not supported by the runners");
+  }
+  const graph& g() const { return *g_; }
+  /// The node called `name`, or nullopt. O(nodes).
+  std::optional<node_id> find(std::string_view name) const {
+    for (node_id n = 0; n < g_->node_count(); ++n)
+      if (g_->node_name(n) == name) return n;
+    return std::nullopt;
+  }
+  node_id node(std::string_view name) const { return g_->find(name); }
+  const op_desc& op(std::string_view name) const { return g_->node_op(node(name)); }
+  /// The node `name` after checking its kind.
+  const op_desc& op(std::string_view name, op_kind kind) const {
+    const op_desc& o = op(name);
+    require(o.kind == kind, "lnfold::runners: node '", name, "' is ", to_string(o.kind), ", expected ", to_string(kind));
+    return o;
+  }
+  const tensor<float>& param(param_id p) const { return (*w_)[p]; }
+  const tensor<float>& weight_of(std::string_view name) const {
+    const op_desc& o = op(name);
+    require(o.weight.has_value(), "lnfold::runners: node '", name, "' has no weight");
+    return param(*o.weight);
+  }
+  /// The linear node `name` as a layer.
+  linear make_linear(std::string_view name) const {
+    const op_desc& o = op(name, op_kind::linear);
+    require(o.axis == -1, "lnfold::runners: linear '", name, "' contracts axis ", o.axis, ", not the last one");
+    if (o.bias) return linear(param(*o.weight).view(), o.layout, param(*o.bias).view());
+    return linear(param(*o.weight).view(), o.layout);
+  }
+  /// Input k of node `name`.
+  node_id input_of(std::string_view name, std::size_t k) const { return g_->node_inputs(node(name))[k]; }
+  std::string_view name_of(node_id n) const { return g_->node_name(n); }
+
+  template <class... Parts>
+  static void require(bool ok, const Parts&... parts) {
+    lnfold::detail::require(ok, parts...);
+  }
+
+ private:
+  const graph* g_;
+  const weight_set<float>* w_;
+};
+
+/// Accumulates the wall time spent inside normalization calls (and the residual adds fused with
+/// them). Two steady_clock reads per call: ~50 ns on this machine, against tens of µs per norm.
+class norm_clock {
+ public:
+  void reset() noexcept { ns_ = 0; }
+  double seconds() const noexcept { return static_cast<double>(ns_) * 1e-9; }
+  template <class F>
+  void time(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  std::int64_t ns_ = 0;
+};
+
+/// One norm node of the graph, run the way the graph (and the policy) says.
+class graph_norm {
+ public:
+  graph_norm(const model_ref& m, std::string_view name, norm_policy policy) : name_(name), policy_(policy) {
+    const op_desc& o = m.op(name);
+    m.require(o.kind == op_kind::layer_norm || o.kind == op_kind::rms_norm, "lnfold::runners: node '", name,
+              "' is ", to_string(o.kind), ", expected a norm");
+    m.require(o.axes.empty() && o.axis == -1, "lnfold::runners: norm '", name, "' is not over the last axis");
+    kind_ = o.kind;
+    const auto d = static_cast<std::size_t>(m.g().node_shape(m.node(name))->back());
+    const float* gamma = o.gamma ? m.param(*o.gamma).data() : nullptr;
+    const float* beta = o.beta ? m.param(*o.beta).data() : nullptr;
+    if (kind_ == op_kind::layer_norm) ln_.emplace(d, o.eps, gamma, beta);
+    else rms_.emplace(d, o.eps, gamma, beta);
+  }
+  op_kind kind() const noexcept { return kind_; }
+  const std::string& name() const noexcept { return name_; }
+
+  /// residual += x; y = norm(residual)   (policy none: residual += x; y is not written)
+  void residual(matrix_ref<const float> x, matrix_ref<float> residual, matrix_ref<float> y, norm_clock& clock) const {
+    clock.time([&] {
+      if (policy_ == norm_policy::none) {
+        for (std::size_t r = 0; r < x.rows; ++r) {
+          float* out = residual.row(r);
+          const float* in = x.row(r);
+          for (std::size_t j = 0; j < x.cols; ++j) out[j] += in[j];
+        }
+      } else if (ln_) {
+        ln_->residual(x, residual, y);
+      } else {
+        rms_->residual(x, residual, y);
+      }
+    });
+  }
+  bool removed() const noexcept { return policy_ == norm_policy::none; }
+
+ private:
+  std::string name_;
+  norm_policy policy_;
+  op_kind kind_ = op_kind::layer_norm;
+  std::optional<layers::layer_norm<float>> ln_;
+  std::optional<layers::rms_norm<float>> rms_;
+};
+
+/// GELU, exact erf form (what the graph's gelu op computes), in place; Eigen's vectorized erf.
+inline void gelu_inplace(mat& m, std::size_t rows) {
+  auto a = m.topRows(static_cast<Eigen::Index>(rows)).array();
+  a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf());
+}
+
+/// Softmax over each row of the top-left [rows, cols] block, in place.
+template <class M>
+void softmax_rows(M&& s) {
+  for (Eigen::Index r = 0; r < s.rows(); ++r) {
+    auto row = s.row(r).array();
+    row = (row - row.maxCoeff()).exp();
+    row /= row.sum();
+  }
+}
+
+/// Multi-head attention core on q, k, v [T, H·dh] (any row strides): for each head h,
+/// ctx[:, h] = softmax(q_h·k_hᵀ·scale + mask) · v_h, mask [T, T] optional (row stride mask_stride).
+/// scores is scratch of at least [T, T].
+inline void attention(const float* q, const float* k, const float* v, Eigen::Index qkv_stride, Eigen::Index tokens,
+                      Eigen::Index heads, Eigen::Index dh, float scale, const float* mask, Eigen::Index mask_stride,
+                      mat& scores, mat& ctx) {
+  using cmap = Eigen::Map<const mat, Eigen::Unaligned, Eigen::OuterStride<>>;
+  for (Eigen::Index h = 0; h < heads; ++h) {
+    cmap qh(q + h * dh, tokens, dh, Eigen::OuterStride<>(qkv_stride));
+    cmap kh(k + h * dh, tokens, dh, Eigen::OuterStride<>(qkv_stride));
+    cmap vh(v + h * dh, tokens, dh, Eigen::OuterStride<>(qkv_stride));
+    auto s = scores.topLeftCorner(tokens, tokens);
+    s.noalias() = qh * kh.transpose();
+    s *= scale;
+    if (mask) s += cmap(mask, tokens, tokens, Eigen::OuterStride<>(mask_stride));
+    softmax_rows(s);
+    ctx.block(0, h * dh, tokens, dh).noalias() = s * vh;
+  }
+}
+
+/// The input of `g` called `name`, as given in node order (the order evaluate / random_inputs use).
+inline const tensor<float>& input_named(const graph& g, const std::vector<tensor<float>>& inputs, std::string_view name) {
+  std::size_t k = 0;
+  for (node_id n = 0; n < g.node_count(); ++n) {
+    if (g.node_op(n).kind != op_kind::input) continue;
+    if (g.node_name(n) == name) {
+      lnfold::detail::require(k < inputs.size(), "lnfold::runners: input '", name, "' not given");
+      return inputs[k];
+    }
+    ++k;
+  }
+  lnfold::detail::fail(lnfold::detail::concat("lnfold::runners: the graph has no input '", name, "'"));
+}
+
+/// Timing of one forward pass.
+struct forward_times {
+  double total_s = 0;  ///< the whole forward
+  double norm_s = 0;   ///< inside normalization and the residual adds fused with it
+};
+
+}  // namespace lnfold::runners

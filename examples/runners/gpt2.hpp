@@ -1,0 +1,143 @@
+// GPT-2 runner: the forward pass of a graph laid out by lnfold::build_gpt2 (original or converted),
+// batch 1, on the first T tokens (T <= the graph's seq; the causal-mask constant's leading [T, T] block).
+//
+//   residual = wte[ids] ; h = norm(residual += wpe[pos])             (h.0.ln_1, fused)
+//   per layer i:
+//     qkv = c_attn(h); ctx = attention(q, k, v; scale, mask); a = c_proj(ctx)
+//     h = norm(residual += a)                                        (h.i.ln_2, fused)
+//     m = mlp.c_proj(gelu(mlp.c_fc(h)))
+//     h = norm(residual += m)                                        (h.{i+1}.ln_1 or ln_f, fused)
+//   logits = lm_head(h)   [+ (Σ_j h[t, j])·m when the graph has lm_head.rank1_* nodes]
+// Every norm is the kernel its node names (layer_norm / rms_norm); the rank-1 correction, when the
+// graph carries it, is one pass over the logits after the GEMM, with Σh accumulated in double.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "runners/common.hpp"
+
+namespace lnfold::runners {
+
+class gpt2_runner {
+ public:
+  gpt2_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : m_(g, w) {
+    const auto& mask_shape = *g.node_shape(m_.node("h.0.attn.causal_mask"));
+    capacity_ = static_cast<std::size_t>(mask_shape[2]);
+    const auto& split = *g.node_shape(m_.node("h.0.attn.q.split_heads"));  // [B, T, H, dh]
+    heads_ = split[2];
+    dh_ = split[3];
+    d_ = static_cast<std::size_t>(heads_ * dh_);
+    wte_ = &m_.weight_of("wte");
+    wpe_ = &m_.weight_of("wpe");
+    m_.require(m_.name_of(m_.input_of("embed", 0)) == "wte" && m_.name_of(m_.input_of("h.0.ln_1", 0)) == "drop",
+               "lnfold::runners::gpt2: unexpected embedding structure");
+    for (std::size_t i = 0; m_.find("h." + std::to_string(i) + ".ln_1"); ++i) {
+      const std::string h = "h." + std::to_string(i);
+      blocks_.push_back({graph_norm(m_, h + ".ln_1", policy), m_.make_linear(h + ".attn.c_attn"),
+                         m_.make_linear(h + ".attn.c_proj"), graph_norm(m_, h + ".ln_2", policy),
+                         m_.make_linear(h + ".mlp.c_fc"), m_.make_linear(h + ".mlp.c_proj"),
+                         m_.weight_of(h + ".attn.scale")[0], m_.weight_of(h + ".attn.causal_mask").data()});
+    }
+    final_norm_.emplace(m_, "ln_f", policy);
+    head_.emplace(m_.make_linear("lm_head"));
+    vocab_ = head_->out_features();
+    if (const auto sum = m_.find("lm_head.rank1_sum")) {
+      m_.require(m_.name_of(g.node_inputs(*sum)[0]) == "ln_f", "lnfold::runners::gpt2: rank-1 sum not over ln_f");
+      rank1_means_ = m_.weight_of("lm_head.rank1_means").data();
+    }
+    const auto cap = static_cast<Eigen::Index>(capacity_), d = static_cast<Eigen::Index>(d_);
+    residual_.resize(cap, d), h_.resize(cap, d), tmp_.resize(cap, d), ctx_.resize(cap, d);
+    qkv_.resize(cap, 3 * d), ff_.resize(cap, 4 * d), scores_.resize(cap, cap);
+    logits_.resize(cap, static_cast<Eigen::Index>(vocab_));
+  }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t layers() const noexcept { return blocks_.size(); }
+  bool has_rank1() const noexcept { return rank1_means_ != nullptr; }
+  /// The kernel each norm node runs, in execution order.
+  std::vector<op_kind> norm_kinds() const {
+    std::vector<op_kind> k;
+    for (const auto& b : blocks_) k.insert(k.end(), {b.ln_1.kind(), b.ln_2.kind()});
+    k.push_back(final_norm_->kind());
+    return k;
+  }
+
+  /// One forward pass on inputs (input_ids, position_ids, in the graph's input order) for the first
+  /// `tokens` positions. Returns the times; logits() holds the result.
+  forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
+    m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::gpt2: tokens ", tokens, " not in [1, ", capacity_, "]");
+    const auto t0 = std::chrono::steady_clock::now();
+    clock_.reset();
+    const std::size_t T = tokens;
+    const auto ti = static_cast<Eigen::Index>(T);
+    const auto& ids = input_named(m_.g(), inputs, "input_ids");
+    const auto& pos = input_named(m_.g(), inputs, "position_ids");
+    layers::embedding<float> wte(wte_->view()), wpe(wpe_->view());
+    wte(std::span<const float>(ids.data(), T), strided(residual_, T));
+    wpe(std::span<const float>(pos.data(), T), strided(tmp_, T));
+    const matrix_ref<float> res = ref(residual_, T), h = ref(h_, T);
+    blocks_.front().ln_1.residual(cref(tmp_, T), res, h, clock_);
+    const mat& stream = blocks_.front().ln_1.removed() ? residual_ : h_;  // what the linears read
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      auto& b = blocks_[i];
+      b.c_attn(cstrided(stream, T), strided(qkv_, T));
+      const float* q = qkv_.data();
+      attention(q, q + d_, q + 2 * d_, qkv_.cols(), ti, heads_, dh_, b.scale, b.mask,
+                static_cast<Eigen::Index>(capacity_), scores_, ctx_);
+      b.c_proj(cstrided(ctx_, T), strided(tmp_, T));
+      b.ln_2.residual(cref(tmp_, T), res, h, clock_);
+      b.c_fc(cstrided(stream, T), strided(ff_, T));
+      gelu_inplace(ff_, T);
+      b.mlp_proj(cstrided(ff_, T), strided(tmp_, T));
+      const graph_norm& next = i + 1 < blocks_.size() ? blocks_[i + 1].ln_1 : *final_norm_;
+      next.residual(cref(tmp_, T), res, h, clock_);
+    }
+    (*head_)(cstrided(stream, T), strided(logits_, T));
+    if (rank1_means_) {
+      const Eigen::Map<const Eigen::RowVectorXf> means(rank1_means_, static_cast<Eigen::Index>(vocab_));
+      for (Eigen::Index t = 0; t < ti; ++t) {
+        double sum = 0;
+        for (Eigen::Index j = 0; j < stream.cols(); ++j) sum += static_cast<double>(stream(t, j));
+        logits_.row(t) += static_cast<float>(sum) * means;
+      }
+    }
+    forward_times out;
+    out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.norm_s = clock_.seconds();
+    return out;
+  }
+
+  /// The logits of the last forward, [1, tokens, vocab] (a copy).
+  std::vector<tensor<float>> outputs(std::size_t tokens) const {
+    const auto n = static_cast<std::int64_t>(tokens), v = static_cast<std::int64_t>(vocab_);
+    std::vector<float> values(logits_.data(), logits_.data() + tokens * vocab_);
+    std::vector<tensor<float>> out;
+    out.emplace_back(shape{1, n, v}, std::move(values));
+    return out;
+  }
+
+ private:
+  struct block {
+    graph_norm ln_1;
+    linear c_attn, c_proj;
+    graph_norm ln_2;
+    linear c_fc, mlp_proj;
+    float scale;
+    const float* mask;
+  };
+  model_ref m_;
+  std::size_t capacity_ = 0, d_ = 0, vocab_ = 0;
+  Eigen::Index heads_ = 0, dh_ = 0;
+  const tensor<float>* wte_ = nullptr;
+  const tensor<float>* wpe_ = nullptr;
+  std::vector<block> blocks_;
+  std::optional<graph_norm> final_norm_;
+  std::optional<linear> head_;
+  const float* rank1_means_ = nullptr;
+  mat residual_, h_, tmp_, ctx_, qkv_, ff_, scores_, logits_;
+  norm_clock clock_;
+};
+
+}  // namespace lnfold::runners
