@@ -1,0 +1,294 @@
+// lnfold::onnx::graph on models built here with the protobuf API, on Debian's single-node
+// LayerNormalization test models, and on bad input.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "lnfold/fold/find_foldable.hpp"
+#include "lnfold/fold/report.hpp"
+#include "lnfold/onnx/graph.hpp"
+
+namespace {
+
+using lnfold::fold_reason;
+
+struct model_builder {
+  ::onnx::ModelProto m;
+  explicit model_builder(int opset = 17) {
+    m.set_ir_version(8);
+    auto* o = m.add_opset_import();
+    o->set_version(opset);
+  }
+  ::onnx::GraphProto& g() { return *m.mutable_graph(); }
+  static void typed(::onnx::ValueInfoProto* v, const std::string& name, std::vector<std::int64_t> dims) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(::onnx::TensorProto::FLOAT);
+    for (auto d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  void input(const std::string& name, std::vector<std::int64_t> dims) { typed(g().add_input(), name, std::move(dims)); }
+  void output(const std::string& name, std::vector<std::int64_t> dims) { typed(g().add_output(), name, std::move(dims)); }
+  static void fill(::onnx::TensorProto* t, const std::string& name, std::vector<std::int64_t> dims) {
+    t->set_name(name);
+    t->set_data_type(::onnx::TensorProto::FLOAT);
+    std::int64_t n = 1;
+    for (auto d : dims) t->add_dims(d), n *= d;
+    for (std::int64_t i = 0; i < n; ++i) t->add_float_data(0.5f + static_cast<float>(i % 7));
+  }
+  void init(const std::string& name, std::vector<std::int64_t> dims) { fill(g().add_initializer(), name, std::move(dims)); }
+  void init_scalar(const std::string& name, float v) {
+    auto* t = g().add_initializer();
+    t->set_name(name);
+    t->set_data_type(::onnx::TensorProto::FLOAT);
+    t->add_float_data(v);
+  }
+  ::onnx::NodeProto& node(const std::string& type, std::initializer_list<const char*> in,
+                          std::initializer_list<const char*> out, const std::string& name = "") {
+    auto* n = g().add_node();
+    n->set_op_type(type);
+    n->set_name(name.empty() ? std::string(*out.begin()) : name);
+    for (auto i : in) n->add_input(i);
+    for (auto o : out) n->add_output(o);
+    return *n;
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
+    auto* a = n.add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, std::vector<std::int64_t> v) {
+    auto* a = n.add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (auto x : v) a->add_ints(x);
+  }
+  void constant(const std::string& name, float v) {
+    auto& n = node("Constant", {}, {name.c_str()}, name + "_node");
+    auto* a = n.add_attribute();
+    a->set_name("value");
+    a->set_type(::onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(::onnx::TensorProto::FLOAT);
+    a->mutable_t()->add_float_data(v);
+  }
+};
+
+// x[2,8] -> Gemm(W[16,8], B[16], transB) -> LN -> y
+model_builder gemm_ln(bool trans_a = false) {
+  model_builder b;
+  b.input("x", {2, 8});
+  b.init("W", {16, 8});
+  b.init("B", {16});
+  b.init("gamma", {16});
+  b.init("beta", {16});
+  if (trans_a) b.node("Transpose", {"x"}, {"xt"}, "t");  // [8, 2], read transposed back by Gemm
+  auto& gemm = b.node("Gemm", {trans_a ? "xt" : "x", "W", "B"}, {"h"}, "fc");
+  model_builder::attr(gemm, "transB", 1);
+  if (trans_a) model_builder::attr(gemm, "transA", 1);
+  b.node("LayerNormalization", {"h", "gamma", "beta"}, {"y"}, "ln");
+  b.output("y", {2, 16});
+  return b;
+}
+
+const lnfold::param_id* find_param(const lnfold::fold_plan& plan, const lnfold::onnx::graph& g, const std::string& name,
+                                   std::optional<std::size_t>* axis = nullptr) {
+  for (const auto& s : plan.sources)
+    for (const auto& p : s.params)
+      if (g.param_name(p.param) == name) {
+        if (axis) *axis = p.axis;
+        return &p.param;
+      }
+  return nullptr;
+}
+
+// The decomposed LN after x[2,4,8] -> MatMul(W[8,8]); constants as Constant nodes or initializers.
+model_builder decomposed(bool constant_nodes, bool expose_centered = false) {
+  model_builder b(13);
+  b.input("x", {2, 4, 8});
+  b.init("W", {8, 8});
+  b.init("gamma", {8});
+  b.init("beta", {8});
+  b.node("MatMul", {"x", "W"}, {"h"}, "proj");
+  auto& m1 = b.node("ReduceMean", {"h"}, {"mu"}, "ln.mean");
+  model_builder::attr(m1, "axes", std::vector<std::int64_t>{-1});
+  b.node("Sub", {"h", "mu"}, {"d"}, "ln.sub");
+  if (constant_nodes) {
+    b.constant("two", 2.0f);
+  } else {
+    b.init_scalar("two", 2.0f);
+    b.init_scalar("eps", 1e-5f);
+  }
+  b.node("Pow", {"d", "two"}, {"sq"}, "ln.pow");
+  auto& m2 = b.node("ReduceMean", {"sq"}, {"var"}, "ln.var");
+  model_builder::attr(m2, "axes", std::vector<std::int64_t>{2});
+  if (constant_nodes) b.constant("eps", 1e-5f);  // written after the pattern starts
+  b.node("Add", {"var", "eps"}, {"ve"}, "ln.add_eps");
+  b.node("Sqrt", {"ve"}, {"r"}, "ln.sqrt");
+  b.node("Div", {"d", "r"}, {"n"}, "ln.div");
+  b.node("Mul", {"n", "gamma"}, {"ng"}, "ln.scale");
+  b.node("Add", {"ng", "beta"}, {"y"}, "ln.shift");
+  b.output("y", {2, 4, 8});
+  if (expose_centered) b.output("d", {2, 4, 8});
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("Gemm with transB feeding LayerNormalization: foldable, weight and bias centered over axis 0") {
+  const lnfold::onnx::graph g(gemm_ln().m);
+  static_assert(lnfold::foldable_graph<lnfold::onnx::graph>);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK(g.node_name(plan.lns[0].node) == "ln");
+  CHECK(plan.lns[0].foldable);
+  std::optional<std::size_t> axis;
+  REQUIRE(find_param(plan, g, "W", &axis));
+  CHECK(axis == std::optional<std::size_t>(0));
+  REQUIRE(find_param(plan, g, "B", &axis));
+  CHECK(axis == std::optional<std::size_t>(0));
+  CHECK_FALSE(find_param(plan, g, "gamma"));
+  const std::string json = lnfold::to_json(plan, g);
+  CHECK(json.find("\"name\": \"ln\", \"foldable\": true") != std::string::npos);
+}
+
+TEST_CASE("Gemm with transA is a blocker named in the report") {
+  const lnfold::onnx::graph g(gemm_ln(true).m);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK_FALSE(plan.lns[0].foldable);
+  CHECK(plan.lns[0].reason == fold_reason::unknown_op);
+  CHECK(lnfold::to_text(plan, g).find("Gemm(transA=1)") != std::string::npos);
+}
+
+TEST_CASE("MatMul with a constant right operand and a bias Add is a source over the output axis") {
+  model_builder b;
+  b.input("x", {2, 4, 8});
+  b.init("W", {8, 16});
+  b.init("b", {16});
+  b.node("MatMul", {"x", "W"}, {"h"}, "proj");
+  b.node("Add", {"h", "b"}, {"hb"}, "bias");
+  b.node("LayerNormalization", {"hb"}, {"y"}, "ln");
+  b.output("y", {2, 4, 16});
+  const lnfold::onnx::graph g(b.m);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK(plan.lns[0].foldable);
+  std::optional<std::size_t> axis;
+  REQUIRE(find_param(plan, g, "W", &axis));
+  CHECK(axis == std::optional<std::size_t>(1));  // W[in, out]: centered over out
+  REQUIRE(find_param(plan, g, "b", &axis));
+  CHECK(axis == std::optional<std::size_t>(0));
+}
+
+TEST_CASE("A shared initializer is a tie: resolved by default, refused on request") {
+  model_builder b;
+  b.input("x", {2, 8});
+  b.input("z", {2, 8});
+  b.init("W", {8, 8});
+  b.node("MatMul", {"x", "W"}, {"h"}, "a");
+  b.node("MatMul", {"z", "W"}, {"probe"}, "b");  // same W, its output exposed
+  b.node("LayerNormalization", {"h"}, {"y"}, "ln");
+  b.output("y", {2, 8});
+  b.output("probe", {2, 8});
+  const lnfold::onnx::graph g(b.m);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK(plan.lns[0].foldable);
+  REQUIRE(plan.tied.size() == 1);
+  CHECK(g.param_name(plan.tied[0].param) == "W");
+  lnfold::fold_options refuse;
+  refuse.tied = lnfold::tied_policy::refuse;
+  const auto refused = lnfold::find_foldable(g, refuse);
+  CHECK(refused.lns[0].reason == fold_reason::tied_parameter);
+}
+
+TEST_CASE("An LN reading a graph input is refused with graph_input") {
+  model_builder b;
+  b.input("x", {2, 8});
+  b.node("LayerNormalization", {"x"}, {"y"}, "ln");
+  b.output("y", {2, 8});
+  const lnfold::onnx::graph g(b.m);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK(plan.lns[0].reason == fold_reason::graph_input);
+}
+
+TEST_CASE("The decomposed LN is one layer_norm node named after its first ReduceMean") {
+  for (const bool constant_nodes : {true, false}) {
+    CAPTURE(constant_nodes);
+    const lnfold::onnx::graph g(decomposed(constant_nodes).m);
+    const auto plan = lnfold::find_foldable(g);
+    REQUIRE(plan.lns.size() == 1);
+    const auto ln = plan.lns[0].node;
+    CHECK(g.node_name(ln) == "ln.mean");
+    CHECK(g.node_op(ln).eps == Approx(1e-5));
+    CHECK(g.node_op(ln).axes == std::vector<std::int64_t>{2});
+    CHECK(g.node_op(ln).gamma.has_value());
+    CHECK(g.node_op(ln).beta.has_value());
+    CHECK(g.is_graph_output(ln));
+    CHECK(g.at(ln).hidden.size() == 9);
+    for (std::size_t n = 0; n < g.node_count(); ++n) CHECK(g.node_name(n) != "ln.sqrt");  // hidden
+    CHECK(plan.lns[0].foldable);
+    std::optional<std::size_t> axis;
+    REQUIRE(find_param(plan, g, "W", &axis));
+    CHECK(axis == std::optional<std::size_t>(1));
+  }
+}
+
+TEST_CASE("A decomposed LN whose intermediate is read elsewhere is not matched") {
+  const lnfold::onnx::graph g(decomposed(true, true).m);
+  const auto plan = lnfold::find_foldable(g);
+  CHECK(plan.lns.empty());
+}
+
+TEST_CASE("Debian's single-node LayerNormalization models: never an error, never foldable") {
+  namespace fs = std::filesystem;
+  const fs::path root = LNFOLD_ONNX_TESTDATA;
+  if (!fs::exists(root)) {
+    WARN("libonnx-testdata not installed: " << root);
+    return;
+  }
+  std::size_t seen = 0;
+  for (const auto& dir : fs::directory_iterator(root)) {
+    const std::string name = dir.path().filename().string();
+    if (name.rfind("test_layer_normalization", 0) != 0 || name.find("expanded") != std::string::npos) continue;
+    CAPTURE(name);
+    const lnfold::onnx::graph g(lnfold::onnx::load_model((dir.path() / "model.onnx").string()));
+    const auto plan = lnfold::find_foldable(g);
+    REQUIRE(plan.lns.size() == 1);
+    const auto& v = plan.lns[0];
+    CHECK_FALSE(v.foldable);
+    // Over the last axis only: the input is a graph input. Over several axes: not supported.
+    const auto rank = g.node_shape(g.node_inputs(v.node)[0])->size();
+    const auto axis = lnfold::normalize_axis(g.node_op(v.node).axis, rank);
+    CHECK(v.reason == (axis == rank - 1 ? fold_reason::graph_input : fold_reason::multi_axis_norm));
+    ++seen;
+  }
+  CHECK(seen >= 10);
+}
+
+TEST_CASE("Bad input gives a one-line lnfold::error naming the problem") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path();
+  CHECK_THROWS_WITH(lnfold::onnx::load_model((dir / "lnfold-no-such-model.onnx").string()),
+                    Catch::Contains("cannot open"));
+  const auto write = [&](const char* file, const std::string& bytes) {
+    std::ofstream(dir / file, std::ios::binary) << bytes;
+    return (dir / file).string();
+  };
+  const std::string full = gemm_ln().m.SerializeAsString();
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-trunc.onnx", full.substr(0, full.size() / 2))),
+                    Catch::Contains("truncated or corrupt"));
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-empty.onnx", "")), Catch::Contains("is empty"));
+  auto other = gemm_ln();
+  other.m.add_opset_import()->set_domain("com.example.custom");
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-domain.onnx", other.m.SerializeAsString())),
+                    Catch::Contains("unknown opset domain 'com.example.custom'"));
+  auto noshape = gemm_ln();
+  noshape.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  CHECK_THROWS_WITH(lnfold::onnx::graph(noshape.m), Catch::Contains("graph input 'x' has no shape"));
+}
