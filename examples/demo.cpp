@@ -1,0 +1,265 @@
+// lnfold-demo: what converting LayerNorm to RMSNorm buys a real model shape, and proof that it is still
+// the same model. For GPT-2 small (default), ViT-B/16 and BERT-base with seeded random weights:
+//   1. the plan: how many LayerNorms fold, which sources are centered, how the tied head is handled;
+//   2. the check: original vs converted outputs (max relative difference, argmax at every position);
+//   3. the timing: whole forward and time inside normalization, before and after (median and min–max
+//      of repeated interleaved runs after a warm-up), one table.
+// Usage: lnfold-demo [--model gpt2|vit|bert|all] [--tokens N] [--repeats N] [--tied rank1|untie]
+//                    [--fold-affine] [--json]
+// Progress goes to stderr; the report (text or JSON) to stdout. See docs/demo.md.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lnfold/eval/compare.hpp"
+#include "runners/models.hpp"
+
+namespace {
+
+namespace rn = lnfold::runners;
+
+const auto demo_start = std::chrono::steady_clock::now();
+std::string current_model;
+
+void progress(const std::string& what) {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - demo_start).count();
+  std::fprintf(stderr, "\r\033[K[%5.1f s] %s: %s", s, current_model.c_str(), what.c_str());
+  std::fflush(stderr);
+}
+
+struct options {
+  std::vector<std::string> models{"gpt2"};
+  std::size_t tokens = 128;
+  bool tokens_given = false;
+  int repeats = 7;
+  lnfold::tied_policy tied = lnfold::tied_policy::rank1;
+  bool fold_affine = false;
+  bool json = false;
+};
+
+struct stats {
+  double median = 0, min = 0, max = 0;
+};
+stats summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
+}
+
+struct result {
+  std::string name, title;
+  std::size_t tokens = 0;
+  double max_rel_diff = 0;
+  std::size_t argmax_same = 0, positions = 0;
+  stats ln_ms, rms_ms, speedup, norm_before, norm_after;
+  std::string plan_text;
+};
+
+/// Positions (rows along the last axis) where both outputs have the same argmax.
+std::pair<std::size_t, std::size_t> argmax_agreement(const std::vector<lnfold::tensor<float>>& a,
+                                                     const std::vector<lnfold::tensor<float>>& b) {
+  std::size_t same = 0, total = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const auto d = static_cast<std::size_t>(a[k].dims().back());
+    for (std::size_t r = 0; r * d < a[k].size(); ++r) {
+      const float* x = a[k].data() + r * d;
+      const float* y = b[k].data() + r * d;
+      same += (std::max_element(x, x + d) - x) == (std::max_element(y, y + d) - y) ? 1u : 0u;
+      ++total;
+    }
+  }
+  return {same, total};
+}
+
+std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, const lnfold::apply_summary& s,
+                         const lnfold::graph& converted) {
+  std::ostringstream out;
+  out << "  plan:   " << plan.foldable_count() << " of " << plan.lns.size() << " LayerNorms fold to RMSNorm";
+  if (plan.foldable_count() < plan.lns.size()) out << " (" << plan.lns.size() - plan.foldable_count() << " kept)";
+  out << "\n  center: " << s.centered.size() << " parameters of " << plan.sources.size() << " sources";
+  std::size_t shown = 0;
+  for (const auto& src : plan.sources) {
+    if (shown == 4) {
+      out << ", ...";
+      break;
+    }
+    out << (shown++ ? ", " : " (") << g.node_name(src.node);
+  }
+  if (shown) out << (shown < 4 ? ")" : ")");
+  if (!s.zeroed.empty()) out << "; " << s.zeroed.size() << " broadcast constants zeroed";
+  out << "\n  tied:   ";
+  if (plan.tied.empty()) out << "no tied parameter in a folded region";
+  for (const auto& t : plan.tied) {
+    out << g.param_name(t.param) << " (" << g.node_name(t.source_use) << " / " << g.node_name(t.other_use) << "): ";
+    if (t.resolution == lnfold::tied_policy::rank1 && !s.rank1_means.empty())
+      out << "rank-1 compensation, tie kept; logits += (Σh)·m with " << converted.param_shape(s.rank1_means.front())[0]
+          << " stored means";
+    else if (t.resolution == lnfold::tied_policy::untie)
+      out << "untied: the embedding gets a centered copy, the head keeps the original";
+    else
+      out << "refused";
+  }
+  out << "\n  affine: γ/β folded into the following linear for " << s.affine_folded.size() << " of "
+      << s.converted.size() << " converted norms\n";
+  return out.str();
+}
+
+template <class Runner>
+result run_model(const std::string& name, const std::string& title, lnfold::graph g, std::size_t tokens,
+                 const options& o) {
+  current_model = name;
+  progress("building");
+  auto b = rn::make_bundle<Runner>(std::move(g), {.tied = o.tied, .fold_affine = o.fold_affine}, progress);
+  result r;
+  r.name = name;
+  r.title = title;
+  r.tokens = tokens;
+  r.plan_text = plan_summary(b->g, b->plan, b->converted.summary, b->converted.g);
+
+  progress("checking outputs");
+  b->original_runner->forward(b->inputs, tokens);
+  b->converted_runner->forward(b->inputs, tokens);
+  const auto before = b->original_runner->outputs(tokens), after = b->converted_runner->outputs(tokens);
+  r.max_rel_diff = lnfold::max_rel_diff(before, after);
+  std::tie(r.argmax_same, r.positions) = argmax_agreement(before, after);
+
+  std::vector<double> ln_ms, rms_ms, ratio, nb, na;
+  for (int i = -1; i < o.repeats; ++i) {  // i = -1: warm-up (one more run of each)
+    progress("timing run " + std::to_string(i + 2) + "/" + std::to_string(o.repeats + 1));
+    const auto a = b->original_runner->forward(b->inputs, tokens);
+    const auto c = b->converted_runner->forward(b->inputs, tokens);
+    if (i < 0) continue;
+    ln_ms.push_back(a.total_s * 1e3);
+    rms_ms.push_back(c.total_s * 1e3);
+    ratio.push_back(a.total_s / c.total_s);
+    nb.push_back(a.norm_s * 1e3);
+    na.push_back(c.norm_s * 1e3);
+  }
+  r.ln_ms = summarize(ln_ms);
+  r.rms_ms = summarize(rms_ms);
+  r.speedup = summarize(ratio);
+  r.norm_before = summarize(nb);
+  r.norm_after = summarize(na);
+  return r;
+}
+
+void print_text(const std::vector<result>& results, const options& o) {
+  for (const auto& r : results) {
+    std::printf("%s, %zu tokens, batch 1, float, 1 thread\n%s", r.title.c_str(), r.tokens, r.plan_text.c_str());
+    std::printf("  check:  max relative difference of the outputs %.2g (float); argmax identical at %zu of %zu "
+                "positions: %s\n\n",
+                r.max_rel_diff, r.argmax_same, r.positions,
+                r.max_rel_diff <= 1e-4 && r.argmax_same == r.positions ? "same model" : "MISMATCH");
+  }
+  std::printf("Median of %d interleaved runs after a warm-up; [min-max]. norm = inside LayerNorm/RMSNorm and the "
+              "residual adds fused with them.\n",
+              o.repeats);
+  std::printf("%-6s %6s  %-24s %-24s %-20s %-22s %-22s %s\n", "model", "tokens", "forward LN (ms)", "forward RMS (ms)",
+              "speedup", "norm LN (ms)", "norm RMS (ms)", "norm share");
+  for (const auto& r : results) {
+    char a[64], b[64], c[64], d[64], e[64];
+    std::snprintf(a, sizeof a, "%.1f [%.1f-%.1f]", r.ln_ms.median, r.ln_ms.min, r.ln_ms.max);
+    std::snprintf(b, sizeof b, "%.1f [%.1f-%.1f]", r.rms_ms.median, r.rms_ms.min, r.rms_ms.max);
+    std::snprintf(c, sizeof c, "%.3f [%.3f-%.3f]", r.speedup.median, r.speedup.min, r.speedup.max);
+    std::snprintf(d, sizeof d, "%.3f [%.3f-%.3f]", r.norm_before.median, r.norm_before.min, r.norm_before.max);
+    std::snprintf(e, sizeof e, "%.3f [%.3f-%.3f]", r.norm_after.median, r.norm_after.min, r.norm_after.max);
+    std::printf("%-6s %6zu  %-24s %-24s %-20s %-22s %-22s %.2f%%\n", r.name.c_str(), r.tokens, a, b, c, d, e,
+                100.0 * r.norm_before.median / r.ln_ms.median);
+  }
+  std::printf("\nnorm share = norm LN / forward LN: no change to normalization can speed the forward up by more "
+              "than 1/(1 - share).\n");
+}
+
+void print_json(const std::vector<result>& results) {
+  std::printf("{\"models\": [");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    std::printf("%s\n  {\"name\": \"%s\", \"tokens\": %zu, \"max_rel_diff\": %.3g, \"argmax_equal\": %s, "
+                "\"ln_ms\": %.3f, \"rms_ms\": %.3f, \"speedup\": %.4f, \"norm_ms_before\": %.4f, "
+                "\"norm_ms_after\": %.4f, \"norm_share\": %.5f, "
+                "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
+                "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f]}",
+                i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
+                r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
+                r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max,
+                r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max);
+  }
+  std::printf("\n]}\n");
+}
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "lnfold-demo: %s\nusage: lnfold-demo [--model gpt2|vit|bert|all] [--tokens N] [--repeats N] "
+               "[--tied rank1|untie] [--fold-affine] [--json]\n",
+               why);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) usage("missing value");
+      return argv[++i];
+    };
+    if (a == "--model") {
+      const auto m = value();
+      if (m == "all") o.models = {"gpt2", "vit", "bert"};
+      else if (m == "gpt2" || m == "vit" || m == "bert") o.models = {std::string(m)};
+      else usage("unknown model");
+    } else if (a == "--tokens") {
+      o.tokens = static_cast<std::size_t>(std::strtoul(std::string(value()).c_str(), nullptr, 10));
+      o.tokens_given = true;
+      if (o.tokens < 1 || o.tokens > 512) usage("--tokens must be in [1, 512]");
+    } else if (a == "--repeats") {
+      o.repeats = std::atoi(std::string(value()).c_str());
+      if (o.repeats < 1) usage("--repeats must be >= 1");
+    } else if (a == "--tied") {
+      const auto t = value();
+      if (t == "rank1") o.tied = lnfold::tied_policy::rank1;
+      else if (t == "untie") o.tied = lnfold::tied_policy::untie;
+      else usage("--tied takes rank1 or untie");
+    } else if (a == "--fold-affine") {
+      o.fold_affine = true;
+    } else if (a == "--json") {
+      o.json = true;
+    } else {
+      usage("unknown argument");
+    }
+  }
+  std::vector<result> results;
+  try {
+    for (const auto& m : o.models) {
+      if (m == "gpt2")
+        results.push_back(run_model<rn::gpt2_runner>("gpt2", "GPT-2 small (12 layers, d 768, 12 heads, vocab 50257, tied head)",
+                                                     rn::gpt2_small_graph(o.tokens), o.tokens, o));
+      else if (m == "vit")  // ViT-B/16 at 224 px: 197 tokens; --tokens N < 197 runs the first N
+        results.push_back(run_model<rn::vit_runner>("vit", "ViT-B/16 (12 layers, d 768, 224 px)", rn::vit_base_graph(),
+                                                    o.tokens_given ? std::min<std::size_t>(o.tokens, 197) : 197, o));
+      else
+        results.push_back(run_model<rn::bert_runner>("bert", "BERT-base (12 layers, d 768, post-LN)",
+                                                     rn::bert_base_graph(o.tokens), o.tokens, o));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nlnfold-demo: %s\n", e.what());
+    return 1;
+  }
+  current_model = "done";
+  progress("");
+  std::fprintf(stderr, "\n");
+  if (o.json) print_json(results);
+  else print_text(results, o);
+  bool ok = true;
+  for (const auto& r : results) ok = ok && r.max_rel_diff <= 1e-4 && r.argmax_same == r.positions;
+  return ok ? 0 : 1;
+}
