@@ -321,14 +321,15 @@ class graph {
 
   // ---- scopes, values, nodes ---------------------------------------------------------------------
 
-  const value* lookup(const std::string& name) const {
-    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+  // Innermost scope first: a subgraph sees the values of every enclosing graph.
+  template <class Scopes>
+  static auto find_value(Scopes& scopes, const std::string& name) -> decltype(&scopes.front().begin()->second) {
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it)
       if (const auto f = it->find(name); f != it->end()) return &f->second;
     return nullptr;
   }
-  value* lookup(const std::string& name) {
-    return const_cast<value*>(static_cast<const graph&>(*this).lookup(name));  // NOLINT: same object
-  }
+  const value* lookup(const std::string& name) const { return find_value(scopes_, name); }
+  value* lookup(const std::string& name) { return find_value(scopes_, name); }
   const ::onnx::TensorProto* constant_of(const std::string& name) const {
     const value* v = lookup(name);
     return v ? v->constant : nullptr;
