@@ -291,9 +291,19 @@ TEST_CASE("Bad input gives a one-line lnfold::error naming the problem") {
   other.m.add_opset_import()->set_domain("com.example.custom");
   CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-domain.onnx", other.m.SerializeAsString())),
                     Catch::Contains("unknown opset domain 'com.example.custom'"));
+  ::onnx::ModelProto not_a_model;
+  not_a_model.set_producer_name("a protobuf, but no graph");
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-notmodel.onnx", not_a_model.SerializeAsString())),
+                    Catch::Contains("not an ONNX model"));
+  auto future = gemm_ln();
+  future.m.mutable_opset_import(0)->set_version(lnfold::onnx::max_default_opset() + 1);
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write("lnfold-opset.onnx", future.m.SerializeAsString())),
+                    Catch::Contains("is not supported"));
   auto noshape = gemm_ln();
   noshape.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
   CHECK_THROWS_WITH(lnfold::onnx::graph(noshape.m), Catch::Contains("graph input 'x' has no shape"));
+  for (const char* f : {"lnfold-trunc.onnx", "lnfold-empty.onnx", "lnfold-domain.onnx", "lnfold-notmodel.onnx", "lnfold-opset.onnx"})
+    fs::remove(dir / f);
 }
 
 TEST_CASE("An If branch reading outer-scope initializers: LN verdicts through the If output") {
