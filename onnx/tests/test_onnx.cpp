@@ -434,3 +434,27 @@ TEST_CASE("PP-OCRv4 rec: none of its 5 LNs folds, the stream starts at a swish",
     CHECK(g.node_op(*v.offender).kind == lnfold::op_kind::silu);
   }
 }
+
+TEST_CASE("MatMul with a constant left operand is a linear over axis -2, its weight centered over axis 0") {
+  model_builder b;
+  b.input("x", {2, 8, 4});
+  b.init("W", {16, 8});
+  b.node("MatMul", {"W", "x"}, {"h"}, "mix");  // [2, 16, 4]
+  auto& t = b.node("Transpose", {"h"}, {"ht"}, "t");
+  model_builder::attr(t, "perm", std::vector<std::int64_t>{0, 2, 1});
+  b.node("LayerNormalization", {"ht"}, {"y"}, "ln");
+  b.output("y", {2, 4, 16});
+  const lnfold::onnx::graph g(b.m);
+  const auto plan = lnfold::find_foldable(g);
+  REQUIRE(plan.lns.size() == 1);
+  CHECK(plan.lns[0].foldable);
+  std::optional<std::size_t> axis;
+  REQUIRE(find_param(plan, g, "W", &axis));
+  CHECK(axis == std::optional<std::size_t>(0));
+  for (std::size_t n = 0; n < g.node_count(); ++n)
+    if (g.node_name(n) == "mix") {
+      CHECK(g.node_op(n).kind == lnfold::op_kind::linear);
+      CHECK(g.node_op(n).axis == -2);
+      CHECK(g.node_inputs(n).size() == 1);  // x only: W is a parameter, not a constant node
+    }
+}
