@@ -213,6 +213,14 @@ TEMPLATE_TEST_CASE("linear and norm layers take Eigen objects through the tensor
   layers::eigen_linear<T>(w, lnfold::weight_layout::out_in, b)(x, y);
   const mat expected = (x * w.transpose()).rowwise() + b.transpose();
   REQUIRE((y - expected).cwiseAbs().maxCoeff() <= T(tolerance<T>() * 10));
+  // Eigen's default column-major storage for the weight (read as its row-major transpose).
+  const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> w_col = w;
+  mat y2(3, 8);
+  layers::eigen_linear<T>(w_col, lnfold::weight_layout::out_in, b)(x, y2);
+  REQUIRE((y2 - expected).cwiseAbs().maxCoeff() <= T(tolerance<T>() * 10));
+  const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> w_in_out = w.transpose();
+  layers::eigen_linear<T>(w_in_out, lnfold::weight_layout::in_out, b)(x, y2);
+  REQUIRE((y2 - expected).cwiseAbs().maxCoeff() <= T(tolerance<T>() * 10));
 
   // A block of a column-major matrix, normalized in place.
   Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> m = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::Random(6, 9);
