@@ -94,7 +94,7 @@ class plan_applier {
   // ---- 1. LayerScale fusion ----
   void fuse_scales() {
     for (const auto& f : plan_.fusions) {
-      const op_desc& lin = g_.node_op(f.linear);
+      const op_desc lin = g_.node_op(f.linear);
       const tensor<T>& s = w_[f.scale];
       const bool in_out = lin.kind == op_kind::linear && lin.layout == weight_layout::in_out;
       const std::size_t out_axis = lin.kind == op_kind::conv_transpose || in_out ? 1 : 0;
@@ -161,7 +161,7 @@ class plan_applier {
   void compensate_rank1(const tied_conflict& c) {
     if (compensated_.contains({c.other_use, c.param})) return;
     compensated_.insert({c.other_use, c.param});
-    const op_desc& op = g_.node_op(c.other_use);
+    const op_desc op = g_.node_op(c.other_use);  // a copy: adding nodes below may move the graph's
     const tensor<T>& w = w_[c.param];
     require(op.kind == op_kind::linear && op.weight == c.param && w.rank() == 2,
             "lnfold::apply_fold_plan: rank-1 compensation needs a linear using '", g_.param_name(c.param),
@@ -279,7 +279,7 @@ class plan_applier {
         if (p) ++param_uses[*p];
     }
     for (node_id n = 0; n < g_.node_count(); ++n) {
-      const op_desc& norm = g_.node_op(n);
+      const op_desc norm = g_.node_op(n);  // a copy: absorbing edits the graph
       if (norm.kind != op_kind::layer_norm && norm.kind != op_kind::rms_norm) continue;
       if ((!norm.gamma && !norm.beta) || g_.is_graph_output(n) || readers[n].empty()) continue;
       const bool foldable = std::all_of(readers[n].begin(), readers[n].end(), [&](node_id r) {
@@ -299,18 +299,19 @@ class plan_applier {
   }
 
   void absorb_affine(node_id norm, node_id linear) {
-    const op_desc& nop = g_.node_op(norm);
+    const op_desc nop = g_.node_op(norm);
     op_desc op = g_.node_op(linear);
-    tensor<T>& w = w_[*op.weight];
     const bool out_in = op.layout == weight_layout::out_in;
-    const std::size_t outs = static_cast<std::size_t>(w.dim(out_in ? 0 : 1)), ins = static_cast<std::size_t>(w.dim(out_in ? 1 : 0));
+    const shape wshape = w_[*op.weight].dims();
+    const std::size_t outs = static_cast<std::size_t>(wshape[out_in ? 0 : 1]), ins = static_cast<std::size_t>(wshape[out_in ? 1 : 0]);
+    if (nop.beta && !op.bias) {  // β needs somewhere to go; created before any reference into w_ is taken
+      op.bias = g_.add_param(std::string(g_.node_name(linear)) + ".bias_from_beta", shape{static_cast<std::int64_t>(outs)});
+      w_.emplace_back(shape{static_cast<std::int64_t>(outs)});
+      g_.set_node_op(linear, op);
+    }
+    tensor<T>& w = w_[*op.weight];
     const auto at = [&](std::size_t o, std::size_t i) -> T& { return w[out_in ? o * ins + i : i * outs + o]; };
     if (nop.beta) {
-      if (!op.bias) {
-        op.bias = g_.add_param(std::string(g_.node_name(linear)) + ".bias_from_beta", shape{static_cast<std::int64_t>(outs)});
-        w_.emplace_back(shape{static_cast<std::int64_t>(outs)});
-        g_.set_node_op(linear, op);
-      }
       const tensor<T>& beta = w_[*nop.beta];
       tensor<T>& bias = w_[*op.bias];
       for (std::size_t o = 0; o < outs; ++o) {
