@@ -13,11 +13,13 @@
 // Ratios within one run (original / converted) are the figures to read. See docs/demo.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "runners/models.hpp"
 
@@ -72,9 +74,14 @@ const char* variant_name(std::int64_t v) { return v == original ? "original" : v
 
 // Names like BM_gpt2/original/128 (Google Benchmark appends /real_time: wall time is what is timed,
 // as the runners' norm clock does).
+// With --benchmark_repetitions, a "min" aggregate is reported besides mean / median / stddev: on a
+// shared machine the noise only ever adds time, so the minimum is the steadiest estimate of the cost.
 template <class Fn>
 void add(const std::string& name, Fn fn) {
-  benchmark::RegisterBenchmark(name.c_str(), fn)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark(name.c_str(), fn)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 }
 
 const bool registered = [] {

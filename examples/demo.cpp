@@ -58,7 +58,7 @@ struct result {
   std::size_t tokens = 0;
   double max_rel_diff = 0;
   std::size_t argmax_same = 0, positions = 0;
-  stats ln_ms, rms_ms, speedup, norm_before, norm_after;
+  stats ln_ms, rms_ms, speedup, norm_before, norm_after, ln_cpu_ms, rms_cpu_ms, speedup_cpu;
   std::string plan_text;
 };
 
@@ -130,7 +130,7 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
   r.max_rel_diff = lnfold::max_rel_diff(before, after);
   std::tie(r.argmax_same, r.positions) = argmax_agreement(before, after);
 
-  std::vector<double> ln_ms, rms_ms, ratio, nb, na;
+  std::vector<double> ln_ms, rms_ms, ratio, nb, na, lc, rc, ratio_cpu;
   for (int i = -1; i < o.repeats; ++i) {  // i = -1: warm-up (one more run of each)
     progress("timing run " + std::to_string(i + 2) + "/" + std::to_string(o.repeats + 1));
     const auto a = b->original_runner->forward(b->inputs, tokens);
@@ -141,7 +141,13 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
     ratio.push_back(a.total_s / c.total_s);
     nb.push_back(a.norm_s * 1e3);
     na.push_back(c.norm_s * 1e3);
+    lc.push_back(a.cpu_s * 1e3);
+    rc.push_back(c.cpu_s * 1e3);
+    ratio_cpu.push_back(a.cpu_s / c.cpu_s);
   }
+  r.ln_cpu_ms = summarize(lc);
+  r.rms_cpu_ms = summarize(rc);
+  r.speedup_cpu = summarize(ratio_cpu);
   r.ln_ms = summarize(ln_ms);
   r.rms_ms = summarize(rms_ms);
   r.speedup = summarize(ratio);
@@ -158,19 +164,20 @@ void print_text(const std::vector<result>& results, const options& o) {
                 r.max_rel_diff, r.argmax_same, r.positions,
                 r.max_rel_diff <= 1e-4 && r.argmax_same == r.positions ? "same model" : "MISMATCH");
   }
-  std::printf("Median of %d interleaved runs after a warm-up; [min-max]. norm = inside LayerNorm/RMSNorm and the "
-              "residual adds fused with them.\n",
+  std::printf("Median of %d interleaved runs after a warm-up; [min-max]. forward and norm: wall clock; CPU time: "
+              "std::clock of the whole forward. norm = inside LayerNorm/RMSNorm and the residual adds fused with them.\n",
               o.repeats);
-  std::printf("%-6s %6s  %-24s %-24s %-20s %-22s %-22s %s\n", "model", "tokens", "forward LN (ms)", "forward RMS (ms)",
-              "speedup", "norm LN (ms)", "norm RMS (ms)", "norm share");
+  std::printf("%-6s %6s  %-24s %-24s %-20s %-20s %-22s %-22s %s\n", "model", "tokens", "forward LN (ms)",
+              "forward RMS (ms)", "speedup", "speedup (CPU time)", "norm LN (ms)", "norm RMS (ms)", "norm share");
   for (const auto& r : results) {
-    char a[64], b[64], c[64], d[64], e[64];
+    char a[64], b[64], c[64], d[64], e[64], f[64];
+    std::snprintf(f, sizeof f, "%.3f [%.3f-%.3f]", r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max);
     std::snprintf(a, sizeof a, "%.1f [%.1f-%.1f]", r.ln_ms.median, r.ln_ms.min, r.ln_ms.max);
     std::snprintf(b, sizeof b, "%.1f [%.1f-%.1f]", r.rms_ms.median, r.rms_ms.min, r.rms_ms.max);
     std::snprintf(c, sizeof c, "%.3f [%.3f-%.3f]", r.speedup.median, r.speedup.min, r.speedup.max);
     std::snprintf(d, sizeof d, "%.3f [%.3f-%.3f]", r.norm_before.median, r.norm_before.min, r.norm_before.max);
     std::snprintf(e, sizeof e, "%.3f [%.3f-%.3f]", r.norm_after.median, r.norm_after.min, r.norm_after.max);
-    std::printf("%-6s %6zu  %-24s %-24s %-20s %-22s %-22s %.2f%%\n", r.name.c_str(), r.tokens, a, b, c, d, e,
+    std::printf("%-6s %6zu  %-24s %-24s %-20s %-20s %-22s %-22s %.2f%%\n", r.name.c_str(), r.tokens, a, b, c, f, d, e,
                 100.0 * r.norm_before.median / r.ln_ms.median);
   }
   std::printf("\nnorm share = norm LN / forward LN: no change to normalization can speed the forward up by more "
@@ -185,11 +192,13 @@ void print_json(const std::vector<result>& results) {
                 "\"ln_ms\": %.3f, \"rms_ms\": %.3f, \"speedup\": %.4f, \"norm_ms_before\": %.4f, "
                 "\"norm_ms_after\": %.4f, \"norm_share\": %.5f, "
                 "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
-                "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f]}",
+                "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f], "
+                "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f]}",
                 i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
                 r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
                 r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max,
-                r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max);
+                r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max,
+                r.ln_cpu_ms.median, r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max);
   }
   std::printf("\n]}\n");
 }

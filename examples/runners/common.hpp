@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -217,7 +218,8 @@ inline const tensor<float>& input_named(const graph& g, const std::vector<tensor
 
 /// Timing of one forward pass.
 struct forward_times {
-  double total_s = 0;  ///< the whole forward
+  double total_s = 0;  ///< the whole forward, wall clock (steady_clock)
+  double cpu_s = 0;    ///< the whole forward, process CPU time (std::clock): robust on a shared machine
   double norm_s = 0;   ///< inside normalization and the residual adds fused with it
 };
 

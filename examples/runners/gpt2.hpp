@@ -69,6 +69,7 @@ class gpt2_runner {
   forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
     m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::gpt2: tokens ", tokens, " not in [1, ", capacity_, "]");
     const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     clock_.reset();
     const std::size_t T = tokens;
     const auto ti = static_cast<Eigen::Index>(T);
@@ -106,6 +107,7 @@ class gpt2_runner {
     forward_times out;
     out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.norm_s = clock_.seconds();
+    out.cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
     return out;
   }
 
