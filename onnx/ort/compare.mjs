@@ -3,6 +3,7 @@
 //
 //   LNFOLD_ORT_DIR=DIR node compare.mjs A.onnx B.onnx [--runs N] [--warmup N] [--seed S]
 //       [--dim NAME=VALUE ...] [--int-range NAME=HI ...] [--threads N] [--opt-level LEVEL]
+//       [--expect-max TOL]
 //
 // DIR is where onnx/ort/install.sh put onnxruntime-node. Inputs follow model A's input metadata:
 // float inputs are N(0, 1) (Box-Muller on a seeded xorshift generator, so a seed gives the same
@@ -19,6 +20,7 @@
 // machine hits both alike. Sessions use --threads intra-op threads (default 1), one inter-op thread,
 // sequential execution and graph optimization level --opt-level (disabled|basic|extended|all,
 // default all: what a user of ORT gets).
+// --expect-max TOL: after printing, exit 1 with a line on stderr when max_rel_diff > TOL (for tests).
 // Any error: one line on stderr, exit 1.
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -29,7 +31,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { models: [], runs: 20, warmup: 3, seed: 1, threads: 1, optLevel: 'all', dims: {}, intRange: {} };
+  const opts = { expectMax: null, models: [], runs: 20, warmup: 3, seed: 1, threads: 1, optLevel: 'all', dims: {}, intRange: {} };
   const count = (flag, text, min) => {
     if (!/^\d+$/.test(text ?? '') || Number(text) < min) fail(`${flag} needs an integer >= ${min}, got '${text}'`);
     return Number(text);
@@ -49,13 +51,16 @@ function parseArgs(argv) {
       opts.optLevel = argv[++i];
       if (!['disabled', 'basic', 'extended', 'all'].includes(opts.optLevel))
         fail(`--opt-level needs disabled, basic, extended or all, got '${opts.optLevel}'`);
+    } else if (a === '--expect-max') {
+      opts.expectMax = Number(argv[++i]);
+      if (!(opts.expectMax >= 0)) fail(`--expect-max needs a number >= 0, got '${argv[i]}'`);
     } else if (a === '--dim') { const [k, v] = pair(a, argv[++i], 1); opts.dims[k] = v; }
     else if (a === '--int-range') { const [k, v] = pair(a, argv[++i], 0); opts.intRange[k] = v; }
     else if (a.startsWith('--')) fail(`unknown option '${a}'`);
     else opts.models.push(a);
   }
   if (opts.models.length !== 2) fail('usage: node compare.mjs A.onnx B.onnx [--runs N] [--warmup N] [--seed S] ' +
-                                     '[--dim NAME=VALUE ...] [--int-range NAME=HI ...] [--threads N] [--opt-level LEVEL]');
+                                     '[--dim NAME=VALUE ...] [--int-range NAME=HI ...] [--threads N] [--opt-level LEVEL] [--expect-max TOL]');
   return opts;
 }
 
@@ -170,3 +175,5 @@ result.a_ms = stats(ta);
 result.b_ms = stats(tb);
 // JSON.stringify turns infinity into null; 1e999 keeps it a number that JSON parsers read as infinity.
 process.stdout.write(JSON.stringify(result, (k, v) => (v === Infinity ? '\u0001inf' : v)).replace(/"\\u0001inf"/g, '1e999') + '\n');
+if (opts.expectMax !== null && !(result.max_rel_diff <= opts.expectMax))
+  fail(`max_rel_diff ${result.max_rel_diff} of '${fileB}' against '${fileA}' exceeds ${opts.expectMax}`);

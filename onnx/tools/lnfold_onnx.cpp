@@ -1,45 +1,146 @@
-// lnfold-onnx: which LayerNorms of an ONNX model fold into RMSNorm, and which initializers to center.
+// lnfold-onnx: which LayerNorms of an ONNX model fold into RMSNorm, and the conversion itself.
 //
 //   lnfold-onnx report MODEL.onnx [--json]
+//   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
+//                       [--rmsnorm-form decomposed|simplified] [--json]
 //
-// Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem), 2 on bad usage.
+// Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem; convert then
+// writes nothing), 2 on bad usage, 3 when convert finds no foldable LayerNorm (nothing is written).
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lnfold/fold/find_foldable.hpp"
 #include "lnfold/fold/report.hpp"
+#include "lnfold/onnx/check.hpp"
+#include "lnfold/onnx/convert.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/onnx/load.hpp"
+#include "lnfold/onnx/write.hpp"
 
 namespace {
 
-constexpr std::string_view usage = "usage: lnfold-onnx report MODEL.onnx [--json]\n";
+constexpr std::string_view usage =
+    "usage: lnfold-onnx report MODEL.onnx [--json]\n"
+    "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
+    "                           [--rmsnorm-form decomposed|simplified] [--json]\n";
 
-int report(const std::string& path, bool json) {
-  const lnfold::onnx::graph g(lnfold::onnx::load_model(path));
-  const lnfold::fold_plan plan = lnfold::find_foldable(g);
-  std::cout << (json ? lnfold::to_json(plan, g) : lnfold::to_text(plan, g));
+constexpr int nothing_to_convert = 3;
+
+struct arguments {
+  std::string command;
+  std::vector<std::string> paths;
+  bool json = false;
+  lnfold::fold_options fold{};
+  lnfold::onnx::convert_options convert{};
+};
+
+int report(const arguments& args) {
+  const lnfold::onnx::graph g(lnfold::onnx::load_model(args.paths[0]));
+  const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
+  std::cout << (args.json ? lnfold::to_json(plan, g) : lnfold::to_text(plan, g));
   return 0;
+}
+
+std::string json_list(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + lnfold::detail::json_string(names[i]);
+  return out + "]";
+}
+
+int convert(const arguments& args) {
+  using lnfold::detail::json_string;
+  const std::string &in = args.paths[0], &out = args.paths[1];
+  const lnfold::onnx::graph g(lnfold::onnx::load_model(in));
+  const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
+  std::vector<std::string> kept, kept_json;
+  for (const auto& v : plan.lns)
+    if (!v.foldable) {
+      kept.push_back(g.node_name(v.node) + " (" + std::string(lnfold::to_string(v.reason)) + ")");
+      kept_json.push_back("{\"name\": " + json_string(g.node_name(v.node)) + ", \"reason\": " +
+                          json_string(lnfold::to_string(v.reason)) + "}");
+    }
+  if (plan.foldable_count() == 0) {
+    std::cerr << "lnfold-onnx: nothing to convert: none of the " << plan.lns.size() << " LayerNorms of '" << in
+              << "' is foldable (see lnfold-onnx report); '" << out << "' not written\n";
+    return nothing_to_convert;
+  }
+  auto result = lnfold::onnx::convert_model(g, plan, args.convert);
+  lnfold::onnx::check_converted_model(result.model);
+  lnfold::onnx::write_model_atomically(result.model, out);
+  const auto& s = result.summary;
+  if (args.json) {
+    std::string k = "[";
+    for (std::size_t i = 0; i < kept_json.size(); ++i) k += (i ? ", " : "") + kept_json[i];
+    std::cout << "{\"input\": " << json_string(in) << ", \"output\": " << json_string(out)
+              << ", \"form\": " << json_string(lnfold::onnx::to_string(args.convert.form))
+              << ", \"lns\": " << plan.lns.size() << ", \"converted\": " << json_list(s.converted)
+              << ", \"not_converted\": " << k << "], \"fallbacks\": " << json_list(s.fallbacks)
+              << ", \"centered\": " << json_list(s.centered) << ", \"zeroed\": " << json_list(s.zeroed)
+              << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
+              << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
+              << ", \"check\": \"onnx::checker::check_model\"}\n";
+    return 0;
+  }
+  std::cout << "converted " << s.converted.size() << " of " << plan.lns.size() << " LayerNorms to RMSNorm (form "
+            << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
+            << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
+            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size()
+            << " stem centerings; passes the ONNX checker; wrote '" << out << "'\n";
+  for (const auto& name : s.fallbacks)
+    std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
+  for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
+  return 0;
+}
+
+std::optional<arguments> parse(int argc, char** argv) {
+  arguments a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const auto value = [&]() -> std::optional<std::string_view> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string_view(argv[++i]);
+    };
+    if (arg == "--json") {
+      a.json = true;
+    } else if (arg == "--stem-centering") {
+      a.fold.stem_centering = true;
+    } else if (arg == "--tied") {
+      const auto v = value();
+      if (v == "rank1") a.fold.tied = lnfold::tied_policy::rank1;
+      else if (v == "untie") a.fold.tied = lnfold::tied_policy::untie;
+      else if (v == "refuse") a.fold.tied = lnfold::tied_policy::refuse;
+      else return std::cerr << "lnfold-onnx: --tied takes rank1, untie or refuse (got '" << v.value_or("") << "')\n", std::nullopt;
+    } else if (arg == "--rmsnorm-form") {
+      const auto v = value();
+      const auto f = v ? lnfold::onnx::parse_rmsnorm_form(*v) : std::nullopt;
+      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed or simplified (got '" << v.value_or("") << "')\n", std::nullopt;
+      a.convert.form = *f;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return std::cerr << "lnfold-onnx: unknown option '" << arg << "'\n", std::nullopt;
+    } else if (a.command.empty()) {
+      a.command = arg;
+    } else {
+      a.paths.emplace_back(arg);
+    }
+  }
+  const std::size_t want = a.command == "report" ? 1 : a.command == "convert" ? 2 : 0;
+  if (want == 0 || a.paths.size() != want) return std::cerr << "lnfold-onnx: wrong arguments\n", std::nullopt;
+  return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string command, path;
-  bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--json") json = true;
-    else if (arg == "-h" || arg == "--help") return std::cout << usage, 0;
-    else if (command.empty()) command = arg;
-    else if (path.empty()) path = arg;
-    else return std::cerr << "lnfold-onnx: unexpected argument '" << arg << "'\n" << usage, 2;
-  }
-  if (command != "report" || path.empty()) return std::cerr << usage, 2;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "-h" || std::string_view(argv[i]) == "--help") return std::cout << usage, 0;
+  const auto args = parse(argc, argv);
+  if (!args) return std::cerr << usage, 2;
   try {
-    return report(path, json);
+    return args->command == "report" ? report(*args) : convert(*args);
   } catch (const std::exception& e) {
     std::cerr << "lnfold-onnx: " << e.what() << '\n';
     return 1;

@@ -1,0 +1,59 @@
+// Checking a converted model with libonnx's checker, including ONNX Runtime's
+// SimplifiedLayerNormalization, which the ONNX standard does not define.
+//
+// ONNX Runtime registers SimplifiedLayerNormalization in the default domain, since version 1:
+// inputs X and scale (T), outputs Y (T) and an optional inv_std_var (float); attributes axis
+// (default -1) and epsilon (default 1e-5); T one of float16, float, double, bfloat16. The schema
+// below states that signature (written from ORT's documentation of the op, not copied) so that
+// onnx::checker::check_model validates such nodes (inputs, outputs, attributes, types) like any
+// standard op. It cannot check what the op computes: converted models are also run in ORT.
+#pragma once
+
+#include <string>
+
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/defs/shape_inference.h>
+
+#include "lnfold/error.hpp"
+
+namespace lnfold::onnx {
+
+/// Registers ORT's SimplifiedLayerNormalization signature with libonnx once per process (a no-op
+/// when a schema of that name is already known).
+inline void register_ort_simplified_layer_norm() {
+  static const bool registered = [] {
+    if (::onnx::OpSchemaRegistry::Schema("SimplifiedLayerNormalization", 1, "")) return true;
+    ::onnx::OpSchema schema("SimplifiedLayerNormalization", "onnxruntime contrib op (signature)", 0);
+    schema.SetDomain("")
+        .SinceVersion(1)
+        .SetDoc("ONNX Runtime's RMSNorm: Y = X / sqrt(mean(X^2 over axis..) + epsilon) * scale")
+        .Attr("axis", "first normalized axis", ::onnx::AttributeProto::INT, static_cast<std::int64_t>(-1))
+        .Attr("epsilon", "added inside the root", ::onnx::AttributeProto::FLOAT, 1e-5f)
+        .AllowUncheckedAttributes()
+        .Input(0, "X", "input", "T")
+        .Input(1, "scale", "gamma", "T")
+        .Output(0, "Y", "output", "T")
+        .Output(1, "inv_std_var", "1 / rms", "U", ::onnx::OpSchema::Optional)
+        .TypeConstraint("T", {"tensor(float16)", "tensor(float)", "tensor(double)", "tensor(bfloat16)"}, "float types")
+        .TypeConstraint("U", {"tensor(float)"}, "float")
+        .TypeAndShapeInferenceFunction(::onnx::propagateShapeAndTypeFromFirstInput);
+    ::onnx::OpSchemaRegistry::OpSchemaRegisterOnce once(schema);
+    return true;
+  }();
+  (void)registered;
+}
+
+/// Runs onnx::checker::check_model; throws lnfold::error with the checker's first line on failure.
+inline void check_converted_model(const ::onnx::ModelProto& model) {
+  register_ort_simplified_layer_norm();
+  try {
+    ::onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (const auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    lnfold::detail::fail(lnfold::detail::concat("the converted model fails the ONNX checker: ", what));
+  }
+}
+
+}  // namespace lnfold::onnx
