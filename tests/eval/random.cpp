@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "lnfold/eval/compare.hpp"
 #include "lnfold/eval/evaluate.hpp"
 #include "lnfold/graph/architectures.hpp"
 
@@ -173,4 +174,36 @@ TEST_CASE("activations stay O(1) and LayerNorm inputs carry a large mean in a de
   }
   const auto& logits = v[lnfold::graph_output_nodes(g).front()];
   CHECK(std::sqrt(stats_of(logits.values()).var) < 50.0);
+}
+
+TEST_CASE("trained init: initializer_range scales, 1/sqrt(d_h) attention, and a well-conditioned post-LN stack",
+          "[eval][random]") {
+  const graph g = lnfold::build_bert({.layers = 12, .d = 64, .heads = 4, .ffn = 256, .vocab = 64, .positions = 32, .seq = 8});
+  const auto w = lnfold::random_weights<double>(g, 5, lnfold::weight_init::trained);
+  const auto wf = lnfold::random_weights<float>(g, 5, lnfold::weight_init::trained);
+  const auto of = [&](const auto& set, const char* node) -> const auto& { return set[*g.node_op(g.find(node)).weight]; };
+  for (lnfold::param_id p = 0; p < g.param_count(); ++p)
+    for (std::size_t i = 0; i < w[p].size(); ++i) REQUIRE(wf[p][i] == static_cast<float>(w[p][i]));
+
+  // The scalar multiplying q·kᵀ is 1/sqrt(d_h) exactly, d_h = 64 / 4.
+  CHECK(of(w, "encoder.layer.0.attention.scale")[0] == 0.25);
+  // Linear weights: std 0.02·sqrt(1 + 0.25) (i.i.d. part and the per-input-column offset).
+  CHECK(std::sqrt(stats_of(of(w, "encoder.layer.0.intermediate.dense").values()).var) ==
+        Approx(0.02 * std::sqrt(1.25)).epsilon(0.15));
+  const auto& ln = g.node_op(g.find("embeddings.LayerNorm"));
+  CHECK(stats_of(w[*ln.gamma].values()).mean == Approx(1.0).margin(0.01));
+  CHECK(std::sqrt(stats_of(w[*ln.gamma].values()).var) == Approx(0.02).epsilon(0.3));
+  CHECK(std::sqrt(stats_of(w[*ln.beta].values()).var) == Approx(0.02).epsilon(0.3));
+  CHECK(stats_of(of(w, "embeddings.word_embeddings").values()).mean == Approx(0.02).margin(0.003));
+
+  // Conditioning: one float ulp on the word embeddings moves the 12-layer post-LN outputs by a few
+  // ulps, as in a trained model (BERT-base under the stress init: by 6e-3, see docs/demo.md).
+  const auto inputs = lnfold::random_inputs<float>(g, 6);
+  auto perturbed = wf;
+  for (auto& v : perturbed[*g.node_op(g.find("embeddings.word_embeddings")).weight].values()) v *= 1.0f + 0x1p-23f;
+  const double moved = lnfold::max_rel_diff(lnfold::evaluate_outputs<float>(g, wf, inputs),
+                                            lnfold::evaluate_outputs<float>(g, perturbed, inputs));
+  CAPTURE(moved);
+  CHECK(moved > 0.0);
+  CHECK(moved < 1e-5);
 }

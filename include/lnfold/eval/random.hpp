@@ -17,6 +17,21 @@
 //   any other constant     0.5·N + r per vector along the last axis, r = 1 + 0.25·N (positions, cls
 //                          tokens, masks and biases added to scores)
 //   unused parameter       0.5·N
+// That default (weight_init::stress) is for tests: it makes every fold visible, but it is not a
+// model anyone trains. Its attention scale (1 + 0.2·N instead of 1/sqrt(d_h)) and O(1)-per-element
+// projections give attention logits of size ~10–100, so the softmaxes are nearly one-hot and a
+// 12-layer post-LN stack (BERT) turns a 1-ulp change of its input into a 1e-3 change of its
+// output. weight_init::trained draws what a freshly initialized transformer has (BERT's and GPT-2's
+// initializer_range 0.02), which keeps a deep model as well conditioned as a trained one:
+//   linear / conv weight   0.02·(N + 0.5·u_c), u_c ~ N(0,1) per input column (the shared offset
+//                          folding removes, at the scale of the weights)
+//   bias, β                0.02·N
+//   γ                      1 + 0.02·N
+//   embedding table,       0.02·(N + r_v) per row (or vector along the last axis), r_v = 1 + 0.25·N
+//   additive constant
+//   scale                  a scalar multiplying a matmul's output (the attention's q·kᵀ): 1/sqrt(K),
+//                          K the contracted size; dividing it: sqrt(K); any other scale 1 + 0.02·N
+//   unused parameter       0.02·N
 // Inputs, per op_kind::input node in node order: ids — an input that reaches an embedding's id
 // operand, directly or through identity / reshape / transpose / slice / gather / concat / pad — are
 // integers uniform in [0, V), V = the smallest row count of the tables they index; any other input is
@@ -95,6 +110,8 @@ enum class param_role { unused, linear_weight, conv_weight, bias, table, gamma, 
 struct param_use {
   param_role role = param_role::unused;
   weight_layout layout = weight_layout::out_in;  ///< linear_weight
+  /// scale: the contracted size K of the matmul whose output it multiplies (+K) or divides (−K); 0 otherwise.
+  std::int64_t attention_k = 0;
 };
 
 /// Which node reads which: readers[v] lists the nodes with v among their inputs.
@@ -104,6 +121,23 @@ inline std::vector<std::vector<node_id>> readers_of(const graph& g) {
     for (node_id in : g.node_inputs(v))
       if (in < g.node_count()) readers[in].push_back(v);
   return readers;
+}
+
+/// For a scalar constant `c` read by a mul (or as the divisor of a div) whose other operand is a
+/// matmul's output: +K (mul) or −K (div), K the matmul's contracted size; 0 otherwise.
+inline std::int64_t attention_scale_k(const graph& g, node_id c, const std::vector<node_id>& readers) {
+  const auto& cs = g.node_shape(c);
+  if (!cs || std::any_of(cs->begin(), cs->end(), [](std::int64_t e) { return e != 1; })) return 0;
+  for (node_id r : readers) {
+    const op_kind k = g.node_op(r).kind;
+    const auto& in = g.node_inputs(r);
+    if (in.size() != 2 || !(k == op_kind::mul || (k == op_kind::div && in[1] == c))) continue;
+    const node_id other = in[0] == c ? in[1] : in[0];
+    if (other >= g.node_count() || g.node_op(other).kind != op_kind::matmul) continue;
+    const auto& a = g.node_shape(g.node_inputs(other)[0]);
+    if (a && !a->empty() && a->back() > 0) return k == op_kind::mul ? a->back() : -a->back();
+  }
+  return 0;
 }
 
 inline std::vector<param_use> param_uses(const graph& g) {
@@ -135,7 +169,8 @@ inline std::vector<param_use> param_uses(const graph& g) {
           const op_kind k = g.node_op(r).kind;
           return k == op_kind::mul || k == op_kind::div;
         });
-        assign(op.weight, {scales ? param_role::scale : param_role::additive});
+        assign(op.weight, {scales ? param_role::scale : param_role::additive, weight_layout::out_in,
+                           scales ? attention_scale_k(g, v, readers[v]) : 0});
         break;
       }
       default: break;
@@ -144,15 +179,53 @@ inline std::vector<param_use> param_uses(const graph& g) {
   return uses;
 }
 
-/// noise·N + (1 + spread·N) per vector along the last axis (one offset per row, shared by its elements).
+/// scale·(noise·N + (1 + spread·N)) per vector along the last axis (one offset per row, shared by its elements).
 template <class T>
-void fill_offset_rows(tensor<T>& t, random_source& rng, double noise, double spread) {
+void fill_offset_rows(tensor<T>& t, random_source& rng, double noise, double spread, double scale = 1.0) {
   const std::size_t row = t.rank() == 0 ? 1 : to_size(t.dims().back());
   double offset = 1.0;
   for (std::size_t i = 0; i < t.size(); ++i) {
     if (i % row == 0) offset = 1.0 + spread * rng.normal();
-    t[i] = static_cast<T>(noise * rng.normal() + offset);
+    t[i] = static_cast<T>(scale * (noise * rng.normal() + offset));
   }
+}
+
+/// weight_init::trained (see the top of this header).
+template <class T>
+void fill_param_trained(tensor<T>& t, const param_use& use, random_source& rng) {
+  constexpr double range = 0.02;  // BERT's and GPT-2's initializer_range
+  switch (use.role) {
+    case param_role::linear_weight:
+    case param_role::conv_weight: {
+      if (t.rank() < 2 || t.size() == 0) break;
+      const bool rows_are_inputs = use.role == param_role::linear_weight && use.layout == weight_layout::in_out;
+      const std::size_t outer = to_size(t.dims()[0]), per_outer = t.size() / outer;
+      std::vector<double> column_offset(rows_are_inputs ? outer : per_outer);
+      for (auto& u : column_offset) u = 0.5 * rng.normal();
+      for (std::size_t i = 0; i < t.size(); ++i)
+        t[i] = static_cast<T>(range * (rng.normal() + column_offset[rows_are_inputs ? i / per_outer : i % per_outer]));
+      return;
+    }
+    case param_role::gamma:
+      for (auto& v : t.values()) v = static_cast<T>(1.0 + range * rng.normal());
+      return;
+    case param_role::table:
+    case param_role::additive:
+      fill_offset_rows(t, rng, 1.0, 0.25, range);
+      return;
+    case param_role::scale:
+      if (use.attention_k != 0) {
+        const double k = std::sqrt(static_cast<double>(use.attention_k > 0 ? use.attention_k : -use.attention_k));
+        for (auto& v : t.values()) v = static_cast<T>(use.attention_k > 0 ? 1.0 / k : k);
+      } else {
+        for (auto& v : t.values()) v = static_cast<T>(1.0 + range * rng.normal());
+      }
+      return;
+    case param_role::bias:
+    case param_role::beta:
+    case param_role::unused: break;
+  }
+  for (auto& v : t.values()) v = static_cast<T>(range * rng.normal());
 }
 
 template <class T>
@@ -227,11 +300,18 @@ inline std::int64_t id_range(const graph& g, node_id input, const std::vector<st
 
 }  // namespace detail::eval
 
+/// How random_weights scales each parameter role (the rules at the top of this header).
+enum class weight_init {
+  stress,   ///< large per-row means and sharp attention: every fold is visible (tests, the evaluator)
+  trained,  ///< a freshly initialized transformer's scales (std 0.02, attention 1/sqrt(d_h)): as well
+            ///< conditioned as a trained model (the demo and the end-to-end benchmark)
+};
+
 /// One tensor per parameter of `g` (index = param_id, the declared shape), filled by the rules at
 /// the top of this header from `seed`. Deterministic across platforms and standard libraries.
 /// Cost O(parameters' elements + nodes). Throws lnfold::error only if a declared dim is negative.
 template <class T>
-weight_set<T> random_weights(const graph& g, std::uint64_t seed) {
+weight_set<T> random_weights(const graph& g, std::uint64_t seed, weight_init init = weight_init::stress) {
   namespace ev = detail::eval;
   const auto uses = ev::param_uses(g);
   weight_set<T> weights;
@@ -239,7 +319,8 @@ weight_set<T> random_weights(const graph& g, std::uint64_t seed) {
   for (param_id p = 0; p < g.param_count(); ++p) {
     tensor<T> t(g.param_shape(p));
     ev::random_source rng(seed, p);
-    ev::fill_param(t, uses[p], rng);
+    if (init == weight_init::trained) ev::fill_param_trained(t, uses[p], rng);
+    else ev::fill_param(t, uses[p], rng);
     weights.push_back(std::move(t));
   }
   return weights;
