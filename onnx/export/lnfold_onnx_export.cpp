@@ -1,0 +1,159 @@
+// lnfold-onnx-export: writes a model from lnfold's architecture builders or edge cases as ONNX, with
+// seeded random weights (eval/random.hpp), for ONNX Runtime and for lnfold-onnx.
+//
+//   lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--folded]
+//   lnfold-onnx-export --list
+//
+// NAME is an architecture (build_architecture) or an edge case (edge_cases::all()). --folded applies
+// lnfold's own fold plan (find_foldable, rank-1 ties, then apply_fold_plan in double) before writing:
+// the converted model as the built-in pipeline makes it, every foldable LN an RMSNorm.
+// The model passes ::onnx::checker::check_model before it is written; the file is written to a
+// temporary name in OUT's directory and renamed, so OUT is either the whole model or untouched.
+// Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <unistd.h>
+
+#include <onnx/checker.h>
+
+#include "lnfold/eval/random.hpp"
+#include "lnfold/fold/find_foldable.hpp"
+#include "lnfold/graph/architectures.hpp"
+#include "lnfold/onnx/export.hpp"
+#include "lnfold/transform/apply_plan.hpp"
+
+namespace {
+
+constexpr std::string_view usage =
+    "usage: lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--folded]\n"
+    "       lnfold-onnx-export --list\n";
+
+lnfold::graph build(const std::string& name, std::optional<std::int64_t> layers, bool tiny) {
+  for (auto arch : lnfold::architecture_names)
+    if (arch == name)
+      return lnfold::build_architecture(name, layers, tiny ? lnfold::architecture_size::tiny : lnfold::architecture_size::standard);
+  for (const auto& c : lnfold::edge_cases::all())
+    if (c.name == name) {
+      lnfold::detail::require(!layers, "--layers applies to architectures, not to the edge case '", name, "'");
+      return c.build();
+    }
+  lnfold::detail::fail(lnfold::detail::concat("unknown model '", name, "' (see lnfold-onnx-export --list)"));
+}
+
+std::int64_t parse_int(std::string_view flag, const std::string& text, std::int64_t min) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  lnfold::detail::require(used == text.size() && !text.empty() && v >= min, flag, " needs an integer >= ", min,
+                          ", got '", text, "'");
+  return v;
+}
+
+/// Serializes to a temporary file next to `out`, then renames it over `out`.
+void write_atomically(const ::onnx::ModelProto& model, const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  const fs::path tmp = dir / (out.filename().string() + ".tmp" + std::to_string(::getpid()));
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    lnfold::detail::require(file.good(), "cannot write '", out.string(), "' (cannot create '", tmp.string(), "')");
+    const bool ok = model.SerializeToOstream(&file) && file.flush().good();
+    file.close();
+    if (!ok || !file) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      lnfold::detail::fail(lnfold::detail::concat("cannot write '", out.string(), "' (disk full or model over 2 GB?)"));
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, out, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    lnfold::detail::fail(lnfold::detail::concat("cannot write '", out.string(), "': ", ec.message()));
+  }
+}
+
+int run(const std::string& name, const std::string& out, std::optional<std::int64_t> layers, bool tiny,
+        lnfold::onnx::ln_form form, std::uint64_t seed, bool folded) {
+  lnfold::graph g = build(name, layers, tiny);
+  lnfold::weight_set<double> weights = lnfold::random_weights<double>(g, seed);
+  if (folded) {
+    const lnfold::fold_plan plan = lnfold::find_foldable(g);
+    auto converted = lnfold::apply_fold_plan(g, weights, plan);
+    std::cerr << "lnfold-onnx-export: " << converted.summary.converted.size() << " of " << plan.lns.size()
+              << " LayerNorms folded into RMSNorm\n";
+    g = std::move(converted.g);
+    weights = std::move(converted.weights);
+  }
+  const ::onnx::ModelProto model = lnfold::onnx::export_model(g, weights, {.ln = form, .graph_name = name});
+  try {
+    ::onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    lnfold::detail::fail(lnfold::detail::concat("the exported model fails the ONNX checker: ", e.what()));
+  }
+  write_atomically(model, out);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string name, out;
+  std::optional<std::int64_t> layers;
+  bool tiny = false, folded = false;
+  std::uint64_t seed = 1;
+  auto form = lnfold::onnx::ln_form::op;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      const auto value = [&]() -> std::string {
+        lnfold::detail::require(i + 1 < argc, arg, " needs a value");
+        return argv[++i];
+      };
+      if (arg == "-h" || arg == "--help") return std::cout << usage, 0;
+      if (arg == "--list") {
+        for (auto a : lnfold::architecture_names) std::cout << a << '\n';
+        std::string_view last;
+        for (const auto& c : lnfold::edge_cases::all())
+          if (c.name != last) std::cout << (last = c.name) << '\n';
+        return 0;
+      }
+      if (arg == "--tiny") tiny = true;
+      else if (arg == "--folded") folded = true;
+      else if (arg == "--layers") layers = parse_int(arg, value(), 1);
+      else if (arg == "--seed") seed = static_cast<std::uint64_t>(parse_int(arg, value(), 0));
+      else if (arg == "--ln-form") {
+        const std::string f = value();
+        lnfold::detail::require(f == "op" || f == "decomposed", "--ln-form needs op or decomposed, got '", f, "'");
+        form = f == "op" ? lnfold::onnx::ln_form::op : lnfold::onnx::ln_form::decomposed;
+      } else if (arg.starts_with("--")) {
+        return std::cerr << "lnfold-onnx-export: unknown option '" << arg << "'\n" << usage, 2;
+      } else if (name.empty()) name = arg;
+      else if (out.empty()) out = arg;
+      else return std::cerr << "lnfold-onnx-export: unexpected argument '" << arg << "'\n" << usage, 2;
+    }
+  } catch (const std::exception& e) {
+    return std::cerr << "lnfold-onnx-export: " << e.what() << '\n' << usage, 2;
+  }
+  if (name.empty() || out.empty()) return std::cerr << usage, 2;
+  try {
+    return run(name, out, layers, tiny, form, seed, folded);
+  } catch (const std::exception& e) {
+    std::cerr << "lnfold-onnx-export: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# End to end through the ONNX tools: lnfold-onnx-export writes a model (both LN forms), lnfold-onnx
+# convert folds it (both RMSNorm forms), and ONNX Runtime must give the same outputs to 1e-5
+# (onnx/ort/compare.mjs --expect-max). Run by CTest after the onnx_ort fixture.
+#   convert_e2e.sh EXPORT LNFOLD_ONNX NODE COMPARE_MJS SCRATCH_DIR      (LNFOLD_ORT_DIR in the environment)
+set -euo pipefail
+export_tool=$1 lnfold_onnx=$2 node=$3 compare=$4 dir=$5
+mkdir -p "$dir"
+trap 'rm -rf "$dir"' EXIT
+
+# model name, export flags, compare.mjs flags (id ranges: the tables' row counts minus one)
+cases=(
+  "gpt2|--tiny|--int-range input_ids=63 --int-range position_ids=31"
+  "vit|--tiny|"
+  "tied_embedding||--int-range input_ids=31"
+  "sliced_source||"
+  "dense_conv_into_ln||"
+  "concat_along_tokens||"
+)
+for entry in "${cases[@]}"; do
+  IFS='|' read -r name export_flags compare_flags <<<"$entry"
+  for ln in op decomposed; do
+    original=$dir/$name-$ln.onnx
+    # shellcheck disable=SC2086 # flags are word lists
+    "$export_tool" "$name" "$original" --ln-form "$ln" --seed 5 $export_flags
+    for rms in decomposed simplified; do
+      converted=$dir/$name-$ln-$rms.onnx
+      "$lnfold_onnx" convert "$original" "$converted" --rmsnorm-form "$rms" >/dev/null
+      echo "$name, LN as $ln, RMSNorm $rms: $("$node" "$compare" "$original" "$converted" --runs 1 --warmup 1 \
+        --expect-max 1e-5 $compare_flags | sed 's/,"outputs".*//')}"
+    done
+  done
+done

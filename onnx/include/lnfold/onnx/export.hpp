@@ -1,0 +1,545 @@
+// lnfold::onnx::export_model: writes a graph of lnfold's built-in IR (graph/ir.hpp) and its weights
+// as an ONNX ModelProto, so that models from the architecture builders can be run in ONNX Runtime and
+// read back through the ONNX adapter (graph.hpp).
+//
+// Preserved: the function the reference evaluator computes (eval/evaluate.hpp), op by op, in float32.
+// Every parameter a node uses becomes one initializer with the parameter's name, shape and layout, so
+// a parameter shared by two nodes (a tied embedding and output head) stays one tensor. LayerNorm is
+// written in one of two forms (export_options::ln): the LayerNormalization op (opset 17), or the
+// decomposed pattern exporters write at lower opsets,
+//   ReduceMean → Sub → Pow(2) → ReduceMean → Add(ε) → Sqrt → Div → Mul(γ) → Add(β),
+// whose first ReduceMean carries the LN's name (the name the adapter reports). ε stays inside the
+// root; γ and β move nowhere. RMSNorm (no ONNX op before opset 23) is always decomposed:
+//   Pow(2) → ReduceMean → Add(ε) → Sqrt → Div → Mul(γ) → Add(β).
+//
+// Op mapping (the node's name goes on the ONNX node that computes it; helper nodes are "name/…"):
+//   input        graph input with the node's static shape; int64 when it feeds an embedding's ids
+//                (directly or through re-indexing ops), float otherwise
+//   constant     the initializer itself
+//   linear       [in, out]: MatMul(x, W) [+ Add(b)], or Gemm(transB = 0) for a 2-D x;
+//                [out, in]: Gemm(x, W, b, transB = 1), wrapped in Reshapes to 2-D and back for x of rank > 2
+//   conv         Conv (kernel_shape, strides, pads, group);   embedding   Gather(table, ids)
+//   add … div, matmul, softmax, concat, transpose, identity, relu, tanh, sigmoid   the same ONNX op
+//   reduce_mean, reduce_max   ReduceMean / ReduceMax (axes attribute);  reduce_sum  ReduceSum (axes input)
+//   slice / gather / pad / reshape   Slice, Gather, Pad, Reshape with int64 initializers
+//   gelu         erf form  Div(√2) → Erf → Add(1) → Mul(x) → Mul(0.5); tanh form for "gelu_tanh" etc.
+//   silu         Mul(x, Sigmoid(x));  quick_gelu  Mul(x, Sigmoid(Mul(x, 1.702)))
+//   center       Sub(x, ReduceMean(x))
+// Not exported (lnfold::error naming the node and the kind): op_kind::unknown (no ONNX meaning),
+// conv_transpose (no builder emits it and the evaluator cannot check it), a linear over another axis
+// than the last, a norm over axes that do not run to the last one.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <numbers>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "lnfold/error.hpp"
+#include "lnfold/graph/builder.hpp"
+#include "lnfold/graph/ir.hpp"
+#include "lnfold/graph/op.hpp"
+#include "lnfold/tensor/tensor.hpp"
+
+namespace lnfold::onnx {
+
+/// How a LayerNorm is written.
+enum class ln_form {
+  op,          ///< LayerNormalization (needs opset >= 17)
+  decomposed,  ///< ReduceMean → Sub → Pow → ReduceMean → Add → Sqrt → Div → Mul → Add
+};
+
+struct export_options {
+  ln_form ln = ln_form::op;
+  /// Default-domain opset, 13 … 17: 13 is the first with Softmax over one axis and ReduceSum's axes
+  /// as an input; 18 moves ReduceMean's axes to an input, which Debian 12's libonnx (1.12) cannot check.
+  std::int64_t opset = 17;
+  std::string graph_name = "lnfold";
+};
+
+namespace detail {
+
+using lnfold::detail::concat;
+using lnfold::detail::require;
+
+class exporter {
+ public:
+  exporter(const lnfold::graph& g, const export_options& o) : g_(g), o_(o) {
+    require(o.opset >= 13 && o.opset <= 17, "lnfold::onnx::export_model: opset must be 13 … 17 (got ", o.opset, ")");
+    require(o.ln != ln_form::op || o.opset >= 17, "lnfold::onnx::export_model: the LayerNormalization form needs opset 17 (got ",
+            o.opset, "); use ln_form::decomposed");
+  }
+
+  template <class T>
+  ::onnx::ModelProto run(const weight_set<T>& weights) {
+    require(weights.size() == g_.param_count(), "lnfold::onnx::export_model: weights holds ", weights.size(),
+            " tensors but the graph declares ", g_.param_count(), " parameters");
+    for (param_id p = 0; p < weights.size(); ++p)
+      require(weights[p].dims() == g_.param_shape(p), "lnfold::onnx::export_model: weights[", p, "] ('",
+              g_.param_name(p), "') has shape ", shape_text(weights[p].dims()), ", the graph declares ",
+              shape_text(g_.param_shape(p)));
+    for (node_id v = 0; v < g_.node_count(); ++v)
+      for (node_id in : g_.node_inputs(v))
+        require(in < v, "lnfold::onnx::export_model: node '", g_.node_name(v), "' reads node '", g_.node_name(in),
+                "', which comes after it (ONNX needs nodes in topological order)");
+
+    ::onnx::ModelProto model;
+    model.set_ir_version(8);
+    model.set_producer_name("lnfold");
+    auto* opset = model.add_opset_import();
+    opset->set_domain("");
+    opset->set_version(o_.opset);
+    graph_ = model.mutable_graph();
+    graph_->set_name(o_.graph_name);
+
+    // Parameter names first: an initializer keeps its parameter's name, node values yield.
+    param_tensor_.assign(g_.param_count(), {});
+    for (node_id v = 0; v < g_.node_count(); ++v) {
+      const op_desc& op = g_.node_op(v);
+      for (const auto& p : {op.weight, op.bias, op.gamma, op.beta})
+        if (p && param_tensor_[*p].empty()) {
+          param_tensor_[*p] = unique_tensor(std::string(g_.param_name(*p)));
+          add_initializer(param_tensor_[*p], weights[*p]);
+        }
+    }
+    integer_ = integer_values();
+    value_.assign(g_.node_count(), {});
+    for (node_id v = 0; v < g_.node_count(); ++v)
+      value_[v] = g_.node_op(v).kind == op_kind::constant ? param_tensor_[*g_.node_op(v).weight]
+                                                          : unique_tensor(std::string(g_.node_name(v)));
+    for (node_id v = 0; v < g_.node_count(); ++v) write_node(v);
+    for (node_id v = 0; v < g_.node_count(); ++v)
+      if (g_.is_graph_output(v)) write_output(v);
+    return model;
+  }
+
+ private:
+  using proto_tensor = ::onnx::TensorProto;
+
+  const lnfold::graph& g_;
+  export_options o_;
+  ::onnx::GraphProto* graph_ = nullptr;
+  std::vector<std::string> param_tensor_;  // initializer name per used parameter
+  std::vector<std::string> value_;         // tensor name per node
+  std::vector<bool> integer_;              // node value is int64 (ids)
+  std::set<std::string> tensor_names_, node_names_;
+
+  // ---- names -------------------------------------------------------------------------------------
+
+  static std::string unique_in(std::set<std::string>& used, std::string name) {
+    std::string candidate = name;
+    for (int k = 1; !used.insert(candidate).second; ++k) candidate = concat(name, ":", k);
+    return candidate;
+  }
+  std::string unique_tensor(std::string name) { return unique_in(tensor_names_, std::move(name)); }
+  /// A helper tensor of node `v`: "name/what".
+  std::string temp(node_id v, std::string_view what) { return unique_tensor(concat(g_.node_name(v), "/", what)); }
+
+  // ---- initializers ------------------------------------------------------------------------------
+
+  template <class T>
+  void add_initializer(const std::string& name, const tensor<T>& t) {
+    auto* init = graph_->add_initializer();
+    init->set_name(name);
+    init->set_data_type(proto_tensor::FLOAT);
+    for (auto d : t.dims()) init->add_dims(d);
+    std::string raw(t.size() * sizeof(float), '\0');
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const float f = static_cast<float>(t[i]);
+      std::memcpy(raw.data() + i * sizeof(float), &f, sizeof(float));  // ONNX raw data is little-endian
+    }
+    init->set_raw_data(std::move(raw));
+  }
+  std::string float_constant(node_id v, std::string_view what, double value, const shape& dims = {}) {
+    const std::string name = temp(v, what);
+    std::size_t n = 1;
+    for (auto d : dims) n *= static_cast<std::size_t>(d);
+    add_initializer(name, tensor<float>(dims, std::vector<float>(n, static_cast<float>(value))));
+    return name;
+  }
+  std::string int_constant(node_id v, std::string_view what, const std::vector<std::int64_t>& values, bool scalar = false) {
+    const std::string name = temp(v, what);
+    auto* init = graph_->add_initializer();
+    init->set_name(name);
+    init->set_data_type(proto_tensor::INT64);
+    if (!scalar) init->add_dims(static_cast<std::int64_t>(values.size()));
+    for (auto x : values) init->add_int64_data(x);
+    return name;
+  }
+
+  // ---- nodes -------------------------------------------------------------------------------------
+
+  ::onnx::NodeProto& emit(std::string_view type, std::string name, std::vector<std::string> inputs, std::string output) {
+    auto* n = graph_->add_node();
+    n->set_op_type(std::string(type));
+    n->set_name(unique_in(node_names_, std::move(name)));
+    for (auto& i : inputs) n->add_input(std::move(i));
+    n->add_output(std::move(output));
+    return *n;
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
+    auto* a = n.add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, const std::vector<std::int64_t>& v) {
+    auto* a = n.add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (auto x : v) a->add_ints(x);
+  }
+  static void attr_float(::onnx::NodeProto& n, const char* key, double v) {
+    auto* a = n.add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::FLOAT);
+    a->set_f(static_cast<float>(v));
+  }
+
+  [[noreturn]] void refuse(node_id v, std::string_view why) const {
+    lnfold::detail::fail(concat("lnfold::onnx::export_model: node '", g_.node_name(v), "' (", to_string(g_.node_op(v).kind),
+                                g_.node_op(v).type.empty() || g_.node_op(v).type == to_string(g_.node_op(v).kind)
+                                    ? std::string()
+                                    : concat(" '", g_.node_op(v).type, "'"),
+                                "): ", why));
+  }
+
+  const shape& dims(node_id v) const {
+    const auto& s = g_.node_shape(v);
+    require(s.has_value() && std::all_of(s->begin(), s->end(), [](std::int64_t d) { return d >= 0; }),
+            "lnfold::onnx::export_model: node '", g_.node_name(v), "' has no static shape");
+    return *s;
+  }
+
+  static bool reindexes(op_kind k) {
+    return k == op_kind::identity || k == op_kind::reshape || k == op_kind::transpose || k == op_kind::slice ||
+           k == op_kind::gather || k == op_kind::concat || k == op_kind::pad;
+  }
+
+  /// Which values are int64: inputs that reach an embedding's ids through re-indexing ops only (the
+  /// inputs random_inputs fills with integers), and the re-indexed copies of them.
+  std::vector<bool> integer_values() const {
+    std::vector<bool> ids(g_.node_count(), false);
+    for (node_id v = g_.node_count(); v-- > 0;) {
+      const op_desc& op = g_.node_op(v);
+      const bool carries = op.kind == op_kind::embedding || (ids[v] && reindexes(op.kind));
+      if (!carries) continue;
+      const auto ins = g_.node_inputs(v);
+      for (std::size_t i = 0; i < ins.size() && (op.kind != op_kind::embedding || i == 0); ++i) ids[ins[i]] = true;
+    }
+    std::vector<bool> integer(g_.node_count(), false);
+    for (node_id v = 0; v < g_.node_count(); ++v) {
+      const op_desc& op = g_.node_op(v);
+      const auto ins = g_.node_inputs(v);
+      if (op.kind == op_kind::input) integer[v] = ids[v];
+      else if (reindexes(op.kind) && !ins.empty())
+        integer[v] = std::all_of(ins.begin(), ins.end(), [&](node_id i) { return integer[i]; });
+    }
+    return integer;
+  }
+
+  /// Input i of v as a float tensor (a Cast where an id tensor is read as data).
+  std::string as_float(node_id v, std::size_t i) {
+    const node_id in = g_.node_inputs(v)[i];
+    if (!integer_[in]) return value_[in];
+    const std::string out = temp(v, concat("cast", i));
+    attr(emit("Cast", out, {value_[in]}, out), "to", proto_tensor::FLOAT);
+    return out;
+  }
+  /// Input i of v in v's own element type (re-indexing ops keep ids as ids).
+  std::string same_type(node_id v, std::size_t i) {
+    return integer_[v] ? value_[g_.node_inputs(v)[i]] : as_float(v, i);
+  }
+
+  void write_output(node_id v) {
+    std::string name = value_[v];
+    const op_kind k = g_.node_op(v).kind;
+    if (k == op_kind::input || k == op_kind::constant) {  // an output must be produced by a node
+      const std::string out = temp(v, "output");
+      emit("Identity", out, {name}, out);
+      name = out;
+    }
+    auto* o = graph_->add_output();
+    o->set_name(name);
+    auto* tt = o->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : proto_tensor::FLOAT);
+    for (auto d : dims(v)) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+
+  void write_node(node_id v) {
+    const op_desc& op = g_.node_op(v);
+    const std::string name(g_.node_name(v));
+    const std::string& out = value_[v];
+    const auto ins = g_.node_inputs(v);
+    const auto x = [&] { return as_float(v, 0); };
+    switch (op.kind) {
+      case op_kind::input: {
+        auto* in = graph_->add_input();
+        in->set_name(out);
+        auto* tt = in->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : proto_tensor::FLOAT);
+        for (auto d : dims(v)) tt->mutable_shape()->add_dim()->set_dim_value(d);
+        return;
+      }
+      case op_kind::constant: return;  // its value is the initializer
+      case op_kind::linear: return write_linear(v, op);
+      case op_kind::conv: {
+        const shape& w = g_.param_shape(*op.weight);
+        std::vector<std::string> args{x(), param_tensor_[*op.weight]};
+        if (op.bias) args.push_back(param_tensor_[*op.bias]);
+        auto& n = emit("Conv", name, std::move(args), out);
+        attr(n, "kernel_shape", std::vector<std::int64_t>(w.begin() + 2, w.end()));
+        attr(n, "group", op.groups);
+        if (!op.strides.empty()) attr(n, "strides", op.strides);
+        if (!op.pads.empty()) attr(n, "pads", op.pads);
+        return;
+      }
+      case op_kind::embedding: {
+        std::string ids = value_[ins[0]];
+        if (!integer_[ins[0]]) {  // ids computed as floats: integral by contract, cast for Gather
+          ids = temp(v, "ids");
+          attr(emit("Cast", ids, {value_[ins[0]]}, ids), "to", proto_tensor::INT64);
+        }
+        attr(emit("Gather", name, {param_tensor_[*op.weight], ids}, out), "axis", 0);
+        return;
+      }
+      case op_kind::add: emit("Add", name, {x(), as_float(v, 1)}, out); return;
+      case op_kind::sub: emit("Sub", name, {x(), as_float(v, 1)}, out); return;
+      case op_kind::mul: emit("Mul", name, {x(), as_float(v, 1)}, out); return;
+      case op_kind::div: emit("Div", name, {x(), as_float(v, 1)}, out); return;
+      case op_kind::matmul: emit("MatMul", name, {x(), as_float(v, 1)}, out); return;
+      case op_kind::softmax: attr(emit("Softmax", name, {x()}, out), "axis", op.axis); return;
+      case op_kind::reduce_mean:
+      case op_kind::reduce_max: {
+        auto& n = emit(op.kind == op_kind::reduce_mean ? "ReduceMean" : "ReduceMax", name, {x()}, out);
+        attr(n, "axes", op.axes);
+        attr(n, "keepdims", op.keep_dims ? 1 : 0);
+        return;
+      }
+      case op_kind::reduce_sum: {
+        const std::string axes = int_constant(v, "axes", op.axes);
+        attr(emit("ReduceSum", name, {x(), axes}, out), "keepdims", op.keep_dims ? 1 : 0);
+        return;
+      }
+      case op_kind::concat: {
+        std::vector<std::string> args;
+        for (std::size_t i = 0; i < ins.size(); ++i) args.push_back(same_type(v, i));
+        attr(emit("Concat", name, std::move(args), out), "axis", op.axis);
+        return;
+      }
+      case op_kind::slice: {
+        std::vector<std::string> args{same_type(v, 0), int_constant(v, "starts", {op.begin}),
+                                      int_constant(v, "ends", {op.end}), int_constant(v, "axes", {op.axis}),
+                                      int_constant(v, "steps", {op.step})};
+        emit("Slice", name, std::move(args), out);
+        return;
+      }
+      case op_kind::gather: {
+        const std::string indices = int_constant(v, "indices", op.indices, !op.keep_dims);
+        attr(emit("Gather", name, {same_type(v, 0), indices}, out), "axis", op.axis);
+        return;
+      }
+      case op_kind::pad: emit("Pad", name, {same_type(v, 0), int_constant(v, "pads", op.pads)}, out); return;
+      case op_kind::transpose: attr(emit("Transpose", name, {same_type(v, 0)}, out), "perm", op.perm); return;
+      case op_kind::reshape: emit("Reshape", name, {same_type(v, 0), int_constant(v, "shape", dims(v))}, out); return;
+      case op_kind::identity: emit("Identity", name, {same_type(v, 0)}, out); return;
+      case op_kind::gelu:
+      case op_kind::relu:
+      case op_kind::silu:
+      case op_kind::tanh:
+      case op_kind::sigmoid:
+      case op_kind::elementwise: return write_activation(v, op);
+      case op_kind::layer_norm:
+      case op_kind::rms_norm: return write_norm(v, op);
+      case op_kind::center: {
+        const std::string mean = temp(v, "mean");
+        auto& m = emit("ReduceMean", concat(name, "/mean"), {x()}, mean);
+        attr(m, "axes", std::vector<std::int64_t>{op.axis});
+        attr(m, "keepdims", 1);
+        emit("Sub", name, {x(), mean}, out);
+        return;
+      }
+      case op_kind::conv_transpose: refuse(v, "conv_transpose is not exported (no builder emits it and the evaluator cannot check it)");
+      case op_kind::unknown: refuse(v, "an op lnfold does not know has no ONNX meaning");
+    }
+    refuse(v, "op kind not handled");
+  }
+
+  void write_linear(node_id v, const op_desc& op) {
+    const std::string name(g_.node_name(v));
+    const shape& in = dims(g_.node_inputs(v)[0]);
+    if (normalize_axis(op.axis, in.size()) != std::optional<std::size_t>(in.size() - 1))
+      refuse(v, concat("a linear contracting axis ", op.axis, " of ", shape_text(in), " (only the last axis is exported)"));
+    const bool out_in = op.layout == weight_layout::out_in;
+    const std::string x = as_float(v, 0), w = param_tensor_[*op.weight];
+    if (in.size() == 2 || out_in) {
+      // Gemm takes the bias and, with transB, the [out, in] weight as stored: ties stay visible.
+      std::string x2 = x, y2 = value_[v];
+      if (in.size() != 2) {
+        std::int64_t rows = 1;
+        for (std::size_t i = 0; i + 1 < in.size(); ++i) rows *= in[i];
+        x2 = temp(v, "rows");
+        emit("Reshape", concat(name, "/rows"), {x, int_constant(v, "rows_shape", {rows, in.back()})}, x2);
+        y2 = temp(v, "gemm");
+      }
+      std::vector<std::string> args{x2, w};
+      if (op.bias) args.push_back(param_tensor_[*op.bias]);
+      attr(emit("Gemm", name, std::move(args), y2), "transB", out_in ? 1 : 0);
+      if (in.size() != 2) emit("Reshape", concat(name, "/unflatten"), {y2, int_constant(v, "out_shape", dims(v))}, value_[v]);
+      return;
+    }
+    if (!op.bias) {
+      emit("MatMul", name, {x, w}, value_[v]);
+      return;
+    }
+    const std::string product = temp(v, "matmul");
+    emit("MatMul", name, {x, w}, product);
+    emit("Add", concat(name, "/bias"), {product, param_tensor_[*op.bias]}, value_[v]);
+  }
+
+  void write_activation(node_id v, const op_desc& op) {
+    const std::string name(g_.node_name(v));
+    const std::string& out = value_[v];
+    const std::string x = as_float(v, 0);
+    std::string_view form = op.type;
+    switch (op.kind) {
+      case op_kind::gelu:
+        form = op.type == "gelu_tanh" || op.type == "gelu_new" || op.type == "gelu_pytorch_tanh" || op.type == "quick_gelu"
+                   ? std::string_view(op.type) : "gelu";
+        break;
+      case op_kind::relu: form = "relu"; break;
+      case op_kind::silu: form = "silu"; break;
+      case op_kind::tanh: form = "tanh"; break;
+      case op_kind::sigmoid: form = "sigmoid"; break;
+      default: break;
+    }
+    if (form == "relu" || form == "tanh" || form == "sigmoid") {
+      emit(form == "relu" ? "Relu" : form == "tanh" ? "Tanh" : "Sigmoid", name, {x}, out);
+    } else if (form == "silu" || form == "swish" || form == "quick_gelu") {
+      std::string arg = x;
+      if (form == "quick_gelu") {
+        arg = temp(v, "scaled");
+        emit("Mul", concat(name, "/scale"), {x, float_constant(v, "1.702", 1.702)}, arg);
+      }
+      const std::string gate = temp(v, "sigmoid");
+      emit("Sigmoid", concat(name, "/sigmoid"), {arg}, gate);
+      emit("Mul", name, {x, gate}, out);
+    } else if (form == "gelu") {  // 0.5·x·(1 + erf(x/√2)): the pattern ORT fuses into Gelu
+      const std::string scaled = temp(v, "div"), erf = temp(v, "erf"), plus = temp(v, "add"), prod = temp(v, "mul");
+      emit("Div", concat(name, "/div"), {x, float_constant(v, "sqrt2", std::numbers::sqrt2)}, scaled);
+      emit("Erf", concat(name, "/erf"), {scaled}, erf);
+      emit("Add", concat(name, "/add"), {erf, float_constant(v, "one", 1.0)}, plus);
+      emit("Mul", concat(name, "/mul"), {x, plus}, prod);
+      emit("Mul", name, {prod, float_constant(v, "half", 0.5)}, out);
+    } else if (form == "gelu_tanh" || form == "gelu_new" || form == "gelu_pytorch_tanh") {
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+      const std::string cube = temp(v, "cube"), small = temp(v, "cube_scaled"), inner = temp(v, "inner"),
+                        arg = temp(v, "arg"), th = temp(v, "tanh"), plus = temp(v, "add"), prod = temp(v, "mul");
+      emit("Pow", concat(name, "/cube"), {x, float_constant(v, "three", 3.0)}, cube);
+      emit("Mul", concat(name, "/cube_scaled"), {cube, float_constant(v, "c", 0.044715)}, small);
+      emit("Add", concat(name, "/inner"), {x, small}, inner);
+      emit("Mul", concat(name, "/arg"), {inner, float_constant(v, "k", std::sqrt(2.0 / std::numbers::pi))}, arg);
+      emit("Tanh", concat(name, "/tanh"), {arg}, th);
+      emit("Add", concat(name, "/add"), {th, float_constant(v, "one", 1.0)}, plus);
+      emit("Mul", concat(name, "/mul"), {x, plus}, prod);
+      emit("Mul", name, {prod, float_constant(v, "half", 0.5)}, out);
+    } else {
+      refuse(v, concat("elementwise type '", op.type, "' has no export (known: gelu, gelu_tanh, gelu_new, "
+                       "gelu_pytorch_tanh, quick_gelu, relu, silu, swish, sigmoid, tanh)"));
+    }
+  }
+
+  void write_norm(node_id v, const op_desc& op) {
+    const std::string name(g_.node_name(v));
+    const shape& in = dims(g_.node_inputs(v)[0]);
+    const auto rank = static_cast<std::int64_t>(in.size());
+    std::int64_t first = 0;
+    if (!op.axes.empty()) {  // explicit axes: must be first, first+1, …, rank-1
+      std::vector<std::int64_t> axes;
+      for (auto a : op.axes) {
+        const auto k = normalize_axis(a, in.size());
+        if (!k) refuse(v, concat("axis ", a, " is out of range for ", shape_text(in)));
+        axes.push_back(static_cast<std::int64_t>(*k));
+      }
+      std::sort(axes.begin(), axes.end());
+      for (std::size_t i = 0; i < axes.size(); ++i)
+        if (axes[i] != rank - static_cast<std::int64_t>(axes.size() - i))
+          refuse(v, concat("normalizes over axes ", shape_text(op.axes), " of ", shape_text(in),
+                           ", which do not run to the last axis (no ONNX form)"));
+      first = axes.front();
+    } else {
+      const auto k = normalize_axis(op.axis, in.size());
+      if (!k) refuse(v, concat("axis ", op.axis, " is out of range for ", shape_text(in)));
+      first = static_cast<std::int64_t>(*k);
+    }
+    const bool layer = op.kind == op_kind::layer_norm;
+    const std::string x = as_float(v, 0);
+    const std::string& out = value_[v];
+    if (layer && o_.ln == ln_form::op) {
+      // LayerNormalization requires a Scale: a norm without γ gets ones (the adapter then sees a γ).
+      std::string scale = op.gamma ? param_tensor_[*op.gamma] : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
+      std::vector<std::string> args{x, scale};
+      if (op.beta) args.push_back(param_tensor_[*op.beta]);
+      auto& n = emit("LayerNormalization", name, std::move(args), out);
+      attr(n, "axis", first - rank);
+      attr_float(n, "epsilon", op.eps);
+      return;
+    }
+    std::vector<std::int64_t> axes;
+    for (std::int64_t a = first; a < rank; ++a) axes.push_back(a - rank);  // negative, as exporters write
+    const auto reduce_mean = [&](std::string node_name, const std::string& arg, const std::string& result) {
+      auto& n = emit("ReduceMean", std::move(node_name), {arg}, result);
+      attr(n, "axes", axes);
+      attr(n, "keepdims", 1);
+    };
+    // The first node of the pattern carries the norm's name: the adapter names a decomposed LN after it.
+    std::string centered = x;
+    std::string first_name = name;
+    if (layer) {
+      const std::string mean = temp(v, "mean");
+      centered = temp(v, "centered");
+      reduce_mean(name, x, mean);
+      emit("Sub", concat(name, "/sub"), {x, mean}, centered);
+      first_name = concat(name, "/pow");
+    }
+    const std::string squared = temp(v, "squared"), variance = temp(v, "variance"), shifted = temp(v, "variance_eps"),
+                      root = temp(v, "root");
+    emit("Pow", first_name, {centered, float_constant(v, "two", 2.0)}, squared);
+    reduce_mean(concat(name, "/mean_square"), squared, variance);
+    emit("Add", concat(name, "/add_eps"), {variance, float_constant(v, "eps", op.eps)}, shifted);
+    emit("Sqrt", concat(name, "/sqrt"), {shifted}, root);
+    std::string y = op.gamma || op.beta ? temp(v, "normalized") : out;
+    emit("Div", concat(name, "/div"), {centered, root}, y);
+    if (op.gamma) {
+      const std::string scaled = op.beta ? temp(v, "scaled") : out;
+      emit("Mul", concat(name, "/gamma"), {y, param_tensor_[*op.gamma]}, scaled);
+      y = scaled;
+    }
+    if (op.beta) emit("Add", concat(name, "/beta"), {y, param_tensor_[*op.beta]}, out);
+  }
+};
+
+}  // namespace detail
+
+/// `g` with `weights` (one tensor per parameter, index = param_id, the declared shapes) as an ONNX
+/// model: opset `options.opset`, IR version 8, float32 initializers and activations, batch and every
+/// other dim as declared. Preconditions: every node has a static shape; nodes read only earlier nodes.
+/// Throws lnfold::error on a weight of the wrong count or shape, on a node it cannot write (see the top
+/// of this header: the message names the node and its kind) and on bad options. The model is not
+/// checked here; run ::onnx::checker::check_model on it. Cost: O(nodes + parameters' elements).
+template <class T>
+::onnx::ModelProto export_model(const lnfold::graph& g, const weight_set<T>& weights, const export_options& options = {}) {
+  return detail::exporter(g, options).run(weights);
+}
+
+}  // namespace lnfold::onnx
