@@ -13,72 +13,13 @@
 #include "lnfold/fold/find_foldable.hpp"
 #include "lnfold/fold/report.hpp"
 #include "lnfold/onnx/graph.hpp"
+#include "model_builder.hpp"
 
 namespace {
 
 using lnfold::fold_reason;
 
-struct model_builder {
-  ::onnx::ModelProto m;
-  explicit model_builder(int opset = 17) {
-    m.set_ir_version(8);
-    auto* o = m.add_opset_import();
-    o->set_version(opset);
-  }
-  ::onnx::GraphProto& g() { return *m.mutable_graph(); }
-  static void typed(::onnx::ValueInfoProto* v, const std::string& name, std::vector<std::int64_t> dims) {
-    v->set_name(name);
-    auto* t = v->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(::onnx::TensorProto::FLOAT);
-    t->mutable_shape();  // rank 0 has a shape too
-    for (auto d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-  }
-  void input(const std::string& name, std::vector<std::int64_t> dims) { typed(g().add_input(), name, std::move(dims)); }
-  void output(const std::string& name, std::vector<std::int64_t> dims) { typed(g().add_output(), name, std::move(dims)); }
-  static void fill(::onnx::TensorProto* t, const std::string& name, std::vector<std::int64_t> dims) {
-    t->set_name(name);
-    t->set_data_type(::onnx::TensorProto::FLOAT);
-    std::int64_t n = 1;
-    for (auto d : dims) t->add_dims(d), n *= d;
-    for (std::int64_t i = 0; i < n; ++i) t->add_float_data(0.5f + static_cast<float>(i % 7));
-  }
-  void init(const std::string& name, std::vector<std::int64_t> dims) { fill(g().add_initializer(), name, std::move(dims)); }
-  void init_scalar(const std::string& name, float v) {
-    auto* t = g().add_initializer();
-    t->set_name(name);
-    t->set_data_type(::onnx::TensorProto::FLOAT);
-    t->add_float_data(v);
-  }
-  ::onnx::NodeProto& node(const std::string& type, std::initializer_list<const char*> in,
-                          std::initializer_list<const char*> out, const std::string& name = "") {
-    auto* n = g().add_node();
-    n->set_op_type(type);
-    n->set_name(name.empty() ? std::string(*out.begin()) : name);
-    for (auto i : in) n->add_input(i);
-    for (auto o : out) n->add_output(o);
-    return *n;
-  }
-  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void attr(::onnx::NodeProto& n, const char* key, std::vector<std::int64_t> v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-  }
-  void constant(const std::string& name, float v) {
-    auto& n = node("Constant", {}, {name.c_str()}, name + "_node");
-    auto* a = n.add_attribute();
-    a->set_name("value");
-    a->set_type(::onnx::AttributeProto::TENSOR);
-    a->mutable_t()->set_data_type(::onnx::TensorProto::FLOAT);
-    a->mutable_t()->add_float_data(v);
-  }
-};
+using lnfold_test::model_builder;
 
 // x[2,8] -> Gemm(W[16,8], B[16], transB) -> LN -> y
 model_builder gemm_ln(bool trans_a = false) {
@@ -330,7 +271,7 @@ TEST_CASE("An If branch reading outer-scope initializers: LN verdicts through th
     ln->set_name(std::string(key) + ".ln");
     ln->add_input(std::string(key) + ".out");
     ln->add_output(std::string(key) + ".y");
-    model_builder::typed(sub->add_output(), std::string(key) + ".y", {2, 8});
+    b.typed(sub->add_output(), std::string(key) + ".y", {2, 8});
   }
   b.node("LayerNormalization", {"h"}, {"y"}, "outer_ln");
   b.output("y", {2, 8});

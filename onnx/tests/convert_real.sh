@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Converts the real models of issue 6 with lnfold-onnx and checks them in ONNX Runtime:
+#   convert_real.sh TOOL NODE COMPARE_MJS MODELS_DIR OUT_DIR
+# Every openWakeWord head: all LNs converted in both forms (the tool runs the ONNX checker before it
+# writes), max_rel_diff <= 1e-5 against the original, 0 for the original against itself.
+# PP-OCRv4 rec: nothing is foldable, so the tool exits 3 and writes nothing.
+set -euo pipefail
+tool=$1 node=$2 compare=$3 models=$4 out=$5
+mkdir -p "$out"
+status=0
+for head in hello_deepa hello_deepa_old namaste_deepa hey_jarvis_v0.1 hey_mycroft_v0.1 hey_rhasspy_v0.1; do
+  original=$models/models/$head.onnx
+  self=$("$node" "$compare" "$original" "$original" --runs 1) || true
+  case $self in '{"max_rel_diff":0,'*) ;; *) echo "FAIL $head against itself: $self"; status=1 ;; esac
+  for form in decomposed simplified; do
+    converted=$out/$head.$form.onnx
+    summary=$("$tool" convert "$original" "$converted" --rmsnorm-form "$form" --json) || { echo "FAIL $head $form: convert failed"; status=1; continue; }
+    lns=$(sed -n 's/.*"lns": \([0-9]*\).*/\1/p' <<<"$summary")
+    converted_count=$(grep -o '"converted": \[[^]]*\]' <<<"$summary" | grep -o '", "\|\["' | wc -l)
+    if [ "$lns" != "$converted_count" ] || [ "$lns" -lt 2 ]; then
+      echo "FAIL $head $form: $converted_count of $lns LNs converted"; status=1
+    fi
+    if line=$("$node" "$compare" "$original" "$converted" --runs 20 --expect-max 1e-5); then
+      echo "ok   $head $form ($converted_count of $lns LNs) $line"
+    else
+      echo "FAIL $head $form $line"; status=1
+    fi
+  done
+done
+rm -f "$out/ppocr.onnx"
+set +e
+"$tool" convert "$models/assets/ch_PP-OCRv4_rec_infer.onnx" "$out/ppocr.onnx" 2>"$out/ppocr.err"
+rc=$?
+set -e
+if [ $rc -ne 3 ] || [ -e "$out/ppocr.onnx" ] || ! grep -q "nothing to convert: none of the 5 LayerNorms" "$out/ppocr.err"; then
+  echo "FAIL PP-OCRv4 rec: exit $rc, $(cat "$out/ppocr.err")"; status=1
+else
+  echo "ok   PP-OCRv4 rec: $(cat "$out/ppocr.err")"
+fi
+exit $status
