@@ -18,6 +18,7 @@
 #include <functional>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -663,4 +664,109 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker; unchan
       }
     }
   }
+}
+
+// ---- models for timing the RMSNorm forms in ORT (hidden; docs/onnx.md has the command) ----------
+
+namespace {
+
+void layer_norm(model_builder& b, bool decomposed, const std::string& x, const std::string& y, const std::string& p) {
+  const std::string gamma = p + ".gamma", beta = p + ".beta";
+  if (!decomposed) {
+    auto* n = b.g().add_node();
+    n->set_op_type("LayerNormalization");
+    n->set_name(p);
+    for (const auto& i : {x, gamma, beta}) n->add_input(i);
+    n->add_output(y);
+    return;
+  }
+  const auto add = [&](const char* op, std::vector<std::string> in, const std::string& out, const char* name) {
+    auto* n = b.g().add_node();
+    n->set_op_type(op);
+    n->set_name(p + "/" + name);
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  model_builder::attr(*add("ReduceMean", {x}, p + ".mu", "ReduceMean"), "axes", std::vector<std::int64_t>{-1});
+  add("Sub", {x, p + ".mu"}, p + ".d", "Sub");
+  add("Pow", {p + ".d", "two"}, p + ".sq", "Pow");
+  model_builder::attr(*add("ReduceMean", {p + ".sq"}, p + ".var", "ReduceMean_1"), "axes", std::vector<std::int64_t>{-1});
+  add("Add", {p + ".var", "eps"}, p + ".ve", "Add");
+  add("Sqrt", {p + ".ve"}, p + ".r", "Sqrt");
+  add("Div", {p + ".d", p + ".r"}, p + ".n", "Div");
+  add("Mul", {p + ".n", gamma}, p + ".ng", "Mul");
+  add("Add", {p + ".ng", beta}, y, "Add_1");
+}
+
+/// norm_bound: one small MatMul (x[1, T, 16]·W[16, d]), then 12 LNs over a stream of constant adds,
+/// their outputs summed: the LNs dominate the time. blocks: a pre-LN stack, s += MatMul(LN(s), W) + b, 12 blocks and a final LN.
+model_builder timing_model(bool decomposed, bool norm_bound, std::int64_t tokens, std::int64_t d) {
+  model_builder b(decomposed ? 13 : 17);
+  const std::int64_t width_in = norm_bound ? 16 : d;
+  b.input("x", {1, tokens, width_in});
+  b.init_scalar("two", 2.0f);
+  b.init_scalar("eps", 1e-5f);
+  b.random_init("W_in", {width_in, d}, 100, 0.0);
+  b.node("MatMul", {"x", "W_in"}, {"s0"}, "embed");
+  const int layers = 12;
+  std::string s = "s0", acc;
+  for (int i = 0; i < layers; ++i) {
+    const std::string p = "ln" + std::to_string(i), next = "s" + std::to_string(i + 1), y = p + ".y";
+    b.random_init(p + ".gamma", {d}, 200 + static_cast<std::uint64_t>(i), 1.0);
+    b.random_init(p + ".beta", {d}, 300 + static_cast<std::uint64_t>(i), 0.0);
+    layer_norm(b, decomposed, s, y, p);
+    if (norm_bound) {
+      b.random_init("P" + std::to_string(i), {tokens, d}, 400 + static_cast<std::uint64_t>(i));
+      auto* n = b.g().add_node();
+      n->set_op_type("Add"), n->set_name("stream" + std::to_string(i));
+      n->add_input(s), n->add_input("P" + std::to_string(i)), n->add_output(next);
+      if (!acc.empty()) {
+        auto* a = b.g().add_node();
+        a->set_op_type("Add"), a->set_name("sum" + std::to_string(i));
+        a->add_input(acc), a->add_input(y), a->add_output("acc" + std::to_string(i));
+        acc = "acc" + std::to_string(i);
+      } else {
+        acc = y;
+      }
+    } else {
+      const std::string w = "W" + std::to_string(i), bias = "b" + std::to_string(i);
+      b.random_init(w, {d, d}, 500 + static_cast<std::uint64_t>(i), 0.0);
+      b.random_init(bias, {d}, 600 + static_cast<std::uint64_t>(i));
+      for (const auto& [op, in0, in1, out] : {std::tuple{"MatMul", y, w, p + ".m"}, std::tuple{"Add", p + ".m", bias, p + ".a"},
+                                              std::tuple{"Add", s, p + ".a", next}}) {
+        auto* n = b.g().add_node();
+        n->set_op_type(op), n->set_name(out + "/" + op);
+        n->add_input(in0), n->add_input(in1), n->add_output(out);
+      }
+    }
+    s = next;
+  }
+  if (norm_bound) {
+    b.output(acc, {1, tokens, d});
+  } else {
+    b.random_init("lnf.gamma", {d}, 700, 1.0);
+    b.random_init("lnf.beta", {d}, 701, 0.0);
+    layer_norm(b, decomposed, s, "y", "lnf");
+    b.output("y", {1, tokens, d});
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("write the timing models (12 LNs, both LN forms)", "[.timing-models]") {
+  const char* dir = std::getenv("LNFOLD_ONNX_OUT");
+  REQUIRE(dir != nullptr);
+  fs::create_directories(dir);
+  for (const bool decomposed : {false, true})
+    for (const bool norm_bound : {true, false}) {
+      const auto m = timing_model(decomposed, norm_bound, norm_bound ? 256 : 128, 768).m;
+      const lnfold::onnx::graph g(m);
+      const auto plan = lnfold::find_foldable(g);
+      CHECK(plan.foldable_count() == plan.lns.size());
+      CHECK(plan.lns.size() == (norm_bound ? 12u : 13u));
+      lnfold::onnx::write_model_atomically(m, std::string(dir) + "/" + (norm_bound ? "norm_bound" : "blocks") + "_" +
+                                                  (decomposed ? "decomposed" : "layernorm") + ".onnx");
+    }
 }
