@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "lnfold/fold/detail/graph_index.hpp"
+#include "lnfold/fold/detail/param_index.hpp"
 #include "lnfold/fold/detail/regions.hpp"
 #include "lnfold/fold/plan.hpp"
 #include "lnfold/graph/concepts.hpp"
@@ -90,7 +92,7 @@ class fold_detector {
     }
   }
 
-  static bool norm_axes_valid(const op_desc& op, std::size_t rank) {
+  static bool norm_axes_valid(const op_view& op, std::size_t rank) {
     if (op.axes.empty()) return normalize_axis(op.axis, rank).has_value();
     return std::all_of(op.axes.begin(), op.axes.end(), [&](auto a) { return normalize_axis(a, rank).has_value(); });
   }
@@ -207,6 +209,7 @@ class fold_detector {
   fold_reason failing_sink_reason(std::size_t r) { return failing_sink(r).first; }
 
   void collect_sources(std::size_t r) {
+    if (sources_.size() <= r) sources_.resize(rb_.regions().size());
     auto& list = sources_[r];
     if (source_mark_.empty()) source_mark_.assign(ix_.size(), no_region);
     for (const auto& p : rb_.regions()[r].producers) {
@@ -232,20 +235,29 @@ class fold_detector {
     }
   }
 
+  // At most a weight and a bias: a fixed array, so checking a million sources allocates nothing.
+  struct source_params {
+    std::array<centered_param, 2> items;
+    std::size_t size = 0;
+    const centered_param* begin() const { return items.data(); }
+    const centered_param* end() const { return items.data() + size; }
+  };
+
   // The parameters a source centers, each with the axis of its own dims to center over (METHOD §2).
-  std::vector<centered_param> params_of(const centered_source& s) const {
-    const op_desc& op = ix_.op(s.node);
-    std::vector<centered_param> out;
+  source_params params_of(const centered_source& s) const {
+    const op_view op = ix_.op(s.node);
+    const auto weight = ix_.param(s.node, 0), bias = ix_.param(s.node, 1);
+    source_params out;
     const auto add = [&](std::optional<param_id> p, std::optional<std::size_t> axis) {
-      if (p) out.push_back({*p, axis});
+      if (p) out.items[out.size++] = {*p, axis};
     };
     switch (s.kind) {
-      case source_kind::linear: add(op.weight, op.layout == weight_layout::out_in ? 0 : 1); add(op.bias, 0); break;
-      case source_kind::conv: add(op.weight, 0); add(op.bias, 0); break;
-      case source_kind::conv_transpose: add(op.weight, 1); add(op.bias, 0); break;
-      case source_kind::embedding: add(op.weight, 1); break;
-      case source_kind::constant: add(op.weight, ix_.state_axis(s.state)); break;
-      case source_kind::broadcast_constant: add(op.weight, std::nullopt); break;
+      case source_kind::linear: add(weight, op.layout == weight_layout::out_in ? 0 : 1); add(bias, 0); break;
+      case source_kind::conv: add(weight, 0); add(bias, 0); break;
+      case source_kind::conv_transpose: add(weight, 1); add(bias, 0); break;
+      case source_kind::embedding: add(weight, 1); break;
+      case source_kind::constant: add(weight, ix_.state_axis(s.state)); break;
+      case source_kind::broadcast_constant: add(weight, std::nullopt); break;
     }
     return out;
   }
@@ -255,17 +267,17 @@ class fold_detector {
   // policy resolves (or refuses).
   bool resolve_ties(std::size_t r) {
     std::vector<tied_conflict> conflicts;
-    const auto sources = sources_[r];  // copy: growing regions below may touch sources_
-    for (const auto& s : sources) {
+    for (std::size_t i = 0; i < sources_[r].size(); ++i) {
+      const centered_source s = sources_[r][i];  // a copy: growing regions below may touch sources_
       for (const auto& cp : params_of(s))
-        for (const auto& use : uses_of(cp.param))
+        for (const auto& use : uses_of(s.node, cp.param))
           if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
             conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
         for (const auto& u : ix_.consumers(s.node))
-          if (u.consumer != s.reader && ix_.op(s.node).weight)
-            conflicts.push_back({*ix_.op(s.node).weight, s.node, u.consumer, untie_or_refuse(), r});
+          if (const auto weight = ix_.param(s.node, 0); u.consumer != s.reader && weight)
+            conflicts.push_back({*weight, s.node, u.consumer, untie_or_refuse(), r});
       }
     }
     for (const auto& c : conflicts)
@@ -281,28 +293,12 @@ class fold_detector {
     return options_.tied == tied_policy::refuse ? tied_policy::refuse : tied_policy::untie;
   }
 
-  struct param_use {
-    param_id param;
-    node_id node;
-    bool is_weight;
-  };
+  using param_use = param_entry;
 
-  // Every (parameter, node) use in the graph, sorted by parameter, built on first need. Sorting a
-  // flat array stays cache-friendly on graphs with millions of parameters, unlike a hash map.
-  std::span<const param_use> uses_of(param_id p) {
-    if (!uses_indexed_) {
-      uses_indexed_ = true;
-      for (node_id n = 0; n < ix_.size(); ++n) {
-        const op_desc& op = ix_.op(n);
-        for (auto q : {op.weight, op.bias, op.gamma, op.beta})
-          if (q) param_uses_.push_back({*q, n, q == op.weight});
-      }
-      std::sort(param_uses_.begin(), param_uses_.end(),
-                [](const param_use& x, const param_use& y) { return x.param < y.param; });
-    }
-    const auto [lo, hi] = std::equal_range(param_uses_.begin(), param_uses_.end(), param_use{p, 0, false},
-                                           [](const param_use& x, const param_use& y) { return x.param < y.param; });
-    return {lo, hi};
+  // Every use in the graph of parameter `p`, which node `n` uses; the index is built on first need.
+  std::span<const param_use> uses_of(node_id n, param_id p) {
+    if (!param_uses_) param_uses_.emplace(ix_.param_entries());
+    return param_uses_->uses_of(ix_.param_entries(), ix_.param_begin(n), ix_.param_begin(n + 1), p);
   }
 
   bool same_source_use(const param_use& use, const centered_param& cp, source_kind kind, bool fused) {
@@ -342,9 +338,9 @@ class fold_detector {
   // W h = W̃ h + m (1ᵀh) and the head adds (Σh)·m (METHOD §5).
   tied_policy resolution(const param_use& use, const centered_param& cp) const {
     if (options_.tied != tied_policy::rank1) return options_.tied;
-    const op_desc& op = ix_.op(use.node);
+    const op_view op = ix_.op(use.node);
     const std::size_t input_axis = op.layout == weight_layout::out_in ? 1 : 0;
-    if (op.kind == op_kind::linear && use.is_weight && cp.axis == input_axis) return tied_policy::rank1;
+    if (op.kind == op_kind::linear && ix_.param(use.node, 0) == use.param && cp.axis == input_axis) return tied_policy::rank1;
     return tied_policy::untie;
   }
 
@@ -353,6 +349,10 @@ class fold_detector {
   fold_plan make_plan() {
     fold_plan plan;
     plan.regions.resize(rb_.regions().size());
+    std::size_t source_count = 0;
+    for (std::size_t r = 0; r < sources_.size(); ++r) source_count += info(r).foldable ? sources_[r].size() : 0;
+    plan.sources.reserve(source_count);
+    plan.lns.reserve(lns_.size());
     for (std::size_t r = 0; r < rb_.regions().size(); ++r) {
       auto& out = plan.regions[r];
       const auto& st = info(r);
@@ -364,7 +364,8 @@ class fold_detector {
       for (const auto& s : sources_[r]) {
         std::optional<node_id> reader;
         if (s.kind == source_kind::broadcast_constant) reader = s.reader;
-        plan.sources.push_back({s.node, s.kind, params_of(s), r, reader});
+        const auto params = params_of(s);
+        plan.sources.push_back({s.node, s.kind, {params.begin(), params.end()}, r, reader});
       }
       if (st.via_stem) {
         const auto points = stem_points(r);
@@ -434,16 +435,15 @@ class fold_detector {
     build_adjacency();
     region_seeds_[r] = seeds(r);
     const auto& sd = region_seeds_[r];
-    std::deque<std::size_t> queue;
+    std::vector<std::size_t> queue;  // each state is queued once: read from the front, never popped
     for (std::size_t i = 0; i < sd.size(); ++i) {
       auto& t = trace_[sd[i].state];
       if (t.seed != no_state) continue;
       t = {i, 0, no_state, no_state};
       queue.push_back(sd[i].state);
     }
-    while (!queue.empty()) {
-      const std::size_t s = queue.front();
-      queue.pop_front();
+    for (std::size_t head = 0; head < queue.size(); ++head) {
+      const std::size_t s = queue[head];
       for (std::size_t e = adj_begin_[s]; e < adj_begin_[s + 1]; ++e) {
         const std::size_t t = adj_[e];
         if (trace_[t].seed != no_state) continue;
@@ -521,13 +521,12 @@ class fold_detector {
   region_builder<G> rb_;
   std::vector<ln_entry> lns_;
   std::vector<region_state> info_;
-  std::unordered_map<std::size_t, std::vector<centered_source>> sources_;
+  std::vector<std::vector<centered_source>> sources_;  // per region
   std::vector<std::size_t> source_mark_;  // per node: the last region that listed it as a source
   std::vector<scale_fusion> fusions_;
   std::vector<tied_conflict> tied_;
   std::unordered_map<std::size_t, tied_conflict> refused_;
-  bool uses_indexed_ = false;
-  std::vector<param_use> param_uses_;
+  std::optional<param_index> param_uses_;
   std::vector<char> traced_;
   std::unordered_map<std::size_t, std::vector<seed>> region_seeds_;
   std::vector<std::size_t> adj_begin_, adj_;

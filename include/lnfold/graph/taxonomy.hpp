@@ -129,7 +129,10 @@ struct producer_class {
 /// Producer side: how node `op` with output dims `out` relates, along its output axis `axis`, to
 /// its inputs (dims `in`, op kinds `in_kinds`). For transparent nodes, the inputs that carry the
 /// axis (or are broadcast along it) are appended to `through`.
-producer_class classify_producer(const op_desc& op, dims_view out, std::span<const dims_view> in,
+/// `Op` is op_desc or any type with the same members read here (kind, axis, axes, perm, pads,
+/// keep_dims, groups, and bias / gamma / beta tested for presence), e.g. the detector's compact copy.
+template <class Op>
+producer_class classify_producer(const Op& op, dims_view out, std::span<const dims_view> in,
                                  std::span<const op_kind> in_kinds, std::size_t axis,
                                  std::vector<carried_axis>& through);
 
@@ -142,7 +145,9 @@ struct consumer_class {
 };
 
 /// Consumer side: how node `op` treats a uniform shift along axis `axis` of its input `input`.
-consumer_class classify_consumer(const op_desc& op, dims_view out, std::span<const dims_view> in,
+/// `Op` as for classify_producer.
+template <class Op>
+consumer_class classify_consumer(const Op& op, dims_view out, std::span<const dims_view> in,
                                  std::span<const op_kind> in_kinds, std::size_t input, std::size_t axis);
 
 // ------------------------------------------------------------------------------------------------
@@ -194,7 +199,8 @@ inline reshape_match reshape_axis(std::span<const std::int64_t> from, std::span<
 }
 
 // The single axis a norm normalizes, or nullopt when it normalizes several (or a bad axis).
-inline std::optional<std::size_t> single_norm_axis(const op_desc& op, std::size_t rank) {
+template <class Op>
+std::optional<std::size_t> single_norm_axis(const Op& op, std::size_t rank) {
   if (!op.axes.empty()) return op.axes.size() == 1 ? normalize_axis(op.axes[0], rank) : std::nullopt;
   const auto first = normalize_axis(op.axis, rank);
   if (!first || *first + 1 != rank) return std::nullopt;
@@ -207,7 +213,8 @@ inline bool varies_along(const dims_view& out, const dims_view& in, std::size_t 
 
 }  // namespace detail
 
-inline producer_class classify_producer(const op_desc& op, dims_view out, std::span<const dims_view> in,
+template <class Op>
+producer_class classify_producer(const Op& op, dims_view out, std::span<const dims_view> in,
                                         std::span<const op_kind> in_kinds, std::size_t a,
                                         std::vector<carried_axis>& through) {
   using R = producer_role;
@@ -384,7 +391,8 @@ inline producer_class classify_producer(const op_desc& op, dims_view out, std::s
   return blocker(fold_reason::unknown_op);
 }
 
-inline consumer_class classify_consumer(const op_desc& op, dims_view out, std::span<const dims_view> in,
+template <class Op>
+consumer_class classify_consumer(const Op& op, dims_view out, std::span<const dims_view> in,
                                         std::span<const op_kind> in_kinds, std::size_t i, std::size_t k) {
   using R = consumer_role;
   const auto unsafe = [](fold_reason r) { return consumer_class{R::unsafe_sink, r, 0}; };

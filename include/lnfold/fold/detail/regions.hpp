@@ -5,8 +5,9 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
+#include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "lnfold/fold/detail/graph_index.hpp"
@@ -47,27 +48,27 @@ template <class G>
 class region_builder {
  public:
   region_builder(const graph_index<G>& index, const fold_options& options)
-      : ix_(index), options_(options), region_of_(index.state_count(), no_region) {
+      : ix_(index), options_(options), region_of_(index.state_count(), unassigned) {
     links_.reserve(index.size());
   }
 
-  std::size_t region_of(std::size_t state) const { return region_of_[state]; }
+  std::size_t region_of(std::size_t state) const {
+    return region_of_[state] == unassigned ? no_region : region_of_[state];
+  }
   const std::vector<region_data>& regions() const noexcept { return regions_; }
-  /// Transparent links between states, both directions, for path finding.
-  const std::vector<std::pair<std::size_t, std::size_t>>& links() const noexcept { return links_; }
+  /// Transparent links between states (each once), for path finding.
+  const std::vector<std::pair<index_t, index_t>>& links() const noexcept { return links_; }
 
   /// The region of `state`, grown by breadth-first search the first time it is asked for.
   std::size_t grow(std::size_t start) {
-    if (region_of_[start] != no_region) return region_of_[start];
+    if (region_of_[start] != unassigned) return region_of_[start];
     const std::size_t r = regions_.size();
     regions_.push_back({start, {}, {}, {}});
-    region_of_[start] = r;
-    queue_.push_back(start);
-    while (!queue_.empty()) {
-      const std::size_t s = queue_.front();
-      queue_.pop_front();
-      visit(r, s);
-    }
+    region_of_[start] = static_cast<index_t>(r);
+    // Every state is queued once in its life, so the queue is a plain array read from the front.
+    queue_.clear();
+    queue_.push_back(static_cast<index_t>(start));
+    for (std::size_t head = 0; head < queue_.size(); ++head) visit(r, queue_[head]);
     return r;
   }
 
@@ -86,10 +87,10 @@ class region_builder {
       regions_[r].producers.push_back({producer_entry::kind::blocker, from, to_node, to_node, fold_reason::invalid_axis});
       return;
     }
-    links_.emplace_back(from, t);
-    if (region_of_[t] == no_region) {
-      region_of_[t] = r;
-      queue_.push_back(t);
+    links_.emplace_back(static_cast<index_t>(from), static_cast<index_t>(t));
+    if (region_of_[t] == unassigned) {
+      region_of_[t] = static_cast<index_t>(r);
+      queue_.push_back(static_cast<index_t>(t));
     }
   }
 
@@ -113,7 +114,7 @@ class region_builder {
       case producer_role::blocker:
         if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
           if (auto linear = fusable_linear(n, a, *pc.culprit_input)) {
-            producers.push_back({K::fused_source, s, n, *linear, fold_reason::foldable, ix_.op(in[*pc.culprit_input]).weight});
+            producers.push_back({K::fused_source, s, n, *linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
             return;
           }
         }
@@ -159,12 +160,14 @@ class region_builder {
     }
   }
 
+  static constexpr index_t unassigned = std::numeric_limits<index_t>::max();
+
   const graph_index<G>& ix_;
   const fold_options& options_;
-  std::vector<std::size_t> region_of_;
+  std::vector<index_t> region_of_;  // per state; regions never outnumber states
   std::vector<region_data> regions_;
-  std::vector<std::pair<std::size_t, std::size_t>> links_;
-  std::deque<std::size_t> queue_;
+  std::vector<std::pair<index_t, index_t>> links_;
+  std::vector<index_t> queue_;
   std::vector<carried_axis> through_;
 };
 
