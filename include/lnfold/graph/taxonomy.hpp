@@ -363,13 +363,6 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
       pass(0, *m.axis);
       return transparent;
     }
-    case op_kind::gelu:
-    case op_kind::relu:
-    case op_kind::silu:
-    case op_kind::tanh:
-    case op_kind::sigmoid:
-    case op_kind::elementwise:
-      return blocker(fold_reason::nonlinearity);
     case op_kind::layer_norm: {
       // Without γ and β an LN's output is exactly zero-mean along the one axis it normalizes.
       const auto norm_axis = detail::single_norm_axis(op, rank);
@@ -387,8 +380,10 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
     }
     case op_kind::unknown:
       return blocker(fold_reason::unknown_op);
+    default:  // the pointwise nonlinearities, listed once: is_nonlinearity (op.hpp)
+      break;
   }
-  return blocker(fold_reason::unknown_op);
+  return blocker(is_nonlinearity(op.kind) ? fold_reason::nonlinearity : fold_reason::unknown_op);
 }
 
 template <class Op>
@@ -489,13 +484,6 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
       if (!m.axis) return unsafe(fold_reason::axis_not_preserved);
       return to(*m.axis);
     }
-    case op_kind::gelu:
-    case op_kind::relu:
-    case op_kind::silu:
-    case op_kind::tanh:
-    case op_kind::sigmoid:
-    case op_kind::elementwise:
-      return unsafe(fold_reason::nonlinearity);
     case op_kind::layer_norm:
       return detail::single_norm_axis(op, in_rank) == k ? safe : unsafe(fold_reason::norm_over_other_axis);
     case op_kind::rms_norm:
@@ -507,8 +495,10 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
     }
     case op_kind::unknown:
       return unsafe(fold_reason::unknown_op);
+    default:  // the pointwise nonlinearities, listed once: is_nonlinearity (op.hpp)
+      break;
   }
-  return unsafe(fold_reason::unknown_op);
+  return unsafe(is_nonlinearity(op.kind) ? fold_reason::nonlinearity : fold_reason::unknown_op);
 }
 
 }  // namespace lnfold
