@@ -109,3 +109,29 @@ TEST_CASE("a linear with a bias is not transparent along its other axes: the bia
   CHECK(plan.lns[0].reason == fold_reason::broadcast_along_axis);
   CHECK(lnfold::test::offender_name(plan.lns[0], with_bias) == "q");
 }
+
+TEST_CASE("a LayerNorm that reads the stream as its scale input breaks the region, with its own reason") {
+  // x -> fc (source) -> ln (normalizes fc); ln_scaled normalizes y = linear(x) with fc as its scale
+  // input (input 1, as ONNX LayerNormalization's Scale): a shift of fc there changes ln_scaled.
+  const auto build = [](bool fc_as_scale) {
+    graph g;
+    const shape s{1, 4, 8};
+    const auto x = g.add_node("x", {.kind = op_kind::input}, {}, s);
+    const auto fc = g.add_node("fc", {.kind = op_kind::linear, .weight = g.add_param("fc.w", {8, 8})}, {x}, s);
+    const auto y = g.add_node("y", {.kind = op_kind::linear, .weight = g.add_param("y.w", {8, 8})}, {x}, s);
+    g.set_graph_output(g.add_node("ln", {.kind = op_kind::layer_norm}, {fc}, s));
+    if (fc_as_scale) g.set_graph_output(g.add_node("ln_scaled", {.kind = op_kind::layer_norm}, {y, fc}, s));
+    else g.set_graph_output(g.add_node("ln_scaled", {.kind = op_kind::layer_norm}, {y}, s));
+    return g;
+  };
+  CHECK(find_foldable(build(false)).foldable_count() == 2);
+  const graph g = build(true);
+  const auto plan = find_foldable(g);
+  const auto& ln = lnfold::test::verdict_of(plan, g, "ln");
+  CHECK_FALSE(ln.foldable);
+  CHECK(ln.reason == fold_reason::norm_parameter_input);
+  CHECK(ln.failed == fold_condition::safe_consumers);
+  CHECK(lnfold::test::offender_name(ln, g) == "ln_scaled");
+  CHECK(lnfold::test::verdict_of(plan, g, "ln_scaled").foldable);  // its own input 0 is a clean source
+  CHECK(to_string(fold_reason::norm_parameter_input) == "norm_parameter_input");
+}

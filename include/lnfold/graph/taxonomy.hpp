@@ -44,6 +44,7 @@ enum class fold_reason {
   exposed_output,        ///< the tensor is a graph output: centering would change it
   rms_norm_consumer,     ///< an RMSNorm reads the tensor: RMSNorm is not shift-invariant
   norm_over_other_axis,  ///< a norm over another axis (or several) reads the tensor
+  norm_parameter_input,  ///< a LayerNorm reads the tensor through an input other than the normalized one
   tied_parameter,        ///< a source parameter has another use centering would change (policy: refuse)
   unknown_op,            ///< the graph could not describe this op
   unknown_shape,         ///< the rank or a needed dim is unknown
@@ -70,6 +71,7 @@ constexpr std::string_view to_string(fold_reason r) noexcept {
     case fold_reason::exposed_output: return "exposed_output";
     case fold_reason::rms_norm_consumer: return "rms_norm_consumer";
     case fold_reason::norm_over_other_axis: return "norm_over_other_axis";
+    case fold_reason::norm_parameter_input: return "norm_parameter_input";
     case fold_reason::tied_parameter: return "tied_parameter";
     case fold_reason::unknown_op: return "unknown_op";
     case fold_reason::unknown_shape: return "unknown_shape";
@@ -99,6 +101,8 @@ constexpr std::string_view describe(fold_reason r) noexcept {
     case fold_reason::exposed_output: return "a graph output, which centering would change";
     case fold_reason::rms_norm_consumer: return "an RMSNorm, which is not shift-invariant";
     case fold_reason::norm_over_other_axis: return "a norm over another axis";
+    case fold_reason::norm_parameter_input:
+      return "a LayerNorm that reads it as a scale or bias input, not as the tensor it normalizes";
     case fold_reason::tied_parameter: return "a tied parameter whose other use centering would change";
     case fold_reason::unknown_op: return "an op lnfold does not know (treated as a blocker)";
     case fold_reason::unknown_shape: return "a tensor whose shape is not known";

@@ -145,7 +145,8 @@ class region_builder {
     for (const auto& u : ix_.consumers(n)) {
       const node_id c = u.consumer;
       consumer_class cc = classify_consumer(ix_.op(c), ix_.dims(c), ix_.input_dims(c), ix_.input_kinds(c), u.input, a);
-      if (ix_.kind(c) == op_kind::layer_norm && u.input != 0) cc = {consumer_role::unsafe_sink, fold_reason::unknown_op, 0};
+      if (ix_.kind(c) == op_kind::layer_norm && u.input != 0)
+        cc = {consumer_role::unsafe_sink, fold_reason::norm_parameter_input, 0};
       switch (cc.role) {
         case consumer_role::transparent: link(r, s, c, cc.out_axis); break;
         case consumer_role::safe_sink:
