@@ -535,11 +535,51 @@ class fold_detector {
 
 }  // namespace detail
 
+namespace detail {
+
+// One static_assert per missing customization point, naming the call, instead of a list of
+// unsatisfied constraints: the promise of lnfold/graph/concepts.hpp.
+template <class G>
+constexpr bool assert_foldable_graph() {
+#define LNFOLD_DETAIL_HOW                                                                            \
+  ": add a member function, a free function found by ADL, or a static member of a "                \
+  "lnfold::graph_traits<G> specialization (see lnfold/graph/concepts.hpp)"
+  static_assert(cpo_node_count::available<const G>,
+                "lnfold::find_foldable: the graph type does not provide node_count(g)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_node_inputs::available<const G, node_id>,
+                "lnfold::find_foldable: the graph type does not provide node_inputs(g, n)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_node_name::available<const G, node_id>,
+                "lnfold::find_foldable: the graph type does not provide node_name(g, n)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_is_graph_output::available<const G, node_id>,
+                "lnfold::find_foldable: the graph type does not provide is_graph_output(g, n)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_node_op::available<const G, node_id>,
+                "lnfold::find_foldable: the graph type does not provide node_op(g, n)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_node_shape::available<const G, node_id>,
+                "lnfold::find_foldable: the graph type does not provide node_shape(g, n)" LNFOLD_DETAIL_HOW);
+  static_assert(cpo_param_name::available<const G, param_id>,
+                "lnfold::find_foldable: the graph type does not provide param_name(g, p)" LNFOLD_DETAIL_HOW);
+#undef LNFOLD_DETAIL_HOW
+  constexpr bool all_calls = cpo_node_count::available<const G> && cpo_node_inputs::available<const G, node_id> &&
+                             cpo_node_name::available<const G, node_id> &&
+                             cpo_is_graph_output::available<const G, node_id> &&
+                             cpo_node_op::available<const G, node_id> && cpo_node_shape::available<const G, node_id> &&
+                             cpo_param_name::available<const G, param_id>;
+  static_assert(!all_calls || foldable_graph<G>,
+                "lnfold::find_foldable: the graph type provides every call of foldable_graph, but one returns "
+                "the wrong type (see the list in lnfold/graph/concepts.hpp)");
+  return foldable_graph<G>;
+}
+
+}  // namespace detail
+
 /// Decides, for every LayerNorm of `g`, whether it folds into an RMSNorm, and plans what to center.
 /// Read-only; see the top of this header for the rules and the complexity.
-template <foldable_graph G>
+/// G must model foldable_graph; otherwise compilation stops with a static_assert naming the
+/// missing call.
+template <class G>
 fold_plan find_foldable(const G& g, const fold_options& options = {}) {
-  return detail::fold_detector<G>(g, options).run();
+  if constexpr (detail::assert_foldable_graph<G>()) return detail::fold_detector<G>(g, options).run();
+  else return {};
 }
 
 }  // namespace lnfold

@@ -6,7 +6,10 @@
 //   1. a member:                 g.node_count()
 //   2. a free function by ADL:   node_count(g)              (declared in G's namespace)
 //   3. a traits specialization:  lnfold::graph_traits<G>::node_count(g)   (static member)
-// and fails with one static_assert naming the missing call otherwise.
+// and fails with one static_assert naming the missing call otherwise. Algorithms that take a
+// graph do the same up front: find_foldable static_asserts each call of foldable_graph by name.
+// (Functions constrained directly by a concept, such as the reports of fold/report.hpp, report a
+// missing call as an unsatisfied constraint instead.)
 //
 // The concepts are layered; each lists exactly the calls that must work (n: node_id, p: param_id):
 //   readable_graph   node_count(g) -> size_t           nodes are 0 .. node_count-1
