@@ -5,8 +5,12 @@
 //                                   tokens ∈ {32, 128, 512}
 //   BM_sweep/<variant>/<d>/<tokens> a 4-layer pre-LN stack (GPT-2 blocks, d/64 heads, vocab 256) for
 //                                   d ∈ {64 … 1024}: where normalization is a visible share
+//   BM_<model>/norms_alone/<original|converted>/<tokens>
+//                                   the model's norm calls alone, back to back on [tokens, d] rows
+//                                   (runners' norms_alone): the kernel-level time at the model's shape
+//                                   that the forward's norm_ms is judged against
 // variant: original (LayerNorm, fused residual adds), converted (what find_foldable + apply_fold_plan
-// return: RMSNorm, rank-1 tied head), no_norm (the original with every norm removed, residual adds
+// return: RMSNorm, rank-1 tied head, γ/β folded into the following linears), no_norm (the original with every norm removed, residual adds
 // kept: the limit of any normalization optimisation). Every model is built once, on first use, with
 // seeded random weights (GPT-2 small takes ~10 s to build). Counters: norm_ms = time inside norms
 // and the residual adds fused with them, per forward; norm_share = norm_ms / forward time.
@@ -46,6 +50,16 @@ void run(benchmark::State& state, rn::model_bundle<Runner>& b, std::int64_t v, s
   }
   state.counters["norm_ms"] = benchmark::Counter(norm_s * 1e3, benchmark::Counter::kAvgIterations);
   state.counters["norm_share"] = norm_s / total_s;
+}
+
+template <class Runner>
+void run_norms_alone(benchmark::State& state, rn::model_bundle<Runner>& b, std::int64_t v, std::size_t tokens) {
+  const Runner& r = pick(b, v);
+  rn::norm_scratch scratch(tokens, r.norms().front()->features());
+  double norm_s = 0;
+  for (auto _ : state)
+    for (const double call : rn::norms_alone(r, tokens, scratch)) norm_s += call;
+  state.counters["norm_ms"] = benchmark::Counter(norm_s * 1e3, benchmark::Counter::kAvgIterations);
 }
 
 rn::model_bundle<rn::gpt2_runner>& gpt2() {
@@ -92,6 +106,11 @@ const bool registered = [] {
       add("BM_gpt2" + tail, [=](benchmark::State& s) { run(s, gpt2(), v, t); });
       add("BM_vit" + tail, [=](benchmark::State& s) { run(s, vit(), v, t); });
       add("BM_bert" + tail, [=](benchmark::State& s) { run(s, bert(), v, t); });
+      if (v == no_norm) continue;
+      const std::string alone = std::string("/norms_alone/") + variant_name(v) + "/" + std::to_string(tokens);
+      add("BM_gpt2" + alone, [=](benchmark::State& s) { run_norms_alone(s, gpt2(), v, t); });
+      add("BM_vit" + alone, [=](benchmark::State& s) { run_norms_alone(s, vit(), v, t); });
+      add("BM_bert" + alone, [=](benchmark::State& s) { run_norms_alone(s, bert(), v, t); });
     }
   for (std::int64_t d : {64, 128, 256, 512, 1024})
     for (std::int64_t tokens : {32, 128, 512})

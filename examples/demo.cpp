@@ -3,9 +3,11 @@
 //   1. the plan: how many LayerNorms fold, which sources are centered, how the tied head is handled;
 //   2. the check: original vs converted outputs (max relative difference, argmax at every position);
 //   3. the timing: whole forward and time inside normalization, before and after (median and min–max
-//      of repeated interleaved runs after a warm-up), one table.
+//      of repeated interleaved runs after a warm-up), one table; then the norm-time ratio inside the
+//      forward next to the ratio of the same norm calls run alone at the model's shape, which is
+//      the kernel-level figure it is judged against (within one run, so both see the same machine).
 // Usage: lnfold-demo [--model gpt2|vit|bert|all] [--tokens N] [--repeats N] [--tied rank1|untie]
-//                    [--fold-affine] [--json]
+//                    [--keep-affine] [--json]
 // Progress goes to stderr; the report (text or JSON) to stdout. See docs/demo.md.
 #include <algorithm>
 #include <chrono>
@@ -40,7 +42,7 @@ struct options {
   bool tokens_given = false;
   int repeats = 7;
   lnfold::tied_policy tied = lnfold::tied_policy::rank1;
-  bool fold_affine = false;
+  bool fold_affine = true;  // --keep-affine: γ/β stay in the converted norms
   bool json = false;
 };
 
@@ -59,8 +61,51 @@ struct result {
   double max_rel_diff = 0;
   std::size_t argmax_same = 0, positions = 0;
   stats ln_ms, rms_ms, speedup, norm_before, norm_after, ln_cpu_ms, rms_cpu_ms, speedup_cpu;
+  stats norm_ratio;                                  ///< per run: norm_after / norm_before inside the forward
+  stats kernel_before, kernel_after, kernel_ratio;  ///< the same norm calls alone (norms_alone), per run
+  // Σ over norm calls of each call's minimum over runs, ms: inside the forward and alone.
+  double inside_before = 0, inside_after = 0, alone_before = 0, alone_after = 0;
   std::string plan_text;
+
+  // The gate: inside the forward, the converted norms cost at most the kernel-level ratio
+  // + 10%. Both sides are sums of per-call minima: on a shared machine noise only ever adds time (a
+  // preemption inside one norm call adds milliseconds to a 2 ms total), so each call's fastest run
+  // is the steadiest estimate of its cost; the medians of the per-run ratios are printed next to them.
+  double inside_ratio() const { return inside_after / inside_before; }
+  double alone_ratio() const { return alone_after / alone_before; }
+  double norm_bound() const { return alone_ratio() * 1.1; }
+  bool norm_within_bound() const { return inside_ratio() <= norm_bound(); }
+  /// Never slower than the original beyond the spread: some run was at least as fast.
+  bool speedup_within_spread() const { return speedup.max >= 1.0; }
 };
+
+double total_ms(const std::vector<double>& seconds) {
+  double s = 0;
+  for (const double x : seconds) s += x;
+  return s * 1e3;
+}
+
+/// The norm calls of both runners alone at the model's shape, interleaved, `reps` times after a
+/// warm-up: the kernel-level time and RMS/LN ratio the forward's norm time is judged against.
+template <class Runner>
+void time_norms_alone(const Runner& original, const Runner& converted, std::size_t tokens, int reps, result& r) {
+  rn::norm_scratch scratch(tokens, original.norms().front()->features());
+  std::vector<double> before, after, ratio, min_before, min_after;
+  for (int i = -1; i < reps; ++i) {
+    const auto a = rn::norms_alone(original, tokens, scratch), c = rn::norms_alone(converted, tokens, scratch);
+    if (i < 0) continue;
+    before.push_back(total_ms(a));
+    after.push_back(total_ms(c));
+    ratio.push_back(after.back() / before.back());
+    rn::keep_minima(min_before, a);
+    rn::keep_minima(min_after, c);
+  }
+  r.kernel_before = summarize(before);
+  r.kernel_after = summarize(after);
+  r.kernel_ratio = summarize(ratio);
+  r.alone_before = total_ms(min_before);
+  r.alone_after = total_ms(min_after);
+}
 
 /// Positions (rows along the last axis) where both outputs have the same argmax.
 std::pair<std::size_t, std::size_t> argmax_agreement(const std::vector<lnfold::tensor<float>>& a,
@@ -130,7 +175,10 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
   r.max_rel_diff = lnfold::max_rel_diff(before, after);
   std::tie(r.argmax_same, r.positions) = argmax_agreement(before, after);
 
-  std::vector<double> ln_ms, rms_ms, ratio, nb, na, lc, rc, ratio_cpu;
+  progress("the norm kernels alone");
+  time_norms_alone(*b->original_runner, *b->converted_runner, tokens, 31, r);
+
+  std::vector<double> ln_ms, rms_ms, ratio, nb, na, norm_ratio, lc, rc, ratio_cpu, calls_before, calls_after;
   for (int i = -1; i < o.repeats; ++i) {  // i = -1: warm-up (one more run of each)
     progress("timing run " + std::to_string(i + 2) + "/" + std::to_string(o.repeats + 1));
     const auto a = b->original_runner->forward(b->inputs, tokens);
@@ -141,6 +189,9 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
     ratio.push_back(a.total_s / c.total_s);
     nb.push_back(a.norm_s * 1e3);
     na.push_back(c.norm_s * 1e3);
+    norm_ratio.push_back(c.norm_s / a.norm_s);
+    rn::keep_minima(calls_before, a.norm_call_s);
+    rn::keep_minima(calls_after, c.norm_call_s);
     lc.push_back(a.cpu_s * 1e3);
     rc.push_back(c.cpu_s * 1e3);
     ratio_cpu.push_back(a.cpu_s / c.cpu_s);
@@ -153,6 +204,9 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
   r.speedup = summarize(ratio);
   r.norm_before = summarize(nb);
   r.norm_after = summarize(na);
+  r.norm_ratio = summarize(norm_ratio);
+  r.inside_before = total_ms(calls_before);
+  r.inside_after = total_ms(calls_after);
   return r;
 }
 
@@ -181,7 +235,28 @@ void print_text(const std::vector<result>& results, const options& o) {
                 100.0 * r.norm_before.median / r.ln_ms.median);
   }
   std::printf("\nnorm share = norm LN / forward LN: no change to normalization can speed the forward up by more "
-              "than 1/(1 - share).\n");
+              "than 1/(1 - share). speedup: %s\n",
+              std::all_of(results.begin(), results.end(), [](const result& r) { return r.speedup_within_spread(); })
+                  ? "never worse than the original beyond the spread of the runs"
+                  : "SLOWER than the original in every run for some model");
+
+  std::printf("\nNormalization inside the forward vs the same norm calls alone, back to back at the model's "
+              "[tokens, d] (same layers, kernels, gamma/beta and clock; %d runs inside, 31 alone, interleaved).\n"
+              "ms = sum over the norm calls of each call's fastest run; RMS/LN = converted / original, with the "
+              "median [min-max] of the per-run ratios of totals in parentheses. Gate: inside <= alone x 1.1.\n",
+              o.repeats);
+  std::printf("%-6s %6s  %-10s %-10s %-30s %-10s %-10s %-30s %-6s %s\n", "model", "tokens", "inside LN", "inside RMS",
+              "inside RMS/LN", "alone LN", "alone RMS", "alone RMS/LN", "bound", "verdict");
+  for (const auto& r : results) {
+    char a[64], b[64];
+    std::snprintf(a, sizeof a, "%.3f (%.3f [%.3f-%.3f])", r.inside_ratio(), r.norm_ratio.median, r.norm_ratio.min,
+                  r.norm_ratio.max);
+    std::snprintf(b, sizeof b, "%.3f (%.3f [%.3f-%.3f])", r.alone_ratio(), r.kernel_ratio.median, r.kernel_ratio.min,
+                  r.kernel_ratio.max);
+    std::printf("%-6s %6zu  %-10.3f %-10.3f %-30s %-10.3f %-10.3f %-30s %-6.3f %s\n", r.name.c_str(), r.tokens,
+                r.inside_before, r.inside_after, a, r.alone_before, r.alone_after, b, r.norm_bound(),
+                r.norm_within_bound() ? "ok" : "MISS");
+  }
 }
 
 void print_json(const std::vector<result>& results) {
@@ -193,12 +268,21 @@ void print_json(const std::vector<result>& results) {
                 "\"norm_ms_after\": %.4f, \"norm_share\": %.5f, "
                 "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
                 "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f], "
-                "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f]}",
+                "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f], "
+                "\"speedup_within_spread\": %s, \"inside_norm_ms_before\": %.4f, \"inside_norm_ms_after\": %.4f, "
+                "\"inside_ratio\": %.4f, \"inside_ratio_median\": %.4f, \"inside_ratio_range\": [%.4f, %.4f], "
+                "\"kernel_norm_ms_before\": %.4f, \"kernel_norm_ms_after\": %.4f, \"kernel_ratio\": %.4f, "
+                "\"kernel_ratio_median\": %.4f, \"kernel_ratio_range\": [%.4f, %.4f], \"norm_bound\": %.4f, "
+                "\"norm_within_bound\": %s}",
                 i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
                 r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
                 r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max,
                 r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max,
-                r.ln_cpu_ms.median, r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max);
+                r.ln_cpu_ms.median, r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max,
+                r.speedup_within_spread() ? "true" : "false", r.inside_before, r.inside_after, r.inside_ratio(),
+                r.norm_ratio.median, r.norm_ratio.min, r.norm_ratio.max, r.alone_before, r.alone_after, r.alone_ratio(),
+                r.kernel_ratio.median, r.kernel_ratio.min, r.kernel_ratio.max, r.norm_bound(),
+                r.norm_within_bound() ? "true" : "false");
   }
   std::printf("\n]}\n");
 }
@@ -206,7 +290,7 @@ void print_json(const std::vector<result>& results) {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "lnfold-demo: %s\nusage: lnfold-demo [--model gpt2|vit|bert|all] [--tokens N] [--repeats N] "
-               "[--tied rank1|untie] [--fold-affine] [--json]\n",
+               "[--tied rank1|untie] [--keep-affine] [--json]\n",
                why);
   std::exit(2);
 }
@@ -238,8 +322,8 @@ int main(int argc, char** argv) {
       if (t == "rank1") o.tied = lnfold::tied_policy::rank1;
       else if (t == "untie") o.tied = lnfold::tied_policy::untie;
       else usage("--tied takes rank1 or untie");
-    } else if (a == "--fold-affine") {
-      o.fold_affine = true;
+    } else if (a == "--keep-affine") {
+      o.fold_affine = false;
     } else if (a == "--json") {
       o.json = true;
     } else {

@@ -19,9 +19,12 @@
 
 namespace lnfold::runners {
 
-class bert_runner {
+class bert_runner : public runner_base<bert_runner> {
  public:
-  bert_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : m_(g, w) {
+  static constexpr const char* name = "bert";
+
+  bert_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
+      : runner_base(g, w) {
     words_ = &m_.weight_of("embeddings.word_embeddings");
     types_ = &m_.weight_of("embeddings.token_type_embeddings");
     positions_ = &m_.weight_of("embeddings.position_embeddings");
@@ -49,18 +52,27 @@ class bert_runner {
     pooled_.resize(1, d);
   }
 
-  std::size_t capacity() const noexcept { return capacity_; }
-  std::vector<op_kind> norm_kinds() const {
-    std::vector<op_kind> k{embedding_norm_->kind()};
-    for (const auto& b : blocks_) k.insert(k.end(), {b.ln_attn.kind(), b.ln_out.kind()});
-    return k;
+  /// The norm nodes, in execution order.
+  std::vector<const graph_norm*> norms() const {
+    std::vector<const graph_norm*> n{&*embedding_norm_};
+    for (const auto& b : blocks_) n.insert(n.end(), {&b.ln_attn, &b.ln_out});
+    return n;
   }
 
-  forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
-    m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::bert: tokens ", tokens, " not in [1, ", capacity_, "]");
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::clock_t c0 = std::clock();
-    clock_.reset();
+  /// The last hidden state [1, tokens, d] and the pooler output [1, d] of the last forward.
+  std::vector<tensor<float>> outputs(std::size_t tokens) const {
+    const auto n = static_cast<std::int64_t>(tokens), d = static_cast<std::int64_t>(d_);
+    std::vector<tensor<float>> out;
+    out.emplace_back(shape{1, n, d}, std::vector<float>(h_.data(), h_.data() + tokens * d_));
+    out.emplace_back(shape{1, d}, std::vector<float>(pooled_.data(), pooled_.data() + d_));
+    return out;
+  }
+
+ private:
+  friend class runner_base<bert_runner>;
+
+  /// The forward body on inputs (input_ids, token_type_ids, position_ids), first `tokens` positions.
+  void run(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
     const std::size_t T = tokens;
     const auto ti = static_cast<Eigen::Index>(T);
     layers::embedding<float> words(words_->view()), types(types_->view()), positions(positions_->view());
@@ -84,23 +96,8 @@ class bert_runner {
     }
     (*pooler_)(cstrided(h_, 1), strided(pooled_, 1));
     pooled_ = pooled_.array().tanh().matrix();
-    forward_times out;
-    out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    out.norm_s = clock_.seconds();
-    out.cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-    return out;
   }
 
-  /// The last hidden state [1, tokens, d] and the pooler output [1, d] of the last forward.
-  std::vector<tensor<float>> outputs(std::size_t tokens) const {
-    const auto n = static_cast<std::int64_t>(tokens), d = static_cast<std::int64_t>(d_);
-    std::vector<tensor<float>> out;
-    out.emplace_back(shape{1, n, d}, std::vector<float>(h_.data(), h_.data() + tokens * d_));
-    out.emplace_back(shape{1, d}, std::vector<float>(pooled_.data(), pooled_.data() + d_));
-    return out;
-  }
-
- private:
   struct block {
     linear q, k, v, out;
     graph_norm ln_attn;
@@ -108,17 +105,15 @@ class bert_runner {
     graph_norm ln_out;
     float scale;
   };
-  model_ref m_;
   const tensor<float>* words_ = nullptr;
   const tensor<float>* types_ = nullptr;
   const tensor<float>* positions_ = nullptr;
   std::optional<graph_norm> embedding_norm_;
   std::vector<block> blocks_;
   std::optional<linear> pooler_;
-  std::size_t capacity_ = 0, d_ = 0;
+  std::size_t d_ = 0;
   Eigen::Index heads_ = 0, dh_ = 0;
   mat h_, tmp_, ctx_, q_, k_, v_, ff_, scores_, pooled_;
-  norm_clock clock_;
 };
 
 }  // namespace lnfold::runners

@@ -11,6 +11,7 @@
 // than compute something else.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -105,21 +106,34 @@ class model_ref {
   const weight_set<float>* w_;
 };
 
-/// Accumulates the wall time spent inside normalization calls (and the residual adds fused with
-/// them). Two steady_clock reads per call: ~50 ns on this machine, against tens of µs per norm.
+/// Records the wall time of each normalization call (and the residual add fused with it), in call
+/// order. Two steady_clock reads per call: ~50 ns on this machine, against tens of µs per norm.
+/// Per-call times let a reader take each call's minimum over runs: on a shared machine a single
+/// preemption inside one call adds milliseconds to a pass whose norms take two.
 class norm_clock {
  public:
-  void reset() noexcept { ns_ = 0; }
-  double seconds() const noexcept { return static_cast<double>(ns_) * 1e-9; }
+  void reset() noexcept { calls_.clear(); }
+  double seconds() const noexcept {
+    std::int64_t ns = 0;
+    for (const std::int64_t c : calls_) ns += c;
+    return static_cast<double>(ns) * 1e-9;
+  }
+  /// Each call's time in seconds, in call order.
+  std::vector<double> call_seconds() const {
+    std::vector<double> s;
+    s.reserve(calls_.size());
+    for (const std::int64_t c : calls_) s.push_back(static_cast<double>(c) * 1e-9);
+    return s;
+  }
   template <class F>
   void time(F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
-    ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    calls_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   }
 
  private:
-  std::int64_t ns_ = 0;
+  std::vector<std::int64_t> calls_;
 };
 
 /// One norm node of the graph, run the way the graph (and the policy) says.
@@ -131,7 +145,7 @@ class graph_norm {
               "' is ", to_string(o.kind), ", expected a norm");
     m.require(o.axes.empty() && o.axis == -1, "lnfold::runners: norm '", name, "' is not over the last axis");
     kind_ = o.kind;
-    const auto d = static_cast<std::size_t>(m.g().node_shape(m.node(name))->back());
+    const auto d = d_ = static_cast<std::size_t>(m.g().node_shape(m.node(name))->back());
     const float* gamma = o.gamma ? m.param(*o.gamma).data() : nullptr;
     const float* beta = o.beta ? m.param(*o.beta).data() : nullptr;
     if (kind_ == op_kind::layer_norm) ln_.emplace(d, o.eps, gamma, beta);
@@ -139,6 +153,7 @@ class graph_norm {
   }
   op_kind kind() const noexcept { return kind_; }
   const std::string& name() const noexcept { return name_; }
+  std::size_t features() const noexcept { return d_; }
 
   /// residual += x; y = norm(residual)   (policy none: residual += x; y is not written)
   void residual(matrix_ref<const float> x, matrix_ref<float> residual, matrix_ref<float> y, norm_clock& clock) const {
@@ -162,6 +177,7 @@ class graph_norm {
   std::string name_;
   norm_policy policy_;
   op_kind kind_ = op_kind::layer_norm;
+  std::size_t d_ = 0;
   std::optional<layers::layer_norm<float>> ln_;
   std::optional<layers::rms_norm<float>> rms_;
 };
@@ -221,6 +237,85 @@ struct forward_times {
   double total_s = 0;  ///< the whole forward, wall clock (steady_clock)
   double cpu_s = 0;    ///< the whole forward, process CPU time (std::clock): robust on a shared machine
   double norm_s = 0;   ///< inside normalization and the residual adds fused with it
+  std::vector<double> norm_call_s;  ///< norm_s call by call, in execution order
 };
+
+/// What every runner shares: the model it reads, its token capacity, the norm clock and the timed
+/// frame of a forward pass. `Derived` names itself (`static constexpr const char* name`), lists its
+/// norm nodes in execution order (`norms()`) and runs the body of a forward pass on the first
+/// `tokens` positions (`run(inputs, tokens)`, private, with this class as a friend).
+template <class Derived>
+class runner_base {
+ public:
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  /// The kernel each norm node runs, in execution order.
+  std::vector<op_kind> norm_kinds() const {
+    std::vector<op_kind> kinds;
+    for (const graph_norm* n : self().norms()) kinds.push_back(n->kind());
+    return kinds;
+  }
+
+  /// One forward pass on `inputs` (the graph's inputs in node order) for the first `tokens`
+  /// positions; the outputs stay in the runner (`outputs(tokens)`). Throws lnfold::error unless
+  /// 1 <= tokens <= capacity().
+  forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
+    m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::", Derived::name, ": tokens ", tokens,
+               " not in [1, ", capacity_, "]");
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
+    clock_.reset();
+    static_cast<Derived&>(*this).run(inputs, tokens);
+    forward_times out;
+    out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.norm_s = clock_.seconds();
+    out.norm_call_s = clock_.call_seconds();
+    out.cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+    return out;
+  }
+
+ protected:
+  runner_base(const graph& g, const weight_set<float>& w) : m_(g, w) {}
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+
+  model_ref m_;
+  std::size_t capacity_ = 0;
+  norm_clock clock_;
+};
+
+/// Scratch rows for norms_alone: x, residual and y of [rows, d].
+struct norm_scratch {
+  mat x, residual, y;
+  norm_scratch(std::size_t rows, std::size_t d) {
+    const auto r = static_cast<Eigen::Index>(rows), c = static_cast<Eigen::Index>(d);
+    x = mat::Constant(r, c, 1e-3f);  // small: the residual grows by x per call and must stay O(1)
+    residual = mat::Random(r, c);
+    y.resize(r, c);
+  }
+};
+
+/// The norm calls of `runner` alone, without the rest of the forward: each of its norm nodes, in
+/// execution order, runs once on [tokens, d] rows of `scratch` (the same layer objects, kernels,
+/// γ / β and clock as inside the forward). Returns each call's seconds, in execution order: the
+/// kernel-level time the forward's norm time is judged against. Throws lnfold::error if the scratch
+/// is not [>= tokens, d].
+template <class Runner>
+std::vector<double> norms_alone(const Runner& runner, std::size_t tokens, norm_scratch& scratch) {
+  norm_clock clock;
+  for (const graph_norm* n : runner.norms()) {
+    lnfold::detail::require(n->features() == static_cast<std::size_t>(scratch.x.cols()) &&
+                                tokens <= static_cast<std::size_t>(scratch.x.rows()),
+                            "lnfold::runners::norms_alone: scratch of [", scratch.x.rows(), ", ", scratch.x.cols(),
+                            "] for ", tokens, " rows of ", n->features());
+    n->residual(cref(scratch.x, tokens), ref(scratch.residual, tokens), ref(scratch.y, tokens), clock);
+  }
+  return clock.call_seconds();
+}
+
+/// Element-wise minimum of per-call times over runs (`into` starts empty).
+inline void keep_minima(std::vector<double>& into, const std::vector<double>& run) {
+  if (into.empty()) into = run;
+  for (std::size_t k = 0; k < into.size() && k < run.size(); ++k) into[k] = std::min(into[k], run[k]);
+}
 
 }  // namespace lnfold::runners

@@ -20,9 +20,12 @@
 
 namespace lnfold::runners {
 
-class gpt2_runner {
+class gpt2_runner : public runner_base<gpt2_runner> {
  public:
-  gpt2_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : m_(g, w) {
+  static constexpr const char* name = "gpt2";
+
+  gpt2_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
+      : runner_base(g, w) {
     const auto& mask_shape = *g.node_shape(m_.node("h.0.attn.causal_mask"));
     capacity_ = static_cast<std::size_t>(mask_shape[2]);
     const auto& split = *g.node_shape(m_.node("h.0.attn.q.split_heads"));  // [B, T, H, dh]
@@ -53,24 +56,30 @@ class gpt2_runner {
     logits_.resize(cap, static_cast<Eigen::Index>(vocab_));
   }
 
-  std::size_t capacity() const noexcept { return capacity_; }
   std::size_t layers() const noexcept { return blocks_.size(); }
   bool has_rank1() const noexcept { return rank1_means_ != nullptr; }
-  /// The kernel each norm node runs, in execution order.
-  std::vector<op_kind> norm_kinds() const {
-    std::vector<op_kind> k;
-    for (const auto& b : blocks_) k.insert(k.end(), {b.ln_1.kind(), b.ln_2.kind()});
-    k.push_back(final_norm_->kind());
-    return k;
+  /// The norm nodes, in execution order.
+  std::vector<const graph_norm*> norms() const {
+    std::vector<const graph_norm*> n;
+    for (const auto& b : blocks_) n.insert(n.end(), {&b.ln_1, &b.ln_2});
+    n.push_back(&*final_norm_);
+    return n;
   }
 
-  /// One forward pass on inputs (input_ids, position_ids, in the graph's input order) for the first
-  /// `tokens` positions. Returns the times; logits() holds the result.
-  forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
-    m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::gpt2: tokens ", tokens, " not in [1, ", capacity_, "]");
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::clock_t c0 = std::clock();
-    clock_.reset();
+  /// The logits of the last forward, [1, tokens, vocab] (a copy).
+  std::vector<tensor<float>> outputs(std::size_t tokens) const {
+    const auto n = static_cast<std::int64_t>(tokens), v = static_cast<std::int64_t>(vocab_);
+    std::vector<float> values(logits_.data(), logits_.data() + tokens * vocab_);
+    std::vector<tensor<float>> out;
+    out.emplace_back(shape{1, n, v}, std::move(values));
+    return out;
+  }
+
+ private:
+  friend class runner_base<gpt2_runner>;
+
+  /// The forward body on inputs (input_ids, position_ids) for the first `tokens` positions.
+  void run(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
     const std::size_t T = tokens;
     const auto ti = static_cast<Eigen::Index>(T);
     const auto& ids = input_named(m_.g(), inputs, "input_ids");
@@ -104,23 +113,8 @@ class gpt2_runner {
         logits_.row(t) += static_cast<float>(sum) * means;
       }
     }
-    forward_times out;
-    out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    out.norm_s = clock_.seconds();
-    out.cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-    return out;
   }
 
-  /// The logits of the last forward, [1, tokens, vocab] (a copy).
-  std::vector<tensor<float>> outputs(std::size_t tokens) const {
-    const auto n = static_cast<std::int64_t>(tokens), v = static_cast<std::int64_t>(vocab_);
-    std::vector<float> values(logits_.data(), logits_.data() + tokens * vocab_);
-    std::vector<tensor<float>> out;
-    out.emplace_back(shape{1, n, v}, std::move(values));
-    return out;
-  }
-
- private:
   struct block {
     graph_norm ln_1;
     linear c_attn, c_proj;
@@ -129,8 +123,7 @@ class gpt2_runner {
     float scale;
     const float* mask;
   };
-  model_ref m_;
-  std::size_t capacity_ = 0, d_ = 0, vocab_ = 0;
+  std::size_t d_ = 0, vocab_ = 0;
   Eigen::Index heads_ = 0, dh_ = 0;
   const tensor<float>* wte_ = nullptr;
   const tensor<float>* wpe_ = nullptr;
@@ -139,7 +132,6 @@ class gpt2_runner {
   std::optional<linear> head_;
   const float* rank1_means_ = nullptr;
   mat residual_, h_, tmp_, ctx_, qkv_, ff_, scores_, logits_;
-  norm_clock clock_;
 };
 
 }  // namespace lnfold::runners

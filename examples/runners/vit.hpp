@@ -20,9 +20,12 @@
 
 namespace lnfold::runners {
 
-class vit_runner {
+class vit_runner : public runner_base<vit_runner> {
  public:
-  vit_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : m_(g, w) {
+  static constexpr const char* name = "vit";
+
+  vit_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
+      : runner_base(g, w) {
     const std::string conv = "embeddings.patch_embeddings.projection";
     const op_desc& c = m_.op(conv, op_kind::conv);
     const shape& ws = g.param_shape(*c.weight);  // [d, C, p, p]
@@ -65,20 +68,26 @@ class vit_runner {
     logits_.resize(1, static_cast<Eigen::Index>(classifier_->out_features()));
   }
 
-  std::size_t capacity() const noexcept { return capacity_; }
-  std::vector<op_kind> norm_kinds() const {
-    std::vector<op_kind> k;
-    for (const auto& b : blocks_) k.insert(k.end(), {b.ln_before.kind(), b.ln_after.kind()});
-    k.push_back(final_norm_->kind());
-    return k;
+  /// The norm nodes, in execution order.
+  std::vector<const graph_norm*> norms() const {
+    std::vector<const graph_norm*> n;
+    for (const auto& b : blocks_) n.insert(n.end(), {&b.ln_before, &b.ln_after});
+    n.push_back(&*final_norm_);
+    return n;
   }
 
-  /// One forward pass on the pixel_values input, first `tokens` tokens.
-  forward_times forward(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
-    m_.require(tokens >= 1 && tokens <= capacity_, "lnfold::runners::vit: tokens ", tokens, " not in [1, ", capacity_, "]");
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::clock_t c0 = std::clock();
-    clock_.reset();
+  /// The logits of the last forward, [1, classes].
+  std::vector<tensor<float>> outputs(std::size_t /*tokens*/) const {
+    std::vector<tensor<float>> out;
+    out.emplace_back(shape{1, logits_.cols()}, std::vector<float>(logits_.data(), logits_.data() + logits_.size()));
+    return out;
+  }
+
+ private:
+  friend class runner_base<vit_runner>;
+
+  /// The forward body on the pixel_values input, first `tokens` tokens.
+  void run(const std::vector<tensor<float>>& inputs, std::size_t tokens) {
     const std::size_t T = tokens;
     const auto ti = static_cast<Eigen::Index>(T);
     const float* pixels = input_named(m_.g(), inputs, "pixel_values").data();
@@ -116,21 +125,8 @@ class vit_runner {
       next.residual(cref(tmp_, T), res, h, clock_);
     }
     (*classifier_)(cstrided(stream, 1), strided(logits_, 1));
-    forward_times out;
-    out.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    out.norm_s = clock_.seconds();
-    out.cpu_s = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-    return out;
   }
 
-  /// The logits of the last forward, [1, classes].
-  std::vector<tensor<float>> outputs(std::size_t /*tokens*/) const {
-    std::vector<tensor<float>> out;
-    out.emplace_back(shape{1, logits_.cols()}, std::vector<float>(logits_.data(), logits_.data() + logits_.size()));
-    return out;
-  }
-
- private:
   struct block {
     graph_norm ln_before;
     linear q, k, v, out;
@@ -138,8 +134,7 @@ class vit_runner {
     linear fc1, fc2;
     float scale;
   };
-  model_ref m_;
-  std::size_t d_ = 0, capacity_ = 0;
+  std::size_t d_ = 0;
   std::int64_t channels_ = 0, patch_ = 0, image_ = 0;
   Eigen::Index heads_ = 0, dh_ = 0;
   std::optional<linear> patch_linear_, classifier_;
@@ -148,7 +143,6 @@ class vit_runner {
   std::vector<block> blocks_;
   std::optional<graph_norm> final_norm_;
   mat patches_, residual_, h_, tmp_, ctx_, q_, k_, v_, ff_, scores_, logits_;
-  norm_clock clock_;
 };
 
 }  // namespace lnfold::runners

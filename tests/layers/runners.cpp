@@ -139,3 +139,28 @@ TEST_CASE("BERT runner computes what the graph says; only the embedding LN conve
     if (v.convert) REQUIRE(converted == 1);
   }
 }
+
+TEST_CASE("norms_alone runs each norm node of a runner once, in execution order, on the scratch rows", "[runners]") {
+  const auto g = lnfold::build_bert(lnfold::bert_config::tiny());
+  const auto w = lnfold::random_weights<float>(g, 21);
+  const auto c = lnfold::apply_fold_plan(g, w, lnfold::find_foldable(g));
+  const lnfold::runners::bert_runner original(g, w), converted(c.g, c.weights);
+  REQUIRE(converted.norms().size() == 5);
+  REQUIRE(converted.norms().front()->name() == "embeddings.LayerNorm");
+  REQUIRE(converted.norms().front()->kind() == lnfold::op_kind::rms_norm);
+  REQUIRE(converted.norms().back()->name() == "encoder.layer.1.output.LayerNorm");
+
+  lnfold::runners::norm_scratch scratch(6, 16);
+  const lnfold::runners::mat before = scratch.residual;
+  const auto calls = lnfold::runners::norms_alone(converted, 4, scratch);
+  REQUIRE(calls.size() == 5);
+  REQUIRE(std::all_of(calls.begin(), calls.end(), [](double s) { return s > 0.0; }));
+  // Five fused residual adds on rows [0, 4): residual += 5·x there, untouched below.
+  for (Eigen::Index r = 0; r < 6; ++r)
+    for (Eigen::Index j = 0; j < 16; ++j)
+      REQUIRE(scratch.residual(r, j) == Approx(before(r, j) + (r < 4 ? 5 * scratch.x(r, j) : 0.0f)).margin(1e-6));
+  lnfold::runners::bert_runner run(c.g, c.weights);
+  REQUIRE(run.forward(lnfold::random_inputs<float>(g, 22), 8).norm_call_s.size() == 5);  // one time per norm call
+  lnfold::runners::norm_scratch wrong(4, 8);
+  REQUIRE_THROWS_AS(lnfold::runners::norms_alone(original, 4, wrong), lnfold::error);
+}
