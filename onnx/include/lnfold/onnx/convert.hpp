@@ -378,7 +378,11 @@ class converter {
       for (const auto& cp : s.params) {
         ::onnx::TensorProto& t = tensor_for(s.node, cp.param);
         if (!done.insert(&t).second) continue;  // shared by several sources: centering is idempotent
-        edit_values(t, [&](auto& v) { center_param(v.view(), cp.axis); });
+        try {
+          edit_values(t, [&](auto& v) { center_param(v.view(), cp.axis); });
+        } catch (const lnfold::error& e) {  // name the tensor: center_param only knows its view
+          lnfold::detail::fail(lnfold::detail::concat("cannot center '", g_.param_name(cp.param), "': ", e.what()));
+        }
         (cp.axis ? summary_.centered : summary_.zeroed).push_back(t.name());
       }
   }
