@@ -647,7 +647,7 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker; unchan
     for (const auto form : {rmsnorm_form::decomposed, rmsnorm_form::simplified}) {
       const auto r = convert(original, {}, form);  // every LN converted, check_model passes
       if (form == rmsnorm_form::decomposed) probe(original, r.summary.converted, "");
-      probe(r.model, r.summary.converted, "." + std::string(lnfold::onnx::to_string(form)));
+      probe(r.model, r.summary.converted, std::string(".").append(lnfold::onnx::to_string(form)));
       CHECK(r.summary.converted.size() >= 2);
       CHECK(r.summary.centered.size() == 2 * r.summary.converted.size());  // one Gemm weight and bias per LN
       CHECK(count_op(r.model, "ReduceMean") == (form == rmsnorm_form::decomposed ? r.summary.converted.size() : 0u));
@@ -669,6 +669,13 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker; unchan
 // ---- models for timing the RMSNorm forms in ORT (hidden; docs/onnx.md has the command) ----------
 
 namespace {
+
+// prefix + i, built by appending: GCC 12 warns (-Wrestrict, a false positive) on "literal" + string.
+std::string numbered(const char* prefix, int i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
 
 void layer_norm(model_builder& b, bool decomposed, const std::string& x, const std::string& y, const std::string& p) {
   const std::string gamma = p + ".gamma", beta = p + ".beta";
@@ -712,25 +719,25 @@ model_builder timing_model(bool decomposed, bool norm_bound, std::int64_t tokens
   const int layers = 12;
   std::string s = "s0", acc;
   for (int i = 0; i < layers; ++i) {
-    const std::string p = "ln" + std::to_string(i), next = "s" + std::to_string(i + 1), y = p + ".y";
+    const std::string p = numbered("ln", i), next = numbered("s", i + 1), y = p + ".y";
     b.random_init(p + ".gamma", {d}, 200 + static_cast<std::uint64_t>(i), 1.0);
     b.random_init(p + ".beta", {d}, 300 + static_cast<std::uint64_t>(i), 0.0);
     layer_norm(b, decomposed, s, y, p);
     if (norm_bound) {
-      b.random_init("P" + std::to_string(i), {tokens, d}, 400 + static_cast<std::uint64_t>(i));
+      b.random_init(numbered("P", i), {tokens, d}, 400 + static_cast<std::uint64_t>(i));
       auto* n = b.g().add_node();
-      n->set_op_type("Add"), n->set_name("stream" + std::to_string(i));
-      n->add_input(s), n->add_input("P" + std::to_string(i)), n->add_output(next);
+      n->set_op_type("Add"), n->set_name(numbered("stream", i));
+      n->add_input(s), n->add_input(numbered("P", i)), n->add_output(next);
       if (!acc.empty()) {
         auto* a = b.g().add_node();
-        a->set_op_type("Add"), a->set_name("sum" + std::to_string(i));
-        a->add_input(acc), a->add_input(y), a->add_output("acc" + std::to_string(i));
-        acc = "acc" + std::to_string(i);
+        a->set_op_type("Add"), a->set_name(numbered("sum", i));
+        a->add_input(acc), a->add_input(y), a->add_output(numbered("acc", i));
+        acc = numbered("acc", i);
       } else {
         acc = y;
       }
     } else {
-      const std::string w = "W" + std::to_string(i), bias = "b" + std::to_string(i);
+      const std::string w = numbered("W", i), bias = numbered("b", i);
       b.random_init(w, {d, d}, 500 + static_cast<std::uint64_t>(i), 0.0);
       b.random_init(bias, {d}, 600 + static_cast<std::uint64_t>(i));
       for (const auto& [op, in0, in1, out] : {std::tuple{"MatMul", y, w, p + ".m"}, std::tuple{"Add", p + ".m", bias, p + ".a"},
