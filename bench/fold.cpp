@@ -2,6 +2,7 @@
 // (reported as items_per_second) should stay flat across sizes: the algorithm is linear.
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -34,6 +35,27 @@ lnfold::graph pre_ln_stack(std::int64_t nodes) {
   g.set_graph_output(linear("head", layer_norm("ln_f", x)));
   return g;
 }
+
+// Baseline: one pass reading what any detector must read of each node (inputs, op, shape, output
+// flag). Its per-node time grows with size too, as the graph outgrows the caches: the floor set by
+// the IR's own memory traffic, against which find_foldable's growth reads as a ratio.
+void BM_read_graph(benchmark::State& state) {
+  const lnfold::graph g = pre_ln_stack(state.range(0));
+  for (auto _ : state) {
+    std::size_t sum = 0;
+    for (lnfold::node_id n = 0; n < g.node_count(); ++n) {
+      for (auto in : g.node_inputs(n)) sum += in;
+      const auto& op = g.node_op(n);
+      sum += static_cast<std::size_t>(op.kind) + (op.weight ? 1 : 0) + (op.gamma ? 1 : 0);
+      if (const auto& s = g.node_shape(n)) sum += s->size();
+      sum += g.is_graph_output(n) ? 1 : 0;
+    }
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(g.node_count()));
+  state.counters["nodes"] = static_cast<double>(g.node_count());
+}
+BENCHMARK(BM_read_graph)->RangeMultiplier(10)->Range(1000, 1000000)->MinTime(2.0)->Unit(benchmark::kMillisecond);
 
 void BM_find_foldable(benchmark::State& state) {
   const lnfold::graph g = pre_ln_stack(state.range(0));

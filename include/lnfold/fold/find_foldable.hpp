@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "lnfold/fold/detail/graph_index.hpp"
+#include "lnfold/fold/detail/large_allocator.hpp"
 #include "lnfold/fold/detail/param_index.hpp"
 #include "lnfold/fold/detail/regions.hpp"
 #include "lnfold/fold/plan.hpp"
@@ -356,7 +357,7 @@ class fold_detector {
     for (std::size_t r = 0; r < rb_.regions().size(); ++r) {
       auto& out = plan.regions[r];
       const auto& st = info(r);
-      out.lns = rb_.regions()[r].lns;
+      out.lns.assign(rb_.regions()[r].lns.begin(), rb_.regions()[r].lns.end());
       out.foldable = st.foldable;
       out.reason = st.foldable ? fold_reason::foldable : st.reason;
       if (!st.foldable && st.decided) out.offender = region_offender(r);
@@ -522,15 +523,15 @@ class fold_detector {
   std::vector<ln_entry> lns_;
   std::vector<region_state> info_;
   std::vector<std::vector<centered_source>> sources_;  // per region
-  std::vector<std::size_t> source_mark_;  // per node: the last region that listed it as a source
+  large_vector<std::size_t> source_mark_;  // per node: the last region that listed it as a source
   std::vector<scale_fusion> fusions_;
   std::vector<tied_conflict> tied_;
   std::unordered_map<std::size_t, tied_conflict> refused_;
   std::optional<param_index> param_uses_;
   std::vector<char> traced_;
   std::unordered_map<std::size_t, std::vector<seed>> region_seeds_;
-  std::vector<std::size_t> adj_begin_, adj_;
-  std::vector<trace_entry> trace_;
+  large_vector<std::size_t> adj_begin_, adj_;
+  large_vector<trace_entry> trace_;
 };
 
 }  // namespace detail

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lnfold/error.hpp"
+#include "lnfold/fold/detail/large_allocator.hpp"
 #include "lnfold/graph/concepts.hpp"
 #include "lnfold/graph/taxonomy.hpp"
 
@@ -75,6 +76,7 @@ class graph_index {
   op_view op(node_id n) const {
     const op_record& r = ops_[n];
     const auto list = [&](std::size_t k) {  // axes, perm, pads: each stored as its size, then its values
+      if (r.lists == 0) return std::span<const std::int64_t>();  // all three empty, the usual case
       std::size_t at = r.lists;
       for (std::size_t i = 0; i < k; ++i) at += 1 + static_cast<std::size_t>(lists_[at]);
       return std::span<const std::int64_t>(lists_.data() + at + 1, static_cast<std::size_t>(lists_[at]));
@@ -247,20 +249,20 @@ class graph_index {
   const G& g_;
   std::size_t n_;
   bool topologically_ordered_ = true;  // every node reads only nodes before it: no cycle possible
-  std::vector<index_t> input_begin_;
-  std::vector<index_t> input_ids_;
-  std::vector<index_t> use_begin_;
-  std::vector<use> uses_;
-  std::vector<char> outputs_;
-  std::vector<op_kind> kinds_;
-  std::vector<op_record> ops_;
-  std::vector<std::int64_t> lists_;
-  std::vector<char> rank_known_;
-  std::vector<std::int64_t> dims_;      // all shapes, back to back; one state per dim
-  std::vector<index_t> state_begin_;   // node n's states are [state_begin_[n], state_begin_[n+1])
-  std::vector<index_t> state_nodes_;
-  std::vector<index_t> param_begin_;
-  std::vector<param_entry> params_;
+  large_vector<index_t> input_begin_;
+  large_vector<index_t> input_ids_;
+  large_vector<index_t> use_begin_;
+  large_vector<use> uses_;
+  large_vector<char> outputs_;
+  large_vector<op_kind> kinds_;
+  large_vector<op_record> ops_;
+  large_vector<std::int64_t> lists_;
+  large_vector<char> rank_known_;
+  large_vector<std::int64_t> dims_;    // all shapes, back to back; one state per dim
+  large_vector<index_t> state_begin_;  // node n's states are [state_begin_[n], state_begin_[n+1])
+  large_vector<index_t> state_nodes_;
+  large_vector<index_t> param_begin_;
+  large_vector<param_entry> params_;
   mutable std::vector<dims_view> scratch_dims_;
   mutable std::vector<op_kind> scratch_kinds_;
 };

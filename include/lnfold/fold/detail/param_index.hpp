@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lnfold/fold/detail/graph_index.hpp"
+#include "lnfold/fold/detail/large_allocator.hpp"
 
 namespace lnfold::detail {
 
@@ -53,7 +54,7 @@ class param_index {
   void sort(std::span<const param_entry> entries) {
     constexpr unsigned bits = 8, digits = sizeof(param_id) * 8 / bits;
     constexpr std::size_t buckets = std::size_t{1} << bits;
-    std::vector<keyed> a(entries.size()), b(entries.size());
+    large_vector<keyed> a(entries.size()), b(entries.size());
     std::vector<std::size_t> start(digits * buckets, 0);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const param_id key = entries[i].param;
@@ -78,8 +79,8 @@ class param_index {
   }
 
   std::span<const param_entry> sorted_;  // every use, grouped by parameter
-  std::vector<param_entry> own_;         // the sorted copy, when the graph's order was not sorted
-  std::vector<index_t> position_;        // per entry: where it is in own_ (empty: same place)
+  large_vector<param_entry> own_;  // the sorted copy, when the graph's order was not sorted
+  large_vector<index_t> position_;  // per entry: where it is in own_ (empty: same place)
 };
 
 }  // namespace lnfold::detail

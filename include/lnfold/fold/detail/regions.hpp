@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lnfold/fold/detail/graph_index.hpp"
+#include "lnfold/fold/detail/large_allocator.hpp"
 #include "lnfold/fold/plan.hpp"
 #include "lnfold/graph/taxonomy.hpp"
 
@@ -39,9 +40,9 @@ struct sink_entry {
 
 struct region_data {
   std::size_t axis_state = 0;  ///< the state it was grown from
-  std::vector<node_id> lns;
-  std::vector<producer_entry> producers;
-  std::vector<sink_entry> sinks;
+  large_vector<node_id> lns;
+  large_vector<producer_entry> producers;
+  large_vector<sink_entry> sinks;
 };
 
 template <class G>
@@ -57,7 +58,7 @@ class region_builder {
   }
   const std::vector<region_data>& regions() const noexcept { return regions_; }
   /// Transparent links between states (each once), for path finding.
-  const std::vector<std::pair<index_t, index_t>>& links() const noexcept { return links_; }
+  const large_vector<std::pair<index_t, index_t>>& links() const noexcept { return links_; }
 
   /// The region of `state`, grown by breadth-first search the first time it is asked for.
   std::size_t grow(std::size_t start) {
@@ -165,9 +166,9 @@ class region_builder {
 
   const graph_index<G>& ix_;
   const fold_options& options_;
-  std::vector<index_t> region_of_;  // per state; regions never outnumber states
+  large_vector<index_t> region_of_;  // per state; regions never outnumber states
   std::vector<region_data> regions_;
-  std::vector<std::pair<index_t, index_t>> links_;
+  large_vector<std::pair<index_t, index_t>> links_;
   std::vector<index_t> queue_;
   std::vector<carried_axis> through_;
 };
