@@ -4,27 +4,27 @@
 using namespace norm_test;
 
 TEMPLATE_TEST_CASE("layer_norm matches the reference for every width, eps and affine", "[norm]", float, double) {
-  check_sweep<TestType>(op::layer);
+  check_sweep<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm handles misaligned rows and row strides", "[norm]", float, double) {
-  check_layout<TestType>(op::layer);
+  check_layout<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm in place equals out of place", "[norm]", float, double) {
-  check_in_place<TestType>(op::layer);
+  check_in_place<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm_rows writes exactly its rows", "[norm]", float, double) {
-  check_row_ranges<TestType>(op::layer);
+  check_row_ranges<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm keeps NaN and Inf in their row", "[norm]", float, double) {
-  check_non_finite_isolated<TestType>(op::layer);
+  check_non_finite_isolated<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm does nothing on empty input", "[norm]", float, double) {
-  check_empty<TestType>(op::layer);
+  check_empty<op::layer, TestType>();
 }
 
 TEMPLATE_TEST_CASE("layer_norm with d = 1 gives beta", "[norm]", float, double) {

@@ -43,28 +43,29 @@ void for_each_arch(F&& f) {
 #endif
 }
 
-/// Plain norm with the SIMD kernels of Arch: all rows, or rows [b, e).
-template <class Arch, class T>
-void run(op o, matrix_ref<const T> x, matrix_ref<T> y, norm_affine<T> w, double eps) {
-  if (o == op::layer) lnfold::layer_norm<Arch>(x, y, w, eps);
+/// Plain norm with the SIMD kernels of Arch: all rows, or rows [b, e); then the fused ones. The op
+/// is a template parameter so that each test instantiates only the kernels it runs (every kernel ×
+/// arch × type combination in every file made the sanitized test build the slowest of the suite).
+template <op O, class Arch, class T>
+void run(matrix_ref<const T> x, matrix_ref<T> y, norm_affine<T> w, double eps) {
+  if constexpr (O == op::layer) lnfold::layer_norm<Arch>(x, y, w, eps);
   else lnfold::rms_norm<Arch>(x, y, w, eps);
 }
-template <class Arch, class T>
-void run_rows(op o, matrix_ref<const T> x, matrix_ref<T> y, norm_affine<T> w, double eps,
-              std::size_t b, std::size_t e) {
-  if (o == op::layer) lnfold::layer_norm_rows<Arch>(x, y, w, eps, b, e);
+template <op O, class Arch, class T>
+void run_rows(matrix_ref<const T> x, matrix_ref<T> y, norm_affine<T> w, double eps, std::size_t b,
+              std::size_t e) {
+  if constexpr (O == op::layer) lnfold::layer_norm_rows<Arch>(x, y, w, eps, b, e);
   else lnfold::rms_norm_rows<Arch>(x, y, w, eps, b, e);
 }
-template <class Arch, class T>
-void run_fused(op o, matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_affine<T> w,
-               double eps) {
-  if (o == op::layer) lnfold::residual_add_layer_norm<Arch>(x, r, y, w, eps);
+template <op O, class Arch, class T>
+void run_fused(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_affine<T> w, double eps) {
+  if constexpr (O == op::layer) lnfold::residual_add_layer_norm<Arch>(x, r, y, w, eps);
   else lnfold::residual_add_rms_norm<Arch>(x, r, y, w, eps);
 }
-template <class Arch, class T>
-void run_fused_rows(op o, matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y,
-                    norm_affine<T> w, double eps, std::size_t b, std::size_t e) {
-  if (o == op::layer) lnfold::residual_add_layer_norm_rows<Arch>(x, r, y, w, eps, b, e);
+template <op O, class Arch, class T>
+void run_fused_rows(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_affine<T> w,
+                    double eps, std::size_t b, std::size_t e) {
+  if constexpr (O == op::layer) lnfold::residual_add_layer_norm_rows<Arch>(x, r, y, w, eps, b, e);
   else lnfold::residual_add_rms_norm_rows<Arch>(x, r, y, w, eps, b, e);
 }
 template <class T>

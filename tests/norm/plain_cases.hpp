@@ -7,8 +7,9 @@
 namespace norm_test {
 
 /// Every width × ε × γ/β combination, 3 rows (a pair and a single row), against the reference.
-template <class T>
-void check_sweep(op o) {
+template <op O, class T>
+void check_sweep() {
+  constexpr op o = O;
   std::mt19937 gen(1234);
   for (std::size_t d : widths()) {
     affine<T> a(d, gen);
@@ -20,7 +21,7 @@ void check_sweep(op o) {
         for_each_arch([&](auto arch) {
           using A = decltype(arch);
           matrix<T> y(3, d);
-          run<A, T>(o, x.cref(), y.ref(), w, eps);
+          run<O, A, T>(x.cref(), y.ref(), w, eps);
           INFO(name(o) << " arch " << A::name() << " d " << d << " eps " << eps << " gamma "
                        << (mask & 1) << " beta " << (mask & 2));
           CHECK(worst_error_ratio<T>(o, x, y, w, eps) <= 1.0);
@@ -32,8 +33,9 @@ void check_sweep(op o) {
 
 /// Rows starting one element off alignment, row strides larger than d: the same values as the
 /// dense aligned call, and the gaps between rows untouched.
-template <class T>
-void check_layout(op o) {
+template <op O, class T>
+void check_layout() {
+  constexpr op o = O;
   std::mt19937 gen(99);
   for (std::size_t d : widths()) {
     affine<T> a(d, gen);
@@ -46,8 +48,8 @@ void check_layout(op o) {
       using A = decltype(arch);
       INFO(name(o) << " arch " << A::name() << " d " << d);
       matrix<T> y_dense(5, d), y(5, d, d + 5, 1);
-      run<A, T>(o, dense.cref(), y_dense.ref(), w, 1e-5);
-      run<A, T>(o, x.cref(), y.ref(), w, 1e-5);
+      run<O, A, T>(dense.cref(), y_dense.ref(), w, 1e-5);
+      run<O, A, T>(x.cref(), y.ref(), w, 1e-5);
       CHECK(same_values(y, y_dense));
       CHECK(y.gaps_untouched());
       CHECK(x.gaps_untouched());
@@ -57,8 +59,9 @@ void check_layout(op o) {
 }
 
 /// y == x (in-place) gives the same values as out of place.
-template <class T>
-void check_in_place(op o) {
+template <op O, class T>
+void check_in_place() {
+  constexpr op o = O;
   std::mt19937 gen(7);
   for (std::size_t d : widths()) {
     affine<T> a(d, gen);
@@ -69,8 +72,8 @@ void check_in_place(op o) {
       using A = decltype(arch);
       INFO(name(o) << " arch " << A::name() << " d " << d);
       matrix<T> y(3, d, d + 2), inplace = x;
-      run<A, T>(o, x.cref(), y.ref(), w, 1e-5);
-      run<A, T>(o, inplace.cref(), inplace.ref(), w, 1e-5);
+      run<O, A, T>(x.cref(), y.ref(), w, 1e-5);
+      run<O, A, T>(inplace.cref(), inplace.ref(), w, 1e-5);
       CHECK(same_values(inplace, y));
       CHECK(inplace.gaps_untouched());
     });
@@ -79,8 +82,9 @@ void check_in_place(op o) {
 
 /// The row-range entry point writes exactly its rows, with the values of the all-rows call
 /// (whatever rows it pairs up internally).
-template <class T>
-void check_row_ranges(op o) {
+template <op O, class T>
+void check_row_ranges() {
+  constexpr op o = O;
   std::mt19937 gen(11);
   const std::size_t rows = 7;
   for (std::size_t d : {std::size_t{1}, std::size_t{9}, std::size_t{768}, std::size_t{4099}}) {
@@ -91,12 +95,12 @@ void check_row_ranges(op o) {
     for_each_arch([&](auto arch) {
       using A = decltype(arch);
       matrix<T> all(rows, d);
-      run<A, T>(o, x.cref(), all.ref(), w, 1e-5);
+      run<O, A, T>(x.cref(), all.ref(), w, 1e-5);
       const std::size_t ranges[][2] = {{0, 7}, {2, 5}, {3, 4}, {5, 5}, {1, 6}, {6, 7}};
       for (const auto& range : ranges) {
         INFO(name(o) << " arch " << A::name() << " d " << d << " rows " << range[0] << ".." << range[1]);
         matrix<T> y(rows, d);
-        run_rows<A, T>(o, x.cref(), y.ref(), w, 1e-5, range[0], range[1]);
+        run_rows<O, A, T>(x.cref(), y.ref(), w, 1e-5, range[0], range[1]);
         bool ok = true;
         for (std::size_t r = 0; r < rows; ++r)
           for (std::size_t i = 0; i < d; ++i) {
@@ -110,8 +114,9 @@ void check_row_ranges(op o) {
 }
 
 /// A NaN or an Inf in one row leaves every other row exactly as without it.
-template <class T>
-void check_non_finite_isolated(op o) {
+template <op O, class T>
+void check_non_finite_isolated() {
+  constexpr op o = O;
   std::mt19937 gen(5);
   for (std::size_t d : {std::size_t{1}, std::size_t{7}, std::size_t{768}, std::size_t{1023}}) {
     affine<T> a(d, gen);
@@ -127,8 +132,8 @@ void check_non_finite_isolated(op o) {
           using A = decltype(arch);
           INFO(name(o) << " arch " << A::name() << " d " << d << " bad " << bad << " in row " << bad_row);
           matrix<T> y_clean(5, d), y(5, d);
-          run<A, T>(o, clean.cref(), y_clean.ref(), w, 1e-5);
-          run<A, T>(o, x.cref(), y.ref(), w, 1e-5);
+          run<O, A, T>(clean.cref(), y_clean.ref(), w, 1e-5);
+          run<O, A, T>(x.cref(), y.ref(), w, 1e-5);
           bool others_same = true, bad_row_flagged = false;
           for (std::size_t r = 0; r < 5; ++r)
             for (std::size_t i = 0; i < d; ++i) {
@@ -144,14 +149,14 @@ void check_non_finite_isolated(op o) {
 }
 
 /// rows == 0 (even with null data) and empty row ranges do nothing.
-template <class T>
-void check_empty(op o) {
+template <op O, class T>
+void check_empty() {
   matrix_ref<const T> x(nullptr, 0, 4);
   matrix_ref<T> y(nullptr, 0, 4);
-  CHECK_NOTHROW(run<xsimd::default_arch, T>(o, x, y, {}, 1e-5));
-  CHECK_NOTHROW(run_rows<xsimd::default_arch, T>(o, x, y, {}, 1e-5, 0, 0));
+  CHECK_NOTHROW(run<O, xsimd::default_arch, T>(x, y, {}, 1e-5));
+  CHECK_NOTHROW(run_rows<O, xsimd::default_arch, T>(x, y, {}, 1e-5, 0, 0));
   matrix<T> m(3, 4), out(3, 4);
-  run_rows<xsimd::default_arch, T>(o, m.cref(), out.ref(), {}, 1e-5, 2, 2);
+  run_rows<O, xsimd::default_arch, T>(m.cref(), out.ref(), {}, 1e-5, 2, 2);
   CHECK(out.gaps_untouched());
   CHECK(out.at(2, 0) == matrix<T>::sentinel());
 }

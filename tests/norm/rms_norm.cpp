@@ -4,27 +4,27 @@
 using namespace norm_test;
 
 TEMPLATE_TEST_CASE("rms_norm matches the reference for every width, eps and affine", "[norm]", float, double) {
-  check_sweep<TestType>(op::rms);
+  check_sweep<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm handles misaligned rows and row strides", "[norm]", float, double) {
-  check_layout<TestType>(op::rms);
+  check_layout<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm in place equals out of place", "[norm]", float, double) {
-  check_in_place<TestType>(op::rms);
+  check_in_place<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm_rows writes exactly its rows", "[norm]", float, double) {
-  check_row_ranges<TestType>(op::rms);
+  check_row_ranges<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm keeps NaN and Inf in their row", "[norm]", float, double) {
-  check_non_finite_isolated<TestType>(op::rms);
+  check_non_finite_isolated<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm does nothing on empty input", "[norm]", float, double) {
-  check_empty<TestType>(op::rms);
+  check_empty<op::rms, TestType>();
 }
 
 TEMPLATE_TEST_CASE("rms_norm with d = 1 gives gamma x / sqrt(x^2 + eps) + beta", "[norm]", float, double) {

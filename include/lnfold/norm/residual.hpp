@@ -13,7 +13,6 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "lnfold/norm/checks.hpp"
 #include "lnfold/norm/kernels/rows.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
 
@@ -31,21 +30,16 @@ template <class Arch = xsimd::default_arch, class T>
 void residual_add_layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
                                   matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps,
                                   std::size_t row_begin, std::size_t row_end) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::residual_add_layer_norm_rows: T must be float or double");
-  detail::check_fused_args("lnfold::residual_add_layer_norm_rows", x, residual, y, eps, row_begin,
-                             row_end);
-  detail::norm_rows<Arch, detail::norm_kind::layer>(x, &residual, y, w, eps, row_begin, row_end);
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
+      "lnfold::residual_add_layer_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = LayerNorm(residual).
 template <class Arch = xsimd::default_arch, class T>
 void residual_add_layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
                              matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::residual_add_layer_norm: T must be float or double");
-  detail::check_fused_args("lnfold::residual_add_layer_norm", x, residual, y, eps, 0, x.rows);
-  detail::norm_rows<Arch, detail::norm_kind::layer>(x, &residual, y, w, eps, 0, x.rows);
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
+      "lnfold::residual_add_layer_norm", x, &residual, y, w, eps, 0, x.rows);
 }
 
 /// Rows [row_begin, row_end): residual += x, then y = RMSNorm(residual). Other rows untouched.
@@ -53,21 +47,16 @@ template <class Arch = xsimd::default_arch, class T>
 void residual_add_rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
                                 matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps,
                                 std::size_t row_begin, std::size_t row_end) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::residual_add_rms_norm_rows: T must be float or double");
-  detail::check_fused_args("lnfold::residual_add_rms_norm_rows", x, residual, y, eps, row_begin,
-                             row_end);
-  detail::norm_rows<Arch, detail::norm_kind::rms>(x, &residual, y, w, eps, row_begin, row_end);
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
+      "lnfold::residual_add_rms_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = RMSNorm(residual).
 template <class Arch = xsimd::default_arch, class T>
 void residual_add_rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
                            matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::residual_add_rms_norm: T must be float or double");
-  detail::check_fused_args("lnfold::residual_add_rms_norm", x, residual, y, eps, 0, x.rows);
-  detail::norm_rows<Arch, detail::norm_kind::rms>(x, &residual, y, w, eps, 0, x.rows);
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
+      "lnfold::residual_add_rms_norm", x, &residual, y, w, eps, 0, x.rows);
 }
 
 }  // namespace lnfold

@@ -13,7 +13,6 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "lnfold/norm/checks.hpp"
 #include "lnfold/norm/kernels/rows.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
 
@@ -30,10 +29,8 @@ template <class Arch = xsimd::default_arch, class T>
 void rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
                    norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
                    std::size_t row_end) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::rms_norm_rows: T must be float or double");
-  detail::check_norm_args("lnfold::rms_norm_rows", x, y, eps, row_begin, row_end);
-  detail::norm_rows<Arch, detail::norm_kind::rms>(x, nullptr, y, w, eps, row_begin, row_end);
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
+      "lnfold::rms_norm_rows", x, nullptr, y, w, eps, row_begin, row_end);
 }
 
 /// RMSNorm of every row of x into y: rms_norm_rows over [0, x.rows). Same preconditions, throws
@@ -41,10 +38,8 @@ void rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
 template <class Arch = xsimd::default_arch, class T>
 void rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
               norm_affine<std::type_identity_t<T>> w, double eps) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold::rms_norm: T must be float or double");
-  detail::check_norm_args("lnfold::rms_norm", x, y, eps, 0, x.rows);
-  detail::norm_rows<Arch, detail::norm_kind::rms>(x, nullptr, y, w, eps, 0, x.rows);
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
+      "lnfold::rms_norm", x, nullptr, y, w, eps, 0, x.rows);
 }
 
 }  // namespace lnfold

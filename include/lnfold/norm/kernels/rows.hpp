@@ -1,6 +1,7 @@
 // Private: the row drivers of LayerNorm and RMSNorm (plain and fused with a residual add), built
 // from the reductions (reduce.hpp) and the output pass (apply.hpp). Rows go in pairs (statistics of
-// both, then the output of both), an odd last row alone; no argument checks here.
+// both, then the output of both), an odd last row alone. norm_rows checks nothing; checked_norm_rows
+// (at the end) is the one function the public entry points call: checks, then rows.
 //
 // LayerNorm statistics — a shifted one-pass with a guarded fallback:
 //   pass 1 computes S1 = Σ(v−s), S2 = Σ(v−s)² for a shift s taken from the row itself (the median of
@@ -29,6 +30,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "lnfold/norm/checks.hpp"
 #include "lnfold/norm/kernels/apply.hpp"
 #include "lnfold/norm/kernels/reduce.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
@@ -129,12 +131,18 @@ void with_affine(const norm_affine<T>& w, F&& f) {
   }
 }
 
-/// Rows [row_begin, row_end) of y = norm(x), or of r += x; y = norm(r) when `residual` is non-null.
-template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class T>
-void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
-               const matrix_ref<std::type_identity_t<T>>* residual, matrix_ref<T> y,
+/// Rows [row_begin, row_end) of y = norm(x) when `residual` is nullptr, else of r += x; y = norm(r)
+/// with `residual` a pointer to r. Which one is a compile-time choice, so a caller of the plain norm
+/// never instantiates the fused kernels and vice versa (half the code, and half the build time of
+/// the tests).
+template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class T,
+          class Residual>
+void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, matrix_ref<T> y,
                norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
                std::size_t row_end) {
+  constexpr bool fused = !std::is_same_v<Residual, std::nullptr_t>;
+  static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<T>*>,
+                "norm_rows: residual must be nullptr or a pointer to a matrix_ref<T>");
   const std::size_t d = x.cols;
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
@@ -152,7 +160,7 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
         if constexpr (center) sc = layer_norm_scales<Arch, Method, T, R>(src, in, d, eps, write_ahead<T, R>{out});
         else sc = rms_norm_scales<Arch, T, R>(src, d, eps, write_ahead<T, R>{out});
       };
-      if (residual == nullptr) {
+      if constexpr (!fused) {
         std::array<plain_source<T>, R> src;
         std::array<const T*, R> ahead;
         static_for<R>([&](auto k) {
@@ -181,7 +189,7 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
     // at 8192 x 768 float, single rows ~50% slower at 64 x 768). Each row's arithmetic is the same
     // either way, so the choice never changes a result. (Software-pipelining the pairs — statistics
     // of pair k+1 before the output of pair k — was tried and measured no faster.)
-    const std::size_t streams = residual == nullptr ? 2 : 3;
+    constexpr std::size_t streams = fused ? 3 : 2;
     const bool resident = (row_end - row_begin) * x.row_stride * sizeof(T) * streams <= pair_rows_max_bytes;
     std::size_t r = row_begin;
     if (resident) {
@@ -189,6 +197,22 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x,
     }
     for (; r < row_end; ++r) some_rows(r, std::integral_constant<std::size_t, 1>{});
   });
+}
+
+/// What every public SIMD entry point does (layer_norm.hpp, rms_norm.hpp, residual.hpp): the
+/// element type checked at compile time, the arguments at run time (messages name `fn`), then the
+/// rows [row_begin, row_end). `residual` is nullptr for the plain norms.
+template <class Arch, norm_kind Kind, class T, class Residual>
+void checked_norm_rows(const char* fn, matrix_ref<const T> x, Residual residual, matrix_ref<T> y,
+                       norm_affine<T> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "lnfold norms: T must be float or double");
+  if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
+    check_norm_args(fn, x, y, eps, row_begin, row_end);
+  } else {
+    check_fused_args(fn, x, *residual, y, eps, row_begin, row_end);
+  }
+  norm_rows<Arch, Kind>(x, residual, y, w, eps, row_begin, row_end);
 }
 
 }  // namespace lnfold::detail
