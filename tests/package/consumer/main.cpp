@@ -1,6 +1,12 @@
 // Uses the public umbrella header and one kernel; exits non-zero if the result is wrong.
 #include <lnfold/lnfold.hpp>
 
+// A header-only library must not leak system headers' macros into its users' code: <sys/mman.h>'s
+// MAP_TYPE once broke ONNX's headers included after lnfold's.
+#if defined(MAP_TYPE) || defined(MADV_HUGEPAGE)
+#error "lnfold's headers leak <sys/mman.h> macros"
+#endif
+
 #include <cmath>
 #include <cstdio>
 

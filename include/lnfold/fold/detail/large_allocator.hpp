@@ -12,8 +12,14 @@
 #include <new>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
+// madvise is declared here instead of including <sys/mman.h>: a header-only library must not leak
+// that header's macros into its users' code, and they collide with other libraries' names (MAP_TYPE
+// breaks ONNX's onnx/defs/parser.h, which lnfold::onnx includes). The declaration is glibc's own
+// (noexcept is its __THROW in C++), so it agrees with <sys/mman.h> when a user includes that too;
+// other C libraries get no hint. MADV_HUGEPAGE is 14 on every Linux architecture.
+#if defined(__linux__) && defined(__GLIBC__)
+#define LNFOLD_DETAIL_MADVISE 1
+extern "C" int madvise(void* addr, std::size_t length, int advice) noexcept;
 #endif
 
 namespace lnfold::detail {
@@ -27,18 +33,18 @@ struct large_allocator {
   constexpr large_allocator(const large_allocator<U>&) noexcept {}
 
   T* allocate(std::size_t n) {
-#if defined(__linux__)
+#if defined(LNFOLD_DETAIL_MADVISE)
     if (huge(n)) {
       void* p = std::aligned_alloc(huge_page, rounded(n));
       if (!p) throw std::bad_alloc();
-      madvise(p, rounded(n), MADV_HUGEPAGE);  // a hint: failure only means small pages
+      madvise(p, rounded(n), /* MADV_HUGEPAGE */ 14);  // a hint: failure only means small pages
       return static_cast<T*>(p);
     }
 #endif
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept {
-#if defined(__linux__)
+#if defined(LNFOLD_DETAIL_MADVISE)
     if (huge(n)) {
       std::free(p);
       return;
