@@ -8,6 +8,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "lnfold/onnx/attribute.hpp"
+
 namespace lnfold_test {
 
 struct model_builder {
@@ -83,24 +85,30 @@ struct model_builder {
     for (auto o : out) n->add_output(o);
     return *n;
   }
-  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INT);
-    a->set_i(v);
+
+  /// The decomposed LayerNorm exporters write below opset 17, from tensor "h" to "y", nodes named
+  /// ln.*: ReduceMean(axes -1) → Sub → Pow(2) → ReduceMean(axes 2) → Add(ε = 1e-5) → Sqrt → Div →
+  /// Mul(gamma) → Add(beta); gamma and beta must exist. The constants 2 and ε are Constant nodes
+  /// (ε written after the pattern starts, as some exporters do) or initializers.
+  void decomposed_layer_norm(bool constant_nodes) {
+    lnfold::onnx::set_attribute(node("ReduceMean", {"h"}, {"mu"}, "ln.mean"), "axes", std::vector<std::int64_t>{-1});
+    node("Sub", {"h", "mu"}, {"d"}, "ln.sub");
+    if (constant_nodes) {
+      constant("two", 2.0f);
+    } else {
+      init_scalar("two", 2.0f);
+      init_scalar("eps", 1e-5f);
+    }
+    node("Pow", {"d", "two"}, {"sq"}, "ln.pow");
+    lnfold::onnx::set_attribute(node("ReduceMean", {"sq"}, {"var"}, "ln.var"), "axes", std::vector<std::int64_t>{2});
+    if (constant_nodes) constant("eps", 1e-5f);
+    node("Add", {"var", "eps"}, {"ve"}, "ln.add_eps");
+    node("Sqrt", {"ve"}, {"r"}, "ln.sqrt");
+    node("Div", {"d", "r"}, {"n"}, "ln.div");
+    node("Mul", {"n", "gamma"}, {"ng"}, "ln.scale");
+    node("Add", {"ng", "beta"}, {"y"}, "ln.shift");
   }
-  static void attr(::onnx::NodeProto& n, const char* key, std::vector<std::int64_t> v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-  }
-  static void attr_float(::onnx::NodeProto& n, const char* key, float v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
+
   void constant(const std::string& name, float v) {
     auto& n = node("Constant", {}, {name.c_str()}, name + "_node");
     auto* a = n.add_attribute();

@@ -31,8 +31,8 @@ model_builder gemm_ln(bool trans_a = false) {
   b.init("beta", {16});
   if (trans_a) b.node("Transpose", {"x"}, {"xt"}, "t");  // [8, 2], read transposed back by Gemm
   auto& gemm = b.node("Gemm", {trans_a ? "xt" : "x", "W", "B"}, {"h"}, "fc");
-  model_builder::attr(gemm, "transB", 1);
-  if (trans_a) model_builder::attr(gemm, "transA", 1);
+  lnfold::onnx::set_attribute(gemm, "transB", 1);
+  if (trans_a) lnfold::onnx::set_attribute(gemm, "transA", 1);
   b.node("LayerNormalization", {"h", "gamma", "beta"}, {"y"}, "ln");
   b.output("y", {2, 16});
   return b;
@@ -57,24 +57,7 @@ model_builder decomposed(bool constant_nodes, bool expose_centered = false) {
   b.init("gamma", {8});
   b.init("beta", {8});
   b.node("MatMul", {"x", "W"}, {"h"}, "proj");
-  auto& m1 = b.node("ReduceMean", {"h"}, {"mu"}, "ln.mean");
-  model_builder::attr(m1, "axes", std::vector<std::int64_t>{-1});
-  b.node("Sub", {"h", "mu"}, {"d"}, "ln.sub");
-  if (constant_nodes) {
-    b.constant("two", 2.0f);
-  } else {
-    b.init_scalar("two", 2.0f);
-    b.init_scalar("eps", 1e-5f);
-  }
-  b.node("Pow", {"d", "two"}, {"sq"}, "ln.pow");
-  auto& m2 = b.node("ReduceMean", {"sq"}, {"var"}, "ln.var");
-  model_builder::attr(m2, "axes", std::vector<std::int64_t>{2});
-  if (constant_nodes) b.constant("eps", 1e-5f);  // written after the pattern starts
-  b.node("Add", {"var", "eps"}, {"ve"}, "ln.add_eps");
-  b.node("Sqrt", {"ve"}, {"r"}, "ln.sqrt");
-  b.node("Div", {"d", "r"}, {"n"}, "ln.div");
-  b.node("Mul", {"n", "gamma"}, {"ng"}, "ln.scale");
-  b.node("Add", {"ng", "beta"}, {"y"}, "ln.shift");
+  b.decomposed_layer_norm(constant_nodes);
   b.output("y", {2, 4, 8});
   if (expose_centered) b.output("d", {2, 4, 8});
   return b;
@@ -313,7 +296,7 @@ TEST_CASE("ReduceSum with axes as an input (opset 13) is read, not a blocker") {
   m->set_name("mean_d");
   m->add_input("p");
   m->add_output("md");
-  model_builder::attr(*m, "axes", std::vector<std::int64_t>{-1});
+  lnfold::onnx::set_attribute(*m, "axes", std::vector<std::int64_t>{-1});
   b.output("md", {2, 1, 1});
   b.output("p", {2, 1, 8});
   const lnfold::onnx::graph g(b.m);
@@ -382,7 +365,7 @@ TEST_CASE("MatMul with a constant left operand is a linear over axis -2, its wei
   b.init("W", {16, 8});
   b.node("MatMul", {"W", "x"}, {"h"}, "mix");  // [2, 16, 4]
   auto& t = b.node("Transpose", {"h"}, {"ht"}, "t");
-  model_builder::attr(t, "perm", std::vector<std::int64_t>{0, 2, 1});
+  lnfold::onnx::set_attribute(t, "perm", std::vector<std::int64_t>{0, 2, 1});
   b.node("LayerNormalization", {"ht"}, {"y"}, "ln");
   b.output("y", {2, 4, 16});
   const lnfold::onnx::graph g(b.m);

@@ -48,9 +48,9 @@ model_builder gemm_ln() {
   b.random_init("gamma", {16}, 3, 1.0);
   b.random_init("beta", {16}, 4);
   auto& gemm = b.node("Gemm", {"x", "W", "B"}, {"h"}, "fc");
-  model_builder::attr(gemm, "transB", std::int64_t{1});
+  lnfold::onnx::set_attribute(gemm, "transB", std::int64_t{1});
   auto& ln = b.node("LayerNormalization", {"h", "gamma", "beta"}, {"y"}, "ln");
-  model_builder::attr_float(ln, "epsilon", 1e-3f);
+  lnfold::onnx::set_float_attribute(ln, "epsilon", 1e-3f);
   b.output("y", {2, 16});
   return b;
 }
@@ -66,24 +66,7 @@ model_builder decomposed_ln(bool constant_nodes) {
   b.random_init("beta", {8}, 8);
   b.node("MatMul", {"x", "W"}, {"p"}, "proj");
   b.node("Add", {"p", "bias"}, {"h"}, "proj.bias");
-  auto& m1 = b.node("ReduceMean", {"h"}, {"mu"}, "ln.mean");
-  model_builder::attr(m1, "axes", std::vector<std::int64_t>{-1});
-  b.node("Sub", {"h", "mu"}, {"d"}, "ln.sub");
-  if (constant_nodes) {
-    b.constant("two", 2.0f);
-  } else {
-    b.init_scalar("two", 2.0f);
-    b.init_scalar("eps", 1e-5f);
-  }
-  b.node("Pow", {"d", "two"}, {"sq"}, "ln.pow");
-  auto& m2 = b.node("ReduceMean", {"sq"}, {"var"}, "ln.var");
-  model_builder::attr(m2, "axes", std::vector<std::int64_t>{2});
-  if (constant_nodes) b.constant("eps", 1e-5f);
-  b.node("Add", {"var", "eps"}, {"ve"}, "ln.add_eps");
-  b.node("Sqrt", {"ve"}, {"r"}, "ln.sqrt");
-  b.node("Div", {"d", "r"}, {"n"}, "ln.div");
-  b.node("Mul", {"n", "gamma"}, {"ng"}, "ln.scale");
-  b.node("Add", {"ng", "beta"}, {"y"}, "ln.shift");
+  b.decomposed_layer_norm(constant_nodes);
   b.output("y", {2, 4, 8});
   return b;
 }
@@ -108,8 +91,8 @@ model_builder tied_head() {
   b.node("LayerNormalization", {"s", "gamma", "beta"}, {"h"}, "ln_f");
   b.node("Reshape", {"h", "flat"}, {"h2"}, "flatten");
   auto& head = b.node("Gemm", {"h2", "E"}, {"logits"}, "head");
-  model_builder::attr(head, "transB", std::int64_t{1});
-  model_builder::attr_float(head, "alpha", 0.5f);
+  lnfold::onnx::set_attribute(head, "transB", std::int64_t{1});
+  lnfold::onnx::set_float_attribute(head, "alpha", 0.5f);
   b.output("logits", {10, 11});
   return b;
 }
@@ -123,9 +106,9 @@ model_builder conv_ln() {
   b.random_init("gamma", {8}, 15, 1.0);
   b.random_init("beta", {8}, 16);
   auto& conv = b.node("Conv", {"x", "W", "B"}, {"c"}, "stem");
-  model_builder::attr(conv, "pads", std::vector<std::int64_t>{1, 1, 1, 1});
+  lnfold::onnx::set_attribute(conv, "pads", std::vector<std::int64_t>{1, 1, 1, 1});
   auto& t = b.node("Transpose", {"c"}, {"ct"}, "to_nhwc");
-  model_builder::attr(t, "perm", std::vector<std::int64_t>{0, 2, 3, 1});
+  lnfold::onnx::set_attribute(t, "perm", std::vector<std::int64_t>{0, 2, 3, 1});
   b.node("LayerNormalization", {"ct", "gamma", "beta"}, {"y"}, "ln");
   b.output("y", {1, 6, 6, 8});
   return b;
@@ -143,11 +126,11 @@ model_builder conv_channel_ln() {
   b.init_scalar("eps", 1e-6f);
   b.node("Conv", {"x", "W"}, {"h"}, "pw");
   auto& m1 = b.node("ReduceMean", {"h"}, {"mu"}, "cln.mean");
-  model_builder::attr(m1, "axes", std::vector<std::int64_t>{1});
+  lnfold::onnx::set_attribute(m1, "axes", std::vector<std::int64_t>{1});
   b.node("Sub", {"h", "mu"}, {"d"}, "cln.sub");
   b.node("Mul", {"d", "d"}, {"sq"}, "cln.square");
   auto& m2 = b.node("ReduceMean", {"sq"}, {"var"}, "cln.var");
-  model_builder::attr(m2, "axes", std::vector<std::int64_t>{1});
+  lnfold::onnx::set_attribute(m2, "axes", std::vector<std::int64_t>{1});
   b.node("Add", {"var", "eps"}, {"ve"}, "cln.add_eps");
   b.node("Sqrt", {"ve"}, {"r"}, "cln.sqrt");
   b.node("Div", {"d", "r"}, {"n"}, "cln.div");
@@ -695,10 +678,10 @@ void layer_norm(model_builder& b, bool decomposed, const std::string& x, const s
     n->add_output(out);
     return n;
   };
-  model_builder::attr(*add("ReduceMean", {x}, p + ".mu", "ReduceMean"), "axes", std::vector<std::int64_t>{-1});
+  lnfold::onnx::set_attribute(*add("ReduceMean", {x}, p + ".mu", "ReduceMean"), "axes", std::vector<std::int64_t>{-1});
   add("Sub", {x, p + ".mu"}, p + ".d", "Sub");
   add("Pow", {p + ".d", "two"}, p + ".sq", "Pow");
-  model_builder::attr(*add("ReduceMean", {p + ".sq"}, p + ".var", "ReduceMean_1"), "axes", std::vector<std::int64_t>{-1});
+  lnfold::onnx::set_attribute(*add("ReduceMean", {p + ".sq"}, p + ".var", "ReduceMean_1"), "axes", std::vector<std::int64_t>{-1});
   add("Add", {p + ".var", "eps"}, p + ".ve", "Add");
   add("Sqrt", {p + ".ve"}, p + ".r", "Sqrt");
   add("Div", {p + ".d", p + ".r"}, p + ".n", "Div");

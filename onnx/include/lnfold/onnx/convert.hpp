@@ -36,6 +36,7 @@
 
 #include "lnfold/error.hpp"
 #include "lnfold/fold/plan.hpp"
+#include "lnfold/onnx/attribute.hpp"
 #include "lnfold/onnx/edit.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/transform/ccwt.hpp"
@@ -139,25 +140,6 @@ class converter {
     if (!output.empty()) n.add_output(output);
     return n;
   }
-  static void set_ints(node_proto& n, const char* name, std::vector<std::int64_t> v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(::onnx::AttributeProto::INTS);
-    for (const auto x : v) a->add_ints(x);
-  }
-  static void set_int(node_proto& n, const char* name, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(::onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void set_float(node_proto& n, const char* name, float v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(::onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-
   std::string add_constant(const std::string& base, int type, std::vector<std::int64_t> dims, std::vector<double> values) {
     const std::string name = ed_.unique_name(base);
     ed_.add_initializer(make_tensor(name, type, dims, values));
@@ -172,8 +154,8 @@ class converter {
     std::vector<std::string> inputs{in};
     if (axes_input) inputs.push_back(add_constant(base + "/axes", ::onnx::TensorProto::INT64, {1}, {static_cast<double>(axis)}));
     node_proto n = make_node(op, std::move(inputs), out, base);
-    if (!axes_input) set_ints(n, "axes", {axis});
-    set_int(n, "keepdims", 1);
+    if (!axes_input) set_attribute(n, "axes", std::vector<std::int64_t>{axis});
+    set_attribute(n, "keepdims", 1);
     return n;
   }
 
@@ -491,8 +473,8 @@ class converter {
       gamma = add_constant(io.base + "/ones", io.type, {*io.width}, std::vector<double>(static_cast<std::size_t>(*io.width), 1.0));
     }
     node_proto sln = make_node("SimplifiedLayerNormalization", {io.x, gamma}, "", io.base);
-    set_int(sln, "axis", -1);
-    set_float(sln, "epsilon", static_cast<float>(io.eps));
+    set_attribute(sln, "axis", -1);
+    set_float_attribute(sln, "epsilon", static_cast<float>(io.eps));
     std::vector<node_proto> n;
     norm_io plain = io;
     plain.gamma.clear();

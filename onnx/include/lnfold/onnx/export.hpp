@@ -49,6 +49,7 @@
 #include "lnfold/graph/builder.hpp"
 #include "lnfold/graph/ir.hpp"
 #include "lnfold/graph/op.hpp"
+#include "lnfold/onnx/attribute.hpp"
 #include "lnfold/tensor/tensor.hpp"
 
 namespace lnfold::onnx {
@@ -187,25 +188,6 @@ class exporter {
     n->add_output(std::move(output));
     return *n;
   }
-  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void attr(::onnx::NodeProto& n, const char* key, const std::vector<std::int64_t>& v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-  }
-  static void attr_float(::onnx::NodeProto& n, const char* key, double v) {
-    auto* a = n.add_attribute();
-    a->set_name(key);
-    a->set_type(::onnx::AttributeProto::FLOAT);
-    a->set_f(static_cast<float>(v));
-  }
-
   [[noreturn]] void refuse(node_id v, std::string_view why) const {
     lnfold::detail::fail(concat("lnfold::onnx::export_model: node '", g_.node_name(v), "' (", to_string(g_.node_op(v).kind),
                                 g_.node_op(v).type.empty() || g_.node_op(v).type == to_string(g_.node_op(v).kind)
@@ -253,7 +235,7 @@ class exporter {
     const node_id in = g_.node_inputs(v)[i];
     if (!integer_[in]) return value_[in];
     const std::string out = temp(v, concat("cast", i));
-    attr(emit("Cast", out, {value_[in]}, out), "to", proto_tensor::FLOAT);
+    set_attribute(emit("Cast", out, {value_[in]}, out), "to", proto_tensor::FLOAT);
     return out;
   }
   /// Input i of v in v's own element type (re-indexing ops keep ids as ids).
@@ -298,19 +280,19 @@ class exporter {
         std::vector<std::string> args{x(), param_tensor_[*op.weight]};
         if (op.bias) args.push_back(param_tensor_[*op.bias]);
         auto& n = emit("Conv", name, std::move(args), out);
-        attr(n, "kernel_shape", std::vector<std::int64_t>(w.begin() + 2, w.end()));
-        attr(n, "group", op.groups);
-        if (!op.strides.empty()) attr(n, "strides", op.strides);
-        if (!op.pads.empty()) attr(n, "pads", op.pads);
+        set_attribute(n, "kernel_shape", std::vector<std::int64_t>(w.begin() + 2, w.end()));
+        set_attribute(n, "group", op.groups);
+        if (!op.strides.empty()) set_attribute(n, "strides", op.strides);
+        if (!op.pads.empty()) set_attribute(n, "pads", op.pads);
         return;
       }
       case op_kind::embedding: {
         std::string ids = value_[ins[0]];
         if (!integer_[ins[0]]) {  // ids computed as floats: integral by contract, cast for Gather
           ids = temp(v, "ids");
-          attr(emit("Cast", ids, {value_[ins[0]]}, ids), "to", proto_tensor::INT64);
+          set_attribute(emit("Cast", ids, {value_[ins[0]]}, ids), "to", proto_tensor::INT64);
         }
-        attr(emit("Gather", name, {param_tensor_[*op.weight], ids}, out), "axis", 0);
+        set_attribute(emit("Gather", name, {param_tensor_[*op.weight], ids}, out), "axis", 0);
         return;
       }
       case op_kind::add: emit("Add", name, {x(), as_float(v, 1)}, out); return;
@@ -318,23 +300,23 @@ class exporter {
       case op_kind::mul: emit("Mul", name, {x(), as_float(v, 1)}, out); return;
       case op_kind::div: emit("Div", name, {x(), as_float(v, 1)}, out); return;
       case op_kind::matmul: emit("MatMul", name, {x(), as_float(v, 1)}, out); return;
-      case op_kind::softmax: attr(emit("Softmax", name, {x()}, out), "axis", op.axis); return;
+      case op_kind::softmax: set_attribute(emit("Softmax", name, {x()}, out), "axis", op.axis); return;
       case op_kind::reduce_mean:
       case op_kind::reduce_max: {
         auto& n = emit(op.kind == op_kind::reduce_mean ? "ReduceMean" : "ReduceMax", name, {x()}, out);
-        attr(n, "axes", op.axes);
-        attr(n, "keepdims", op.keep_dims ? 1 : 0);
+        set_attribute(n, "axes", op.axes);
+        set_attribute(n, "keepdims", op.keep_dims ? 1 : 0);
         return;
       }
       case op_kind::reduce_sum: {
         const std::string axes = int_constant(v, "axes", op.axes);
-        attr(emit("ReduceSum", name, {x(), axes}, out), "keepdims", op.keep_dims ? 1 : 0);
+        set_attribute(emit("ReduceSum", name, {x(), axes}, out), "keepdims", op.keep_dims ? 1 : 0);
         return;
       }
       case op_kind::concat: {
         std::vector<std::string> args;
         for (std::size_t i = 0; i < ins.size(); ++i) args.push_back(same_type(v, i));
-        attr(emit("Concat", name, std::move(args), out), "axis", op.axis);
+        set_attribute(emit("Concat", name, std::move(args), out), "axis", op.axis);
         return;
       }
       case op_kind::slice: {
@@ -346,11 +328,11 @@ class exporter {
       }
       case op_kind::gather: {
         const std::string indices = int_constant(v, "indices", op.indices, !op.keep_dims);
-        attr(emit("Gather", name, {same_type(v, 0), indices}, out), "axis", op.axis);
+        set_attribute(emit("Gather", name, {same_type(v, 0), indices}, out), "axis", op.axis);
         return;
       }
       case op_kind::pad: emit("Pad", name, {same_type(v, 0), int_constant(v, "pads", op.pads)}, out); return;
-      case op_kind::transpose: attr(emit("Transpose", name, {same_type(v, 0)}, out), "perm", op.perm); return;
+      case op_kind::transpose: set_attribute(emit("Transpose", name, {same_type(v, 0)}, out), "perm", op.perm); return;
       case op_kind::reshape: emit("Reshape", name, {same_type(v, 0), int_constant(v, "shape", dims(v))}, out); return;
       case op_kind::identity: emit("Identity", name, {same_type(v, 0)}, out); return;
       case op_kind::gelu:
@@ -364,8 +346,8 @@ class exporter {
       case op_kind::center: {
         const std::string mean = temp(v, "mean");
         auto& m = emit("ReduceMean", concat(name, "/mean"), {x()}, mean);
-        attr(m, "axes", std::vector<std::int64_t>{op.axis});
-        attr(m, "keepdims", 1);
+        set_attribute(m, "axes", std::vector<std::int64_t>{op.axis});
+        set_attribute(m, "keepdims", 1);
         emit("Sub", name, {x(), mean}, out);
         return;
       }
@@ -394,7 +376,7 @@ class exporter {
       }
       std::vector<std::string> args{x2, w};
       if (op.bias) args.push_back(param_tensor_[*op.bias]);
-      attr(emit("Gemm", name, std::move(args), y2), "transB", out_in ? 1 : 0);
+      set_attribute(emit("Gemm", name, std::move(args), y2), "transB", out_in ? 1 : 0);
       if (in.size() != 2) emit("Reshape", concat(name, "/unflatten"), {y2, int_constant(v, "out_shape", dims(v))}, value_[v]);
       return;
     }
@@ -491,16 +473,16 @@ class exporter {
       std::vector<std::string> args{x, scale};
       if (op.beta) args.push_back(param_tensor_[*op.beta]);
       auto& n = emit("LayerNormalization", name, std::move(args), out);
-      attr(n, "axis", first - rank);
-      attr_float(n, "epsilon", op.eps);
+      set_attribute(n, "axis", first - rank);
+      set_float_attribute(n, "epsilon", static_cast<float>(op.eps));
       return;
     }
     std::vector<std::int64_t> axes;
     for (std::int64_t a = first; a < rank; ++a) axes.push_back(a - rank);  // negative, as exporters write
     const auto reduce_mean = [&](std::string node_name, const std::string& arg, const std::string& result) {
       auto& n = emit("ReduceMean", std::move(node_name), {arg}, result);
-      attr(n, "axes", axes);
-      attr(n, "keepdims", 1);
+      set_attribute(n, "axes", axes);
+      set_attribute(n, "keepdims", 1);
     };
     // The first node of the pattern carries the norm's name: the adapter names a decomposed LN after it.
     std::string centered = x;
