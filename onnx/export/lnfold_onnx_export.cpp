@@ -1,7 +1,7 @@
 // lnfold-onnx-export: writes a model from lnfold's architecture builders or edge cases as ONNX, with
 // seeded random weights (eval/random.hpp), for ONNX Runtime and for lnfold-onnx.
 //
-//   lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--folded]
+//   lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--init stress|trained] [--folded]
 //   lnfold-onnx-export --list
 //
 // NAME is an architecture (build_architecture) or an edge case (edge_cases::all()). --folded applies
@@ -9,19 +9,15 @@
 // the converted model as the built-in pipeline makes it, every foldable LN an RMSNorm.
 // The model passes ::onnx::checker::check_model before it is written; the file is written to a
 // temporary name in OUT's directory and renamed, so OUT is either the whole model or untouched.
+// --init picks random_weights' scales: stress (default; large per-row means, sharp attention, as the
+// evaluator's tests use) or trained (std 0.02, attention 1/sqrt(d_h): conditioned like a real model).
 // Exit status: 0 on success, 1 on bad input (one line on stderr), 2 on bad usage.
 #include <cstdint>
-#include <cstdio>
 #include <exception>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
-
-#include <unistd.h>
 
 #include <onnx/checker.h>
 
@@ -29,12 +25,13 @@
 #include "lnfold/fold/find_foldable.hpp"
 #include "lnfold/graph/architectures.hpp"
 #include "lnfold/onnx/export.hpp"
+#include "lnfold/onnx/write.hpp"
 #include "lnfold/transform/apply_plan.hpp"
 
 namespace {
 
 constexpr std::string_view usage =
-    "usage: lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--folded]\n"
+    "usage: lnfold-onnx-export NAME OUT.onnx [--layers N] [--tiny] [--ln-form op|decomposed] [--seed S] [--init stress|trained] [--folded]\n"
     "       lnfold-onnx-export --list\n";
 
 lnfold::graph build(const std::string& name, std::optional<std::int64_t> layers, bool tiny) {
@@ -62,35 +59,10 @@ std::int64_t parse_int(std::string_view flag, const std::string& text, std::int6
   return v;
 }
 
-/// Serializes to a temporary file next to `out`, then renames it over `out`.
-void write_atomically(const ::onnx::ModelProto& model, const std::filesystem::path& out) {
-  namespace fs = std::filesystem;
-  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  const fs::path tmp = dir / (out.filename().string() + ".tmp" + std::to_string(::getpid()));
-  {
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    lnfold::detail::require(file.good(), "cannot write '", out.string(), "' (cannot create '", tmp.string(), "')");
-    const bool ok = model.SerializeToOstream(&file) && file.flush().good();
-    file.close();
-    if (!ok || !file) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      lnfold::detail::fail(lnfold::detail::concat("cannot write '", out.string(), "' (disk full or model over 2 GB?)"));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    lnfold::detail::fail(lnfold::detail::concat("cannot write '", out.string(), "': ", ec.message()));
-  }
-}
-
 int run(const std::string& name, const std::string& out, std::optional<std::int64_t> layers, bool tiny,
-        lnfold::onnx::ln_form form, std::uint64_t seed, bool folded) {
+        lnfold::onnx::ln_form form, std::uint64_t seed, lnfold::weight_init init, bool folded) {
   lnfold::graph g = build(name, layers, tiny);
-  lnfold::weight_set<double> weights = lnfold::random_weights<double>(g, seed);
+  lnfold::weight_set<double> weights = lnfold::random_weights<double>(g, seed, init);
   if (folded) {
     const lnfold::fold_plan plan = lnfold::find_foldable(g);
     auto converted = lnfold::apply_fold_plan(g, weights, plan);
@@ -105,7 +77,7 @@ int run(const std::string& name, const std::string& out, std::optional<std::int6
   } catch (const std::exception& e) {
     lnfold::detail::fail(lnfold::detail::concat("the exported model fails the ONNX checker: ", e.what()));
   }
-  write_atomically(model, out);
+  lnfold::onnx::write_model_atomically(model, out);
   return 0;
 }
 
@@ -116,6 +88,7 @@ int main(int argc, char** argv) {
   std::optional<std::int64_t> layers;
   bool tiny = false, folded = false;
   std::uint64_t seed = 1;
+  auto init = lnfold::weight_init::stress;
   auto form = lnfold::onnx::ln_form::op;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -136,7 +109,11 @@ int main(int argc, char** argv) {
       else if (arg == "--folded") folded = true;
       else if (arg == "--layers") layers = parse_int(arg, value(), 1);
       else if (arg == "--seed") seed = static_cast<std::uint64_t>(parse_int(arg, value(), 0));
-      else if (arg == "--ln-form") {
+      else if (arg == "--init") {
+        const std::string v = value();
+        lnfold::detail::require(v == "stress" || v == "trained", "--init needs stress or trained, got '", v, "'");
+        init = v == "stress" ? lnfold::weight_init::stress : lnfold::weight_init::trained;
+      } else if (arg == "--ln-form") {
         const std::string f = value();
         lnfold::detail::require(f == "op" || f == "decomposed", "--ln-form needs op or decomposed, got '", f, "'");
         form = f == "op" ? lnfold::onnx::ln_form::op : lnfold::onnx::ln_form::decomposed;
@@ -151,7 +128,7 @@ int main(int argc, char** argv) {
   }
   if (name.empty() || out.empty()) return std::cerr << usage, 2;
   try {
-    return run(name, out, layers, tiny, form, seed, folded);
+    return run(name, out, layers, tiny, form, seed, init, folded);
   } catch (const std::exception& e) {
     std::cerr << "lnfold-onnx-export: " << e.what() << '\n';
     return 1;
