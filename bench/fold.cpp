@@ -46,9 +46,9 @@ void BM_read_graph(benchmark::State& state) {
     for (lnfold::node_id n = 0; n < g.node_count(); ++n) {
       for (auto in : g.node_inputs(n)) sum += in;
       const auto& op = g.node_op(n);
-      sum += static_cast<std::size_t>(op.kind) + (op.weight ? 1 : 0) + (op.gamma ? 1 : 0);
+      sum += static_cast<std::size_t>(op.kind) + (op.weight ? 1u : 0u) + (op.gamma ? 1u : 0u);
       if (const auto& s = g.node_shape(n)) sum += s->size();
-      sum += g.is_graph_output(n) ? 1 : 0;
+      sum += g.is_graph_output(n) ? 1u : 0u;
     }
     benchmark::DoNotOptimize(sum);
   }
