@@ -22,12 +22,21 @@
 // default all: what a user of ORT gets).
 // --expect-max TOL: after printing, exit 1 with a line on stderr when max_rel_diff > TOL (for tests).
 // Any error: one line on stderr, exit 1.
+//
+//   LNFOLD_ORT_DIR=DIR node compare.mjs --batch < REQUESTS
+//
+// Many comparisons in one process (starting node and loading onnxruntime-node takes ~0.4 s, longer
+// than comparing two of the tests' models): every line of stdin holds the arguments of one
+// comparison, separated by tabs; for each, in order, one line on stdout: "ok JSON", "fail JSON
+// MESSAGE" (max_rel_diff above --expect-max) or "error MESSAGE". Exit 0 once stdin has been read.
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
+// A comparison that cannot be made: the command line exits with it, --batch reports it and goes on.
+class HarnessError extends Error {}
 function fail(message) {
-  process.stderr.write(`compare.mjs: ${message}\n`);
-  process.exit(1);
+  throw new HarnessError(message);
 }
 
 function parseArgs(argv) {
@@ -151,29 +160,67 @@ function stats(times) {
   return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s[s.length - 1] };
 }
 
-const opts = parseArgs(process.argv.slice(2));
-const ort = loadOrt();
-const [fileA, fileB] = opts.models;
-const a = await open(ort, fileA, opts);
-const b = await open(ort, fileB, opts);
-const rng = makeRng(opts.seed);
-const feeds = {};
-for (const meta of a.inputMetadata) feeds[meta.name] = makeInput(ort, meta, opts, rng);
-for (const name of b.inputNames)
-  if (!(name in feeds)) fail(`'${fileB}' has input '${name}', which '${fileA}' does not have`);
-const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, feeds[n]]));
+// Compares the two models of opts: {result (with a_ms, b_ms), exceeded: message or null}.
+async function compare(ort, opts) {
+  const [fileA, fileB] = opts.models;
+  const a = await open(ort, fileA, opts);
+  const b = await open(ort, fileB, opts);
+  const rng = makeRng(opts.seed);
+  const feeds = {};
+  for (const meta of a.inputMetadata) feeds[meta.name] = makeInput(ort, meta, opts, rng);
+  for (const name of b.inputNames)
+    if (!(name in feeds)) fail(`'${fileB}' has input '${name}', which '${fileA}' does not have`);
+  const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, feeds[n]]));
 
-const first = [await run(a, feeds, fileA), await run(b, feedsB, fileB)];
-const result = compareOutputs(a.outputNames, first[0].out, b.outputNames, first[1].out);
-for (let i = 1; i < opts.warmup; ++i) { await run(a, feeds, fileA); await run(b, feedsB, fileB); }
-const ta = [], tb = [];
-for (let i = 0; i < opts.runs; ++i) {
-  ta.push((await run(a, feeds, fileA)).ms);
-  tb.push((await run(b, feedsB, fileB)).ms);
+  const first = [await run(a, feeds, fileA), await run(b, feedsB, fileB)];
+  const result = compareOutputs(a.outputNames, first[0].out, b.outputNames, first[1].out);
+  for (let i = 1; i < opts.warmup; ++i) { await run(a, feeds, fileA); await run(b, feedsB, fileB); }
+  const ta = [], tb = [];
+  for (let i = 0; i < opts.runs; ++i) {
+    ta.push((await run(a, feeds, fileA)).ms);
+    tb.push((await run(b, feedsB, fileB)).ms);
+  }
+  result.a_ms = stats(ta);
+  result.b_ms = stats(tb);
+  await a.release();
+  await b.release();
+  const exceeded = opts.expectMax !== null && !(result.max_rel_diff <= opts.expectMax)
+    ? `max_rel_diff ${result.max_rel_diff} of '${fileB}' against '${fileA}' exceeds ${opts.expectMax}` : null;
+  return { result, exceeded };
 }
-result.a_ms = stats(ta);
-result.b_ms = stats(tb);
+
 // JSON.stringify turns infinity into null; 1e999 keeps it a number that JSON parsers read as infinity.
-process.stdout.write(JSON.stringify(result, (k, v) => (v === Infinity ? '\u0001inf' : v)).replace(/"\\u0001inf"/g, '1e999') + '\n');
-if (opts.expectMax !== null && !(result.max_rel_diff <= opts.expectMax))
-  fail(`max_rel_diff ${result.max_rel_diff} of '${fileB}' against '${fileA}' exceeds ${opts.expectMax}`);
+function toJson(result) {
+  return JSON.stringify(result, (k, v) => (v === Infinity ? '\u0001inf' : v)).replace(/"\\u0001inf"/g, '1e999');
+}
+
+async function batch() {
+  const ort = loadOrt();
+  const lines = readFileSync(0, 'utf8').split('\n').filter((l) => l.length > 0);
+  for (const line of lines) {
+    let reply;
+    try {
+      const { result, exceeded } = await compare(ort, parseArgs(line.split('\t')));
+      reply = exceeded ? `fail ${toJson(result)} ${exceeded}` : `ok ${toJson(result)}`;
+    } catch (e) {
+      if (!(e instanceof HarnessError)) throw e;
+      reply = `error ${e.message}`;
+    }
+    process.stdout.write(reply + '\n');
+  }
+}
+
+try {
+  if (process.argv[2] === '--batch') {
+    await batch();
+  } else {
+    const opts = parseArgs(process.argv.slice(2));
+    const { result, exceeded } = await compare(loadOrt(), opts);
+    process.stdout.write(toJson(result) + '\n');
+    if (exceeded) fail(exceeded);
+  }
+} catch (e) {
+  if (!(e instanceof HarnessError)) throw e;
+  process.stderr.write(`compare.mjs: ${e.message}\n`);
+  process.exit(1);
+}

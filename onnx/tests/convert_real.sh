@@ -4,14 +4,15 @@
 # Every openWakeWord head: all LNs converted in both forms (the tool runs the ONNX checker before it
 # writes), max_rel_diff <= 1e-5 against the original, 0 for the original against itself.
 # PP-OCRv4 rec: nothing is foldable, so the tool exits 3 and writes nothing.
+# All conversions first, then all comparisons in one node process (onnx/ort/batch.sh).
 set -euo pipefail
 tool=$1 node=$2 compare=$3 models=$4 out=$5
 mkdir -p "$out"
+source "$(dirname "$0")/../ort/batch.sh"
 status=0
 for head in hello_deepa hello_deepa_old namaste_deepa hey_jarvis_v0.1 hey_mycroft_v0.1 hey_rhasspy_v0.1; do
   original=$models/models/$head.onnx
-  self=$("$node" "$compare" "$original" "$original" --runs 1) || true
-  case $self in '{"max_rel_diff":0,'*) ;; *) echo "FAIL $head against itself: $self"; status=1 ;; esac
+  ort_request "self $head" "$original" "$original" --runs 1
   for form in decomposed simplified; do
     converted=$out/$head.$form.onnx
     summary=$("$tool" convert "$original" "$converted" --rmsnorm-form "$form" --json) || { echo "FAIL $head $form: convert failed"; status=1; continue; }
@@ -20,13 +21,10 @@ for head in hello_deepa hello_deepa_old namaste_deepa hey_jarvis_v0.1 hey_mycrof
     if [ "$lns" != "$converted_count" ] || [ "$lns" -lt 2 ]; then
       echo "FAIL $head $form: $converted_count of $lns LNs converted"; status=1
     fi
-    if line=$("$node" "$compare" "$original" "$converted" --runs 20 --expect-max 1e-5); then
-      echo "ok   $head $form ($converted_count of $lns LNs) $line"
-    else
-      echo "FAIL $head $form $line"; status=1
-    fi
+    ort_request "$head $form ($converted_count of $lns LNs)" "$original" "$converted" --runs 20 --expect-max 1e-5
   done
 done
+ort_compare_all "$node" "$compare" || status=1
 rm -f "$out/ppocr.onnx"
 set +e
 "$tool" convert "$models/assets/ch_PP-OCRv4_rec_infer.onnx" "$out/ppocr.onnx" 2>"$out/ppocr.err"

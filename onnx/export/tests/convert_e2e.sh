@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # End to end through the ONNX tools: lnfold-onnx-export writes a model (both LN forms), lnfold-onnx
 # convert folds it (both RMSNorm forms), and ONNX Runtime must give the same outputs to 1e-5
-# (onnx/ort/compare.mjs --expect-max). Run by CTest after the onnx_ort fixture.
+# (onnx/ort/compare.mjs --expect-max; all comparisons in one node process, onnx/ort/batch.sh).
+# Run by CTest after the onnx_ort fixture.
 #   convert_e2e.sh EXPORT LNFOLD_ONNX NODE COMPARE_MJS SCRATCH_DIR      (LNFOLD_ORT_DIR in the environment)
 set -euo pipefail
 export_tool=$1 lnfold_onnx=$2 node=$3 compare=$4 dir=$5
 mkdir -p "$dir"
 trap 'rm -rf "$dir"' EXIT
+source "$(dirname "$0")/../../ort/batch.sh"
 
 # model name, export flags, compare.mjs flags (id ranges: the tables' row counts minus one)
 cases=(
@@ -26,8 +28,9 @@ for entry in "${cases[@]}"; do
     for rms in decomposed simplified; do
       converted=$dir/$name-$ln-$rms.onnx
       "$lnfold_onnx" convert "$original" "$converted" --rmsnorm-form "$rms" >/dev/null
-      echo "$name, LN as $ln, RMSNorm $rms: $("$node" "$compare" "$original" "$converted" --runs 1 --warmup 1 \
-        --expect-max 1e-5 $compare_flags | sed 's/,"outputs".*//')}"
+      # shellcheck disable=SC2086 # flags are word lists
+      ort_request "$name, LN as $ln, RMSNorm $rms:" "$original" "$converted" --runs 1 --warmup 1 --expect-max 1e-5 $compare_flags
     done
   done
 done
+ort_compare_all "$node" "$compare"

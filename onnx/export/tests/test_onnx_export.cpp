@@ -269,21 +269,40 @@ std::vector<lnfold::tensor<double>> read_tensors(const std::filesystem::path& fi
   return out;
 }
 
-/// The outputs ONNX Runtime computes for `model` on `inputs` (float32 inputs are rounded first).
-std::vector<lnfold::tensor<double>> run_in_ort(const ::onnx::ModelProto& model, const std::vector<lnfold::tensor<double>>& inputs,
-                                               const scratch_dir& dir, const std::string& stem) {
-  const auto model_file = dir.path / (stem + ".onnx"), in_file = dir.path / (stem + ".in"), out_file = dir.path / (stem + ".out");
-  {
-    std::ofstream m(model_file, std::ios::binary);
-    REQUIRE(model.SerializeToOstream(&m));
+/// Models to run in ONNX Runtime, all in one node process: run_model.mjs takes any number of them, and
+/// starting node and loading onnxruntime-node (~0.4 s) per model was most of these tests' time.
+class ort_batch {
+ public:
+  explicit ort_batch(const scratch_dir& dir) : dir_(dir) {}
+
+  /// Queues `model` on `inputs` (float32 inputs are rounded first); `stem` names its files and must
+  /// be unique in the batch.
+  void add(const ::onnx::ModelProto& model, const std::vector<lnfold::tensor<double>>& inputs, const std::string& stem) {
+    const auto model_file = dir_.path / (stem + ".onnx"), in_file = dir_.path / (stem + ".in");
+    {
+      std::ofstream m(model_file, std::ios::binary);
+      REQUIRE(model.SerializeToOstream(&m));
+    }
+    write_tensors(in_file, model.graph(), inputs);
+    out_files_.push_back(dir_.path / (stem + ".out"));
+    arguments_ += " '" + model_file.string() + "' '" + in_file.string() + "' '" + out_files_.back().string() + "'";
   }
-  write_tensors(in_file, model.graph(), inputs);
-  const std::string command = "'" LNFOLD_NODE "' '" LNFOLD_EXPORT_RUNNER "' '" + model_file.string() + "' '" + in_file.string() + "' '" +
-                              out_file.string() + "'";
-  INFO(command);
-  REQUIRE(std::system(command.c_str()) == 0);
-  return read_tensors(out_file);
-}
+
+  /// The outputs ONNX Runtime computes for every queued model, in the order they were added.
+  std::vector<std::vector<lnfold::tensor<double>>> run() const {
+    const std::string command = "'" LNFOLD_NODE "' '" LNFOLD_EXPORT_RUNNER "'" + arguments_;
+    INFO(command);
+    REQUIRE(std::system(command.c_str()) == 0);
+    std::vector<std::vector<lnfold::tensor<double>>> outputs;
+    for (const auto& file : out_files_) outputs.push_back(read_tensors(file));
+    return outputs;
+  }
+
+ private:
+  const scratch_dir& dir_;
+  std::vector<std::filesystem::path> out_files_;
+  std::string arguments_;
+};
 
 /// The evaluator's outputs on inputs rounded to float32, as ONNX Runtime receives them.
 std::vector<lnfold::tensor<double>> float_inputs(const lnfold::graph& g, std::uint64_t seed) {
@@ -302,7 +321,8 @@ constexpr double ort_tolerance = 1e-5;
 TEST_CASE("ONNX Runtime computes what the evaluator computes", "[.ort]") {
   REQUIRE(std::getenv("LNFOLD_ORT_DIR") != nullptr);
   const scratch_dir dir;
-  double worst = 0;
+  ort_batch batch(dir);
+  std::vector<std::pair<std::string, std::vector<lnfold::tensor<double>>>> expected;  // label, reference outputs
   for (const auto& [name, g] : exportable_models()) {
     const auto weights = lnfold::random_weights<double>(g, 11);
     const auto inputs = float_inputs(g, 12);
@@ -312,12 +332,18 @@ TEST_CASE("ONNX Runtime computes what the evaluator computes", "[.ort]") {
       for (auto& x : t.values()) x = static_cast<double>(static_cast<float>(x));
     const auto reference = lnfold::evaluate_outputs<double>(g, rounded, inputs);
     for (ln_form form : {ln_form::op, ln_form::decomposed}) {
-      INFO(name << ", LN as " << form_name(form));
-      const auto got = run_in_ort(lnfold::onnx::export_model(g, weights, {.ln = form}), inputs, dir, name + form_name(form));
-      const double diff = lnfold::max_rel_diff(reference, got);
-      worst = std::max(worst, diff);
-      CHECK(diff <= ort_tolerance);
+      batch.add(lnfold::onnx::export_model(g, weights, {.ln = form}), inputs, name + form_name(form));
+      expected.emplace_back(name + ", LN as " + form_name(form), reference);
     }
+  }
+  const auto got = batch.run();
+  REQUIRE(got.size() == expected.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO(expected[i].first);
+    const double diff = lnfold::max_rel_diff(expected[i].second, got[i]);
+    worst = std::max(worst, diff);
+    CHECK(diff <= ort_tolerance);
   }
   WARN("worst max_rel_diff, ONNX Runtime vs evaluator: " << worst);
 }
@@ -325,7 +351,8 @@ TEST_CASE("ONNX Runtime computes what the evaluator computes", "[.ort]") {
 TEST_CASE("lnfold's folded model, exported, matches the original in ONNX Runtime", "[.ort]") {
   REQUIRE(std::getenv("LNFOLD_ORT_DIR") != nullptr);
   const scratch_dir dir;
-  double worst = 0;
+  ort_batch batch(dir);  // original, folded, original, folded, ...
+  std::vector<std::string> labels;
   std::size_t folded_models = 0;
   for (const auto& [name, g] : exportable_models()) {
     const auto weights = lnfold::random_weights<double>(g, 21);
@@ -335,13 +362,20 @@ TEST_CASE("lnfold's folded model, exported, matches the original in ONNX Runtime
     const auto converted = lnfold::apply_fold_plan(g, weights, plan);
     const auto inputs = float_inputs(g, 22);
     for (ln_form form : {ln_form::op, ln_form::decomposed}) {
-      INFO(name << ", LN as " << form_name(form));
-      const auto original = run_in_ort(lnfold::onnx::export_model(g, weights, {.ln = form}), inputs, dir, name + "-orig");
-      const auto folded = run_in_ort(lnfold::onnx::export_model(converted.g, converted.weights, {.ln = form}), inputs, dir, name + "-fold");
-      const double diff = lnfold::max_rel_diff(original, folded);
-      worst = std::max(worst, diff);
-      CHECK(diff <= 1e-5);
+      const std::string stem = name + form_name(form);
+      batch.add(lnfold::onnx::export_model(g, weights, {.ln = form}), inputs, stem + "-orig");
+      batch.add(lnfold::onnx::export_model(converted.g, converted.weights, {.ln = form}), inputs, stem + "-fold");
+      labels.push_back(name + ", LN as " + form_name(form));
     }
+  }
+  const auto got = batch.run();
+  REQUIRE(got.size() == 2 * labels.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    INFO(labels[i]);
+    const double diff = lnfold::max_rel_diff(got[2 * i], got[2 * i + 1]);
+    worst = std::max(worst, diff);
+    CHECK(diff <= 1e-5);
   }
   CHECK(folded_models >= 20);
   WARN("worst max_rel_diff, folded vs original in ONNX Runtime: " << worst << " over " << folded_models << " models");
