@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  cmake make g++ pkg-config   # toolchain
+  cmake ninja-build make g++ pkg-config   # toolchain (scripts/test.sh uses Ninja)
   libxsimd-dev xtl-dev        # SIMD kernels (xsimd 8 exports a target that needs xtl)
   libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
   catch2 libbenchmark-dev     # tests and benchmarks
