@@ -82,6 +82,8 @@ struct op_desc {
   std::optional<param_id> bias{};        ///< linear, conv
   std::optional<param_id> gamma{};       ///< norms
   std::optional<param_id> beta{};        ///< norms
+
+  friend bool operator==(const op_desc&, const op_desc&) = default;
 };
 
 /// A readable name for reports: "linear", "layer_norm", …
