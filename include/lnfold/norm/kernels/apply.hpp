@@ -1,9 +1,11 @@
 // Private: the output pass of both norms over R rows at once,
 //   y = γ ⊙ ((x − μ_hi)·inv − μ_lo·inv) + β  (LayerNorm, μ = μ_hi + μ_lo, see rows.hpp)
 //   y = γ ⊙ x·inv + β                       (RMSNorm)
-// γ and β are loaded once per column block and shared by the R rows (with two rows that takes the
-// output pass from 3 loads per stored vector to 2). γ/β presence are template parameters, chosen
-// once per call. y may be x itself (in-place): each element is loaded before it is stored.
+// as an object that writes any column range on request: the row drivers (rows.hpp) run it inside
+// the statistics loop of the next rows (reduce.hpp), column by column, so that the reads of the
+// next rows and the stores of these ones form two steady streams, as in a plain y = s·x. γ and β
+// are loaded once per column and shared by the R rows. γ/β presence are template parameters,
+// chosen once per call. y may be x itself (in-place): each element is loaded before it is stored.
 #pragma once
 
 #include <array>
@@ -43,54 +45,65 @@ LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& mlo_inv, co
   }
 }
 
-/// y_r[i] = γ[i]·((x_r[i] − mu)·inv − mu_lo·inv) + β[i], i < d, r < R (centering only when Center).
-/// While it runs, the rows of `ahead` (the next rows' inputs) are prefetched one cache line per
-/// row and step: by the time their statistics pass starts they are in cache, so the memory
-/// stream never pauses between the statistics and the output of a row pair.
-template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R, std::size_t P>
-void normalize_rows(std::array<const T*, R> x, std::array<T*, R> y, std::size_t d,
-                    std::array<row_scale<T>, R> sc, const T* gamma, const T* beta,
-                    std::array<const T*, P> ahead) noexcept {
-  // x, y, sc are taken by value: xsimd's stores may alias anything, and pointers held by the
-  // caller would be reloaded after every store.
+/// y_r[i] = γ[i]·((x_r[i] − mu)·inv − mu_lo·inv) + β[i] for r < R (centering only when Center),
+/// over the columns it is asked for: `vectors<N>(i)` writes N whole vectors from column i, `scalar(i)`
+/// one element. A given element is computed the same way whichever call writes it, as long as the
+/// whole vectors of a row go through `vectors` and only the tail (< W elements) through `scalar`.
+/// Small (pointers and scalars), held by value in the loops that call it: xsimd's stores may alias
+/// anything, and members reached through a pointer would be reloaded after every store.
+template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R>
+struct output_rows {
   using batch = xsimd::batch<T, Arch>;
-  constexpr std::size_t W = batch::size, U = 2;
-  std::array<batch, R> mu, mlo_inv, inv;
-  std::array<T, R> mlo_inv_s;
-  for (std::size_t r = 0; r < R; ++r) {
-    mlo_inv_s[r] = sc[r].mu_lo * sc[r].inv;
-    mu[r] = batch(sc[r].mu);
-    mlo_inv[r] = batch(mlo_inv_s[r]);
-    inv[r] = batch(sc[r].inv);
+  std::array<const T*, R> x;
+  std::array<T*, R> y;
+  const T* gamma;
+  const T* beta;
+  std::array<row_scale<T>, R> sc;
+  std::array<T, R> mlo_inv;  // μ_lo·inv per row
+
+  output_rows(std::array<const T*, R> x_, std::array<T*, R> y_, std::array<row_scale<T>, R> sc_,
+              const T* gamma_, const T* beta_) noexcept
+      : x(x_), y(y_), gamma(gamma_), beta(beta_), sc(sc_) {
+    for (std::size_t r = 0; r < R; ++r) mlo_inv[r] = sc[r].mu_lo * sc[r].inv;
   }
-  auto block = [&](std::size_t i, auto n) LNFOLD_NORM_LAMBDA_INLINE {  // n vectors at column i, all rows
-    static_for<P>([&](auto p) LNFOLD_NORM_LAMBDA_INLINE { prefetch(ahead[p] + i); });
-    static_for<decltype(n)::value>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
-      const std::size_t j = i + k * W;
+
+  template <std::size_t N>
+  LNFOLD_NORM_INLINE void vectors(std::size_t i) const noexcept {
+    static_for<N>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      const std::size_t j = i + k * batch::size;
       batch g(T(1)), b(T(0));
       if constexpr (HasGamma) g = batch::load_unaligned(gamma + j);
       if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
       static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), mu[r], mlo_inv[r],
-                                                 inv[r], g, b)
+        // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
+        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), batch(sc[r].mu),
+                                                 batch(mlo_inv[r]), batch(sc[r].inv), g, b)
             .store_unaligned(y[r] + j);
       });
     });
-  };
-  std::size_t i = 0;
-  LNFOLD_NORM_NO_UNROLL
-  for (; i + U * W <= d; i += U * W) block(i, std::integral_constant<std::size_t, U>{});
-  for (; i + W <= d; i += W) block(i, std::integral_constant<std::size_t, 1>{});
-  for (; i < d; ++i) {
+  }
+
+  LNFOLD_NORM_INLINE void scalar(std::size_t i) const noexcept {
     for (std::size_t r = 0; r < R; ++r) {
       // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
-      const T t = Center ? mul_add(x[r][i] - sc[r].mu, sc[r].inv, -mlo_inv_s[r]) : x[r][i] * sc[r].inv;
+      const T t = Center ? mul_add(x[r][i] - sc[r].mu, sc[r].inv, -mlo_inv[r]) : x[r][i] * sc[r].inv;
       if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(t, gamma[i], beta[i]);
       else if constexpr (HasGamma) y[r][i] = t * gamma[i];
       else if constexpr (HasBeta) y[r][i] = t + beta[i];
       else y[r][i] = t;
     }
   }
+};
+
+/// The whole output pass of `out` alone (the last rows of a range, with no statistics to overlap).
+template <class Output>
+void write_rows(Output out, std::size_t d) noexcept {
+  constexpr std::size_t W = Output::batch::size, U = 2;
+  std::size_t i = 0;
+  LNFOLD_NORM_NO_UNROLL
+  for (; i + U * W <= d; i += U * W) out.template vectors<U>(i);
+  for (; i + W <= d; i += W) out.template vectors<1>(i);
+  for (; i < d; ++i) out.scalar(i);
 }
 
 }  // namespace lnfold::detail

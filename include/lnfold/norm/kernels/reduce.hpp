@@ -1,32 +1,37 @@
 // Private: the row reductions behind the norms — Σv², Σv, and Σ(v−s) with Σ(v−s)² — vectorized with
-// xsimd, over R rows at once (R = 2 in the main loop: twice the independent accumulators, and the
-// output pass then shares its γ, β loads between the two rows).
+// xsimd, over R rows at once, with other work (the output pass of earlier rows) interleaved column
+// by column (reduce_loop).
 //
 // Summation order, and why it is accurate enough (u = unit roundoff of T: 2^-24 float, 2^-53 double):
 //   * per row, U independent accumulators (batches of W lanes) hide the add/fma latency;
-//   * every `Block` unrolled steps a row's U accumulators are added pairwise, reduced across lanes
-//     with xsimd::hadd, and the result is added to a double total; the leftover whole vectors
-//     (< U) go one per accumulator 1..U−1. So a T-precision lane partial holds at most Block terms and
-//     a term meets at most Block + log2(U) + log2(W) roundings before reaching double: for
-//     nonnegative terms the total has relative error <= (Block + log2 U + log2 W)·u, for any d.
-//     The double total adds d/(U·W·Block) roundings of 2^-53: invisible for float, small for double.
+//   * every `Block` unrolled steps a row's U accumulators are added pairwise in T, widened to
+//     double lanes and added to a double vector total (one horizontal sum per row, at the end); the
+//     leftover whole vectors (< U) go one per accumulator 1..U−1. So a T-precision lane partial holds
+//     at most Block terms and a term meets at most Block + log2(U) roundings in T before reaching
+//     double: for nonnegative terms the total has relative error <= (Block + log2 U)·u, for any d.
+//     The double totals add about d/(U·W·Block) + log2(W) + 1 roundings of 2^-53: invisible for
+//     float, small for double.
 //   * Σ(v−s)² has the same bound; Σ(v−s) the same bound relative to Σ|v−s|.
-//   * RMSNorm: U = 4, Block = 4, so Σx² is within (4 + 2 + 3)u = 9u; 1/sqrt is then within
-//     4.5u + u (rounded to T), and after x·inv and the final fma y is within
-//     7.5u·max|γ·x·inv| + u·|y| of the exact result: 4.5e-7 relative for float (target 5e-7).
-//   * LayerNorm: U = 2, Block = 8: (8 + 1 + 3)u = 12u; its error budget is set by the cancellation
-//     guard (rows.hpp), and U = 2 leaves registers for 2 rows × 2 sums.
+//   * RMSNorm: U = 4, Block = 4, so Σx² is within (4 + 2)u = 6u; 1/sqrt is then within 3u + u
+//     (rounded to T), and after x·inv and the final fma y is within 6u·max|γ·x·inv| + u·|y| of the
+//     exact result: 4.2e-7 relative for float (target 5e-7).
+//   * LayerNorm: U = 4, Block = 4, also 6u; its error budget is set by the cancellation guard
+//     (rows.hpp).
 // Why not plain float accumulation: one lane would hold d/(U·W) terms (128 at d = 4096 with AVX2),
 // a 128u worst case; converting every vector to double in the inner loop would double its cost.
+// Why vector totals: a horizontal sum per block (the previous design) is a ~40-cycle dependency
+// chain every 16 vectors, which the out-of-order window did not hide (a sampling profile put about a
+// third of the LayerNorm statistics loop on it at d = 768).
 // The sources are taken by value: the fused source stores, xsimd stores may alias anything, and
 // pointers held by the caller would be reloaded after each of them.
-// Each row's arithmetic does not depend on R, so a row gets bit-identical results whether it is
-// processed in a pair or alone. The scalar tail (< W elements) is summed in double.
+// Each row's arithmetic does not depend on R or on what runs alongside, so a row gets bit-identical
+// results however the rows are grouped. The scalar tail (< W elements) is summed in double.
 #pragma once
 
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
@@ -47,24 +52,6 @@
 
 namespace lnfold::detail {
 
-/// Hint that *p will be read soon (a no-op where the compiler has no prefetch builtin).
-LNFOLD_NORM_INLINE void prefetch(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 0, 3);
-#else
-  (void)p;
-#endif
-}
-
-/// Hint that *p will be written soon: fetches the line for ownership ahead of the store.
-LNFOLD_NORM_INLINE void prefetch_for_write(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 1, 3);
-#else
-  (void)p;
-#endif
-}
-
 /// a·b + c in scalar code, written so that the compiler has no contraction left to decide: a real
 /// fma when the target has one (then std::fma is one instruction), else a multiply and an add
 /// (then the compiler cannot contract them either). Avoids a libm software fma on SSE2 targets.
@@ -78,7 +65,7 @@ LNFOLD_NORM_INLINE T mul_add(T a, T b, T c) noexcept {
 }
 
 inline constexpr std::size_t rms_unroll = 4, rms_block = 4;
-inline constexpr std::size_t ln_unroll = 2, ln_block = 8;
+inline constexpr std::size_t ln_unroll = 4, ln_block = 4;
 
 /// Calls f(integral_constant<0>) … f(integral_constant<N−1>): an unrolled loop with constant indices,
 /// so arrays of batches indexed by them stay in registers.
@@ -89,26 +76,11 @@ LNFOLD_NORM_INLINE void static_for(F&& f) {
   }(std::make_index_sequence<N>{});
 }
 
-/// Rows the statistics pass fetches for writing as it goes: the output rows, whose stores come
-/// next. Keeps memory busy during the statistics pass too (the output pass prefetches the next
-/// rows' inputs, apply.hpp). One prefetch per cache line.
-template <class T, std::size_t R>
-struct write_ahead {
-  std::array<T*, R> rows;
-  template <std::size_t Elements>
-  LNFOLD_NORM_INLINE void touch(std::size_t i) const noexcept {
-    constexpr std::size_t line = 64 / sizeof(T);
-    static_for<(Elements + line - 1) / line>([&](auto l) LNFOLD_NORM_LAMBDA_INLINE {
-      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { prefetch_for_write(rows[r] + i + l * line); });
-    });
-  }
-};
-
-/// No prefetching (the second statistics pass of a LayerNorm row: its output lines were fetched
-/// by the first).
-struct no_ahead {
-  template <std::size_t Elements>
-  LNFOLD_NORM_INLINE void touch(std::size_t) const noexcept {}
+/// Nothing to do alongside a reduction (see reduce_loop).
+struct nothing_along {
+  template <std::size_t N>
+  LNFOLD_NORM_INLINE void vectors(std::size_t) const noexcept {}
+  LNFOLD_NORM_INLINE void scalar(std::size_t) const noexcept {}
 };
 
 /// Reads a row: x[i].
@@ -154,86 +126,139 @@ LNFOLD_NORM_INLINE std::array<std::array<Batch, U>, R> zeros() noexcept {
   return a;
 }
 
-/// Pairwise sum of the U accumulators, then across lanes, in T; returned in double.
-template <std::size_t U, class Batch>
-LNFOLD_NORM_INLINE double flush(std::array<Batch, U>& a) noexcept {
+/// The lanes of v summed pairwise into double lanes: for float, the low half plus the high half
+/// (exact conversions, one double rounding); for double, v itself.
+template <class Arch>
+LNFOLD_NORM_INLINE xsimd::batch<double, Arch> widen(const xsimd::batch<double, Arch>& v) noexcept {
+  return v;
+}
+template <class Arch>
+LNFOLD_NORM_INLINE xsimd::batch<double, Arch> widen(const xsimd::batch<float, Arch>& v) noexcept {
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size;
+  static_assert(xsimd::batch<double, Arch>::size * 2 == W);
+  // The AVX family (8 float lanes; AVX-512 derives from it with 16) and the SSE family (4 lanes).
+#if XSIMD_WITH_AVX
+  if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
+    const __m256 f = v;
+    return _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(f)), _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+  } else
+#endif
+#if XSIMD_WITH_SSE2
+  if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
+    const __m128 f = v;
+    return _mm_add_pd(_mm_cvtps_pd(f), _mm_cvtps_pd(_mm_movehl_ps(f, f)));
+  } else
+#endif
+  {  // other architectures: through memory, same pairing of lanes
+    alignas(64) float f[W];
+    alignas(64) double h[W / 2];
+    v.store_aligned(f);
+    for (std::size_t j = 0; j < W / 2; ++j) h[j] = static_cast<double>(f[j]) + static_cast<double>(f[j + W / 2]);
+    return xsimd::batch<double, Arch>::load_aligned(h);
+  }
+}
+
+/// Adds the U accumulators of a row (pairwise, in T) to the double vector total, and restarts them
+/// at zero.
+template <std::size_t U, class Batch, class Wide>
+LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
   static_assert(U == 1 || U == 2 || U == 4 || U == 8);
   if constexpr (U >= 8) static_for<4>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] += a[k + 4]; });
   if constexpr (U >= 4) static_for<2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] += a[k + 2]; });
   if constexpr (U >= 2) a[0] += a[1];
-  const double out = static_cast<double>(xsimd::hadd(a[0]));
+  total += widen(a[0]);
   static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] = Batch(typename Batch::value_type(0)); });
-  return out;
+}
+
+/// R zero double batches, the vector totals of R rows.
+template <class Arch, std::size_t R>
+LNFOLD_NORM_INLINE std::array<xsimd::batch<double, Arch>, R> wide_zeros() noexcept {
+  std::array<xsimd::batch<double, Arch>, R> a;
+  static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { a[r] = xsimd::batch<double, Arch>(0.0); });
+  return a;
 }
 
 /// The loop skeleton shared by all reductions, over R rows: `step(r, k, i)` consumes the vector at
 /// column i of row r into accumulator k; `flush_all()` moves the accumulators into the double
 /// totals; `tail(r, i)` consumes one scalar. Full blocks, then < Block unrolled steps, then < U
 /// single vectors (accumulators 1..U−1), then the scalar tail.
+/// `along` is work on other rows of the same width done column by column with the reduction (the
+/// output pass of the previous rows, apply.hpp): `along.vectors<N>(i)` with the same columns as
+/// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of these
+/// rows and the stores of those form steady streams, and the reduction's latency chains overlap
+/// with the stores instead of running as a separate phase.
 template <std::size_t W, std::size_t R, std::size_t U, std::size_t Block, class Step, class Flush,
-          class Tail, class Ahead>
+          class Tail, class Along>
 LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail,
-                                    const Ahead& ahead) {
+                                    Along along) {
   constexpr std::size_t unrolled = U * W, span = Block * unrolled;
+  auto unrolled_step = [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); });
+    });
+    along.template vectors<U>(i);
+  };
   std::size_t i = 0;
   LNFOLD_NORM_NO_UNROLL
   for (; i + span <= d;) {
     LNFOLD_NORM_NO_UNROLL
-    for (std::size_t b = 0; b < Block; ++b, i += unrolled) {
-      ahead.template touch<unrolled>(i);
-      static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
-    }
+    for (std::size_t b = 0; b < Block; ++b, i += unrolled) unrolled_step(i);
     flush_all();
   }
   LNFOLD_NORM_NO_UNROLL
-  for (; i + unrolled <= d; i += unrolled) {
-    ahead.template touch<unrolled>(i);
-    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); }); });
-  }
+  for (; i + unrolled <= d; i += unrolled) unrolled_step(i);
   static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
     if (i + W <= d) {
       static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i); });
+      along.template vectors<1>(i);
       i += W;
     }
   });
   flush_all();
-  for (; i < d; ++i) static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { tail(r, i); });
+  for (; i < d; ++i) {
+    static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { tail(r, i); });
+    along.scalar(i);
+  }
 }
 
 /// Σ v², i < d, for each of R rows (RMSNorm).
-template <class Arch, class T, std::size_t R, class Src, class Ahead>
-std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d, Ahead ahead) noexcept {
+template <class Arch, class T, std::size_t R, class Src, class Along>
+std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = rms_unroll;
   auto acc = zeros<batch, R, U>();
-  std::array<double, R> total{};
+  auto wide = wide_zeros<Arch, R>();
+  std::array<double, R> total{};  // the scalar tail
   reduce_loop<batch::size, R, U, rms_block>(
       d,
       [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
         const batch v = src[r].template load<batch>(i);
         acc[r][k] = xsimd::fma(v, v, acc[r][k]);
       },
-      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { total[r] += flush<U>(acc[r]); }); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc[r], wide[r]); }); },
       [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
         const auto v = static_cast<double>(src[r].at(i));
         total[r] = mul_add(v, v, total[r]);  // explicit: see the note on contraction above
       },
-      ahead);
+      along);
+  for (std::size_t r = 0; r < R; ++r) total[r] += xsimd::hadd(wide[r]);
   return total;
 }
 
 /// Σ v, i < d, for each of R rows (the first pass of the two-pass LayerNorm variant).
-template <class Arch, class T, std::size_t R, class Src, class Ahead>
-std::array<double, R> sums(std::array<Src, R> src, std::size_t d, Ahead ahead) noexcept {
+template <class Arch, class T, std::size_t R, class Src, class Along>
+std::array<double, R> sums(std::array<Src, R> src, std::size_t d, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
   auto acc = zeros<batch, R, U>();
-  std::array<double, R> total{};
+  auto wide = wide_zeros<Arch, R>();
+  std::array<double, R> total{};  // the scalar tail
   reduce_loop<batch::size, R, U, ln_block>(
       d, [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[r][k] += src[r].template load<batch>(i); },
-      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { total[r] += flush<U>(acc[r]); }); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc[r], wide[r]); }); },
       [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total[r] += static_cast<double>(src[r].at(i)); },
-      ahead);
+      along);
+  for (std::size_t r = 0; r < R; ++r) total[r] += xsimd::hadd(wide[r]);
   return total;
 }
 
@@ -244,15 +269,16 @@ struct shifted_sums_t {
 };
 
 /// The shifted sums of R rows, row r shifted by shift[r].
-template <class Arch, class T, std::size_t R, class Src, class Ahead>
+template <class Arch, class T, std::size_t R, class Src, class Along>
 std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d,
-                                           std::array<T, R> shift, Ahead ahead) noexcept {
+                                           std::array<T, R> shift, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
   std::array<batch, R> s;
   for (std::size_t r = 0; r < R; ++r) s[r] = batch(shift[r]);
   auto a1 = zeros<batch, R, U>(), a2 = zeros<batch, R, U>();
-  std::array<shifted_sums_t, R> total{};
+  auto w1 = wide_zeros<Arch, R>(), w2 = wide_zeros<Arch, R>();
+  std::array<shifted_sums_t, R> total{};  // the scalar tail
   reduce_loop<batch::size, R, U, ln_block>(
       d,
       [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
@@ -262,8 +288,8 @@ std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE {
         static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-          total[r].s1 += flush<U>(a1[r]);
-          total[r].s2 += flush<U>(a2[r]);
+          flush<U>(a1[r], w1[r]);
+          flush<U>(a2[r], w2[r]);
         });
       },
       [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
@@ -271,7 +297,11 @@ std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d
         total[r].s1 += t;
         total[r].s2 = mul_add(t, t, total[r].s2);
       },
-      ahead);
+      along);
+  for (std::size_t r = 0; r < R; ++r) {
+    total[r].s1 += xsimd::hadd(w1[r]);
+    total[r].s2 += xsimd::hadd(w2[r]);
+  }
   return total;
 }
 

@@ -1,12 +1,13 @@
 // Private: the row drivers of LayerNorm and RMSNorm (plain and fused with a residual add), built
-// from the reductions (reduce.hpp) and the output pass (apply.hpp). Rows go in pairs (statistics of
-// both, then the output of both), an odd last row alone. norm_rows checks nothing; checked_norm_rows
-// (at the end) is the one function the public entry points call: checks, then rows.
+// from the reductions (reduce.hpp) and the output pass (apply.hpp), software-pipelined over rows
+// (the statistics of a row run column by column with the output of an earlier one, see norm_rows).
+// norm_rows checks nothing; checked_norm_rows (at the end) is the one function the public entry
+// points call: checks, then rows.
 //
 // LayerNorm statistics — a shifted one-pass with a guarded fallback:
 //   pass 1 computes S1 = Σ(v−s), S2 = Σ(v−s)² for a shift s taken from the row itself (the median of
 //   v[0], v[d/2], v[d−1], so one outlier among them cannot be picked). Then m1 = S1/d, μ = s + m1 and
-//   σ² = S2/d − m1². Rounding errors in S2 (relative ε_S <= 13u, see reduce.hpp) are amplified in σ²
+//   σ² = S2/d − m1². Rounding errors in S2 (relative ε_S <= 6u, see reduce.hpp) are amplified in σ²
 //   by A = (S2/d)/σ² = 1 + m1²/σ², i.e. by how far s is from the mean in units of σ. A naive one-pass
 //   (s = 0) has A = 1 + μ²/σ², which is 1e8 for a float row at offset 1e4 with σ = 1: useless.
 //   With s taken from the row A is small for ordinary rows, and whenever m1² > (1 − 1/K)·S2/d, i.e.
@@ -40,24 +41,22 @@ namespace lnfold::detail {
 enum class ln_method { shifted_one_pass, two_pass };
 enum class norm_kind { layer, rms };
 
-/// Up to this many bytes of input + output the rows go in pairs (see norm_rows): about an L2.
-inline constexpr std::size_t pair_rows_max_bytes = std::size_t{1} << 20;
-
 /// Cancellation allowed in σ² = S2/d − m1² before the shifted pass is redone around the mean.
 inline constexpr double ln_max_amplification = 8.0;
 
 template <class T>
 T median3(T a, T b, T c) noexcept {
-  if (b < a) std::swap(a, b);  // now a <= b (unless NaN, which only has to stay in its row)
-  return c <= a ? a : (c >= b ? b : c);
+  // Branch-free (min/max instructions): on random rows the branches of a compare-and-swap mispredict
+  // about once a row. With a NaN among them the result is unspecified; the row's sums are NaN anyway.
+  return std::max(std::min(a, b), std::min(std::max(a, b), c));
 }
 
 template <class T>
 row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t d, double eps) noexcept {
   const auto dd = static_cast<double>(d);
   const double m1 = s.s1 / dd;
-  // Explicit fma: a contraction left to the compiler could differ between the one-row and the
-  // two-row instantiations, and a row must not depend on how it was paired.
+  // Explicit fma: a contraction left to the compiler could differ between instantiations, and a
+  // row must not depend on which one computed it.
   double var = mul_add(-m1, m1, s.s2 / dd);
   if (var < 0.0) var = 0.0;  // only rounding can make it negative; NaN stays NaN
   // μ = shift + m1 as an unevaluated sum hi + lo (TwoSum): for double rows the rounding of
@@ -78,26 +77,27 @@ inline bool ln_cancels(const shifted_sums_t& s, std::size_t d) noexcept {
 
 /// μ and 1/sqrt(σ²+ε) of R rows. Each `src` is read (and, for the fused source, written) once; the
 /// fallback and the two-pass variant re-read `row`, which then holds the values `src` produced.
-template <class Arch, ln_method Method, class T, std::size_t R, class Src>
-std::array<row_scale<T>, R> layer_norm_scales(const std::array<Src, R>& src,
+/// `along` runs with the first pass (see reduce_loop).
+template <class Arch, ln_method Method, class T, std::size_t R, class Src, class Along>
+LNFOLD_NORM_INLINE std::array<row_scale<T>, R> layer_norm_scales(const std::array<Src, R>& src,
                                               const std::array<const T*, R>& row, std::size_t d,
-                                              double eps, write_ahead<T, R> ahead) noexcept {
+                                              double eps, const Along& along) noexcept {
   std::array<T, R> shift;
   std::array<shifted_sums_t, R> s;
   std::array<plain_source<T>, R> again;
   for (std::size_t r = 0; r < R; ++r) again[r] = plain_source<T>{row[r]};
   if constexpr (Method == ln_method::two_pass) {
-    const std::array<double, R> total = sums<Arch, T>(src, d, ahead);
+    const std::array<double, R> total = sums<Arch, T>(src, d, along);
     for (std::size_t r = 0; r < R; ++r) shift[r] = static_cast<T>(total[r] / static_cast<double>(d));
-    s = shifted_sums<Arch, T>(again, d, shift, no_ahead{});
+    s = shifted_sums<Arch, T>(again, d, shift, nothing_along{});
   } else {
     for (std::size_t r = 0; r < R; ++r) shift[r] = median3(src[r].peek(0), src[r].peek(d / 2), src[r].peek(d - 1));
-    s = shifted_sums<Arch, T>(src, d, shift, ahead);
+    s = shifted_sums<Arch, T>(src, d, shift, along);
     for (std::size_t r = 0; r < R; ++r) {
       if (ln_cancels(s[r], d)) [[unlikely]] {
         shift[r] = static_cast<T>(static_cast<double>(shift[r]) + s[r].s1 / static_cast<double>(d));
         s[r] = shifted_sums<Arch, T>(std::array<plain_source<T>, 1>{again[r]}, d,
-                                     std::array<T, 1>{shift[r]}, no_ahead{})[0];
+                                     std::array<T, 1>{shift[r]}, nothing_along{})[0];
       }
     }
   }
@@ -106,10 +106,10 @@ std::array<row_scale<T>, R> layer_norm_scales(const std::array<Src, R>& src,
   return out;
 }
 
-template <class Arch, class T, std::size_t R, class Src>
-std::array<row_scale<T>, R> rms_norm_scales(const std::array<Src, R>& src, std::size_t d,
-                                            double eps, write_ahead<T, R> ahead) noexcept {
-  const std::array<double, R> ss = sum_squares<Arch, T>(src, d, ahead);
+template <class Arch, class T, std::size_t R, class Src, class Along>
+LNFOLD_NORM_INLINE std::array<row_scale<T>, R> rms_norm_scales(const std::array<Src, R>& src, std::size_t d,
+                                            double eps, const Along& along) noexcept {
+  const std::array<double, R> ss = sum_squares<Arch, T>(src, d, along);
   std::array<row_scale<T>, R> out;
   for (std::size_t r = 0; r < R; ++r) {
     out[r].inv = static_cast<T>(1.0 / std::sqrt(ss[r] / static_cast<double>(d) + eps));
@@ -144,58 +144,36 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
   static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<T>*>,
                 "norm_rows: residual must be nullptr or a pointer to a matrix_ref<T>");
   const std::size_t d = x.cols;
+  if (row_begin == row_end) return;
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
-    // R rows starting at r: statistics (reading x, or updating the residual), then the output,
-    // during which the inputs of the next R rows are prefetched (the last rows when none follow).
-    auto some_rows = [&](std::size_t r, auto n) {
-      constexpr std::size_t R = decltype(n)::value;
-      std::array<const T*, R> in;  // what the output pass reads: x, or the updated residual
-      std::array<T*, R> out;
-      static_for<R>([&](auto k) { out[k] = y.row(r + k); });
-      auto next = [&](std::size_t k) { return std::min(r + R + k, row_end - 1); };
-      std::array<row_scale<T>, R> sc;
-      auto stats = [&](const auto& src) {
-        if constexpr (center) sc = layer_norm_scales<Arch, Method, T, R>(src, in, d, eps, write_ahead<T, R>{out});
-        else sc = rms_norm_scales<Arch, T, R>(src, d, eps, write_ahead<T, R>{out});
+    using output = output_rows<Arch, center, G, B, T, 1>;
+    // The statistics of row r (reading x, or updating the residual), with `along` (the output of
+    // the previous row) interleaved column by column; returns the output of row r, to be written.
+    auto stats = [&](std::size_t r, const auto& along) {
+      std::array<const T*, 1> in;  // what the output pass reads: x, or the updated residual
+      std::array<row_scale<T>, 1> sc;
+      auto scales = [&](const auto& src) {
+        if constexpr (center) sc = layer_norm_scales<Arch, Method, T, 1>(src, in, d, eps, along);
+        else sc = rms_norm_scales<Arch, T, 1>(src, d, eps, along);
       };
       if constexpr (!fused) {
-        std::array<plain_source<T>, R> src;
-        std::array<const T*, R> ahead;
-        static_for<R>([&](auto k) {
-          in[k] = x.row(r + k);
-          src[k] = plain_source<T>{in[k]};
-          ahead[k] = x.row(next(k));
-        });
-        stats(src);
-        normalize_rows<Arch, center, G, B, T, R>(in, out, d, sc, w.gamma, w.beta, ahead);
+        in[0] = x.row(r);
+        scales(std::array<plain_source<T>, 1>{plain_source<T>{in[0]}});
       } else {
-        std::array<residual_source<T>, R> src;
-        std::array<const T*, 2 * R> ahead;
-        static_for<R>([&](auto k) {
-          in[k] = residual->row(r + k);
-          src[k] = residual_source<T>{residual->row(r + k), x.row(r + k)};
-          ahead[2 * k] = residual->row(next(k));
-          ahead[2 * k + 1] = x.row(next(k));
-        });
-        stats(src);
-        normalize_rows<Arch, center, G, B, T, R>(in, out, d, sc, w.gamma, w.beta, ahead);
+        in[0] = residual->row(r);
+        scales(std::array<residual_source<T>, 1>{residual_source<T>{residual->row(r), x.row(r)}});
       }
+      return output(in, std::array<T*, 1>{y.row(r)}, sc, w.gamma, w.beta);
     };
-    // Pairs of rows when the data is cache resident: the output pass shares its γ/β loads and the
-    // reductions have twice the independent accumulators. Streaming from memory, single rows: the
-    // hardware prefetchers then see one sequential stream per matrix (pairs measured ~30% slower
-    // at 8192 x 768 float, single rows ~50% slower at 64 x 768). Each row's arithmetic is the same
-    // either way, so the choice never changes a result. (Software-pipelining the pairs — statistics
-    // of pair k+1 before the output of pair k — was tried and measured no faster.)
-    constexpr std::size_t streams = fused ? 3 : 2;
-    const bool resident = (row_end - row_begin) * x.row_stride * sizeof(T) * streams <= pair_rows_max_bytes;
-    std::size_t r = row_begin;
-    if (resident) {
-      for (; r + 2 <= row_end; r += 2) some_rows(r, std::integral_constant<std::size_t, 2>{});
-    }
-    for (; r < row_end; ++r) some_rows(r, std::integral_constant<std::size_t, 1>{});
+    // Software-pipelined over rows: the statistics of row r run together with the output of row
+    // r − 1, so memory sees one read stream and one write stream, as in y = s·x, and the statistics
+    // never run as a phase of their own. Each row's arithmetic does not depend on its neighbours,
+    // so a row gets the same result in any row range.
+    output pending = stats(row_begin, nothing_along{});
+    for (std::size_t r = row_begin + 1; r < row_end; ++r) pending = stats(r, pending);
+    write_rows(pending, d);
   });
 }
 
