@@ -30,14 +30,15 @@ class bert_runner : public runner_base<bert_runner> {
     positions_ = &m_.weight_of("embeddings.position_embeddings");
     m_.require(m_.name_of(m_.input_of("embeddings.LayerNorm", 0)) == "embeddings.add_positions",
                "lnfold::runners::bert: unexpected embedding structure");
-    embedding_norm_.emplace(m_, "embeddings.LayerNorm", policy);
+    embedding_norm_.emplace(m_, "embeddings.LayerNorm", policy, norm_output::into_residual);
     for (std::size_t i = 0; m_.find("encoder.layer." + std::to_string(i) + ".output.LayerNorm"); ++i) {
       const std::string l = "encoder.layer." + std::to_string(i);
       const std::string a = l + ".attention.";
       blocks_.push_back({m_.make_linear(a + "self.query"), m_.make_linear(a + "self.key"),
                          m_.make_linear(a + "self.value"), m_.make_linear(a + "output.dense"),
-                         graph_norm(m_, a + "output.LayerNorm", policy), m_.make_linear(l + ".intermediate.dense"),
-                         m_.make_linear(l + ".output.dense"), graph_norm(m_, l + ".output.LayerNorm", policy),
+                         graph_norm(m_, a + "output.LayerNorm", policy, norm_output::into_residual),
+                         m_.make_linear(l + ".intermediate.dense"), m_.make_linear(l + ".output.dense"),
+                         graph_norm(m_, l + ".output.LayerNorm", policy, norm_output::into_residual),
                          m_.weight_of(a + "scale")[0]});
     }
     const auto& split = *g.node_shape(m_.node("encoder.layer.0.attention.self.query.split_heads"));

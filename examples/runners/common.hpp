@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <ctime>
 #include <cstddef>
@@ -25,6 +26,10 @@
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "lnfold/error.hpp"
 #include "lnfold/graph/ir.hpp"
@@ -41,6 +46,30 @@ using linear = layers::eigen_linear<float>;
 enum class norm_policy {
   graph,  ///< what the graph says: LayerNorm or RMSNorm kernel (fused with the residual add before it)
   none,   ///< the norm is removed (the residual add stays): the limit of any norm optimisation
+};
+
+/// Keeps memory the process frees mapped, so a forward pass takes no page faults. Eigen's GEMM
+/// packs its left operand into a buffer it allocates and frees on every product; for GPT-2's
+/// 50257-wide head that buffer is 53 MB, above glibc's largest mmap threshold (32 MB), so glibc
+/// mapped and unmapped it on every forward: ~13 000 page faults per forward pass (perf stat -e
+/// page-faults; strace shows the 53 MB mmap / munmap pair), in every model variant alike, all
+/// inside the head's GEMM (none inside a norm). Serving every allocation from the heap and never
+/// trimming it makes the later forwards fault-free. Call once, before allocating; no-op outside glibc.
+inline void keep_freed_memory_mapped() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_MAX, 0);               // no allocation goes to mmap: all from the heap
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);   // and the heap's top is never returned to the kernel
+#endif
+}
+
+/// Where a norm call writes its output y. The norm's input x is the output of the matrix product
+/// just before it, still in cache; the residual was last touched one block earlier and comes back
+/// from L3 or memory (the products in between stream 9–19 MB of weights). Writing y over x saves a
+/// cold buffer: a separate y would be fetched for ownership from memory on every call.
+enum class norm_output {
+  into_input,     ///< y = x: the pre-LN stream (GPT-2, ViT), y read by the next linears
+  into_residual,  ///< y = residual: post-LN (BERT), the normalized stream is the residual
+  separate,       ///< y is its own buffer (x is read-only, e.g. a weight table)
 };
 
 /// Rows [0, rows) of a row-major buffer as the views the layers take.
@@ -136,10 +165,12 @@ class norm_clock {
   std::vector<std::int64_t> calls_;
 };
 
-/// One norm node of the graph, run the way the graph (and the policy) says.
+/// One norm node of the graph, run the way the graph (and the policy) says. `output` is where the
+/// runner's forward passes y (what norms_alone replays).
 class graph_norm {
  public:
-  graph_norm(const model_ref& m, std::string_view name, norm_policy policy) : name_(name), policy_(policy) {
+  graph_norm(const model_ref& m, std::string_view name, norm_policy policy, norm_output output)
+      : name_(name), policy_(policy), output_(output) {
     const op_desc& o = m.op(name);
     m.require(o.kind == op_kind::layer_norm || o.kind == op_kind::rms_norm, "lnfold::runners: node '", name,
               "' is ", to_string(o.kind), ", expected a norm");
@@ -154,8 +185,9 @@ class graph_norm {
   op_kind kind() const noexcept { return kind_; }
   const std::string& name() const noexcept { return name_; }
   std::size_t features() const noexcept { return d_; }
+  norm_output output() const noexcept { return output_; }
 
-  /// residual += x; y = norm(residual)   (policy none: residual += x; y is not written)
+  /// residual += x; y = norm(residual)   (policy none: residual += x; y is not written).
   void residual(matrix_ref<const float> x, matrix_ref<float> residual, matrix_ref<float> y, norm_clock& clock) const {
     clock.time([&] {
       if (policy_ == norm_policy::none) {
@@ -176,6 +208,7 @@ class graph_norm {
  private:
   std::string name_;
   norm_policy policy_;
+  norm_output output_;
   op_kind kind_ = op_kind::layer_norm;
   std::size_t d_ = 0;
   std::optional<layers::layer_norm<float>> ln_;
@@ -285,10 +318,11 @@ class runner_base {
 
 /// Scratch rows for norms_alone: x, residual and y of [rows, d].
 struct norm_scratch {
+  static constexpr float input_value = 1e-3f;  ///< small: the residual grows by x per call and must stay O(1)
   mat x, residual, y;
   norm_scratch(std::size_t rows, std::size_t d) {
     const auto r = static_cast<Eigen::Index>(rows), c = static_cast<Eigen::Index>(d);
-    x = mat::Constant(r, c, 1e-3f);  // small: the residual grows by x per call and must stay O(1)
+    x = mat::Constant(r, c, input_value);
     residual = mat::Random(r, c);
     y.resize(r, c);
   }
@@ -296,9 +330,11 @@ struct norm_scratch {
 
 /// The norm calls of `runner` alone, without the rest of the forward: each of its norm nodes, in
 /// execution order, runs once on [tokens, d] rows of `scratch` (the same layer objects, kernels,
-/// γ / β and clock as inside the forward). Returns each call's seconds, in execution order: the
-/// kernel-level time the forward's norm time is judged against. Throws lnfold::error if the scratch
-/// is not [>= tokens, d].
+/// γ / β and clock as inside the forward), writing y into x as the forward does for its
+/// `into_input` norms (x is then refilled, untimed, as the matrix product would), else into
+/// scratch.y. Post-LN norms (`into_residual`) also write scratch.y, so the residual only ever
+/// grows by x. Returns each call's seconds, in execution order: the kernel-level time the forward's
+/// norm time is judged against. Throws lnfold::error if the scratch is not [>= tokens, d].
 template <class Runner>
 std::vector<double> norms_alone(const Runner& runner, std::size_t tokens, norm_scratch& scratch) {
   norm_clock clock;
@@ -307,7 +343,12 @@ std::vector<double> norms_alone(const Runner& runner, std::size_t tokens, norm_s
                                 tokens <= static_cast<std::size_t>(scratch.x.rows()),
                             "lnfold::runners::norms_alone: scratch of [", scratch.x.rows(), ", ", scratch.x.cols(),
                             "] for ", tokens, " rows of ", n->features());
-    n->residual(cref(scratch.x, tokens), ref(scratch.residual, tokens), ref(scratch.y, tokens), clock);
+    if (n->output() == norm_output::into_input) {
+      n->residual(cref(scratch.x, tokens), ref(scratch.residual, tokens), ref(scratch.x, tokens), clock);
+      scratch.x.topRows(static_cast<Eigen::Index>(tokens)).setConstant(norm_scratch::input_value);
+    } else {
+      n->residual(cref(scratch.x, tokens), ref(scratch.residual, tokens), ref(scratch.y, tokens), clock);
+    }
   }
   return clock.call_seconds();
 }

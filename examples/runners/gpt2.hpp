@@ -10,6 +10,8 @@
 //   logits = lm_head(h)   [+ (Σ_j h[t, j])·m when the graph has lm_head.rank1_* nodes]
 // Every norm is the kernel its node names (layer_norm / rms_norm); the rank-1 correction, when the
 // graph carries it, is one pass over the logits after the GEMM, with Σh accumulated in double.
+// a, m and h share one buffer: each norm writes h over its input a or m, which the matrix product
+// has just written and which is still in cache (norm_output::into_input).
 #pragma once
 
 #include <cstddef>
@@ -38,12 +40,13 @@ class gpt2_runner : public runner_base<gpt2_runner> {
                "lnfold::runners::gpt2: unexpected embedding structure");
     for (std::size_t i = 0; m_.find("h." + std::to_string(i) + ".ln_1"); ++i) {
       const std::string h = "h." + std::to_string(i);
-      blocks_.push_back({graph_norm(m_, h + ".ln_1", policy), m_.make_linear(h + ".attn.c_attn"),
-                         m_.make_linear(h + ".attn.c_proj"), graph_norm(m_, h + ".ln_2", policy),
+      blocks_.push_back({graph_norm(m_, h + ".ln_1", policy, norm_output::into_input),
+                         m_.make_linear(h + ".attn.c_attn"), m_.make_linear(h + ".attn.c_proj"),
+                         graph_norm(m_, h + ".ln_2", policy, norm_output::into_input),
                          m_.make_linear(h + ".mlp.c_fc"), m_.make_linear(h + ".mlp.c_proj"),
                          m_.weight_of(h + ".attn.scale")[0], m_.weight_of(h + ".attn.causal_mask").data()});
     }
-    final_norm_.emplace(m_, "ln_f", policy);
+    final_norm_.emplace(m_, "ln_f", policy, norm_output::into_input);
     head_.emplace(m_.make_linear("lm_head"));
     vocab_ = head_->out_features();
     if (const auto sum = m_.find("lm_head.rank1_sum")) {
@@ -51,7 +54,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
       rank1_means_ = m_.weight_of("lm_head.rank1_means").data();
     }
     const auto cap = static_cast<Eigen::Index>(capacity_), d = static_cast<Eigen::Index>(d_);
-    residual_.resize(cap, d), h_.resize(cap, d), tmp_.resize(cap, d), ctx_.resize(cap, d);
+    residual_.resize(cap, d), stream_.resize(cap, d), ctx_.resize(cap, d);
     qkv_.resize(cap, 3 * d), ff_.resize(cap, 4 * d), scores_.resize(cap, cap);
     logits_.resize(cap, static_cast<Eigen::Index>(vocab_));
   }
@@ -86,23 +89,24 @@ class gpt2_runner : public runner_base<gpt2_runner> {
     const auto& pos = input_named(m_.g(), inputs, "position_ids");
     layers::embedding<float> wte(wte_->view()), wpe(wpe_->view());
     wte(std::span<const float>(ids.data(), T), strided(residual_, T));
-    wpe(std::span<const float>(pos.data(), T), strided(tmp_, T));
-    const matrix_ref<float> res = ref(residual_, T), h = ref(h_, T);
-    blocks_.front().ln_1.residual(cref(tmp_, T), res, h, clock_);
-    const mat& stream = blocks_.front().ln_1.removed() ? residual_ : h_;  // what the linears read
+    wpe(std::span<const float>(pos.data(), T), strided(stream_, T));
+    // x = a, m or wpe[pos] in stream_; the norm writes h there (into_input).
+    const matrix_ref<float> res = ref(residual_, T), x = ref(stream_, T);
+    blocks_.front().ln_1.residual(x, res, x, clock_);
+    const mat& stream = blocks_.front().ln_1.removed() ? residual_ : stream_;  // what the linears read
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       auto& b = blocks_[i];
       b.c_attn(cstrided(stream, T), strided(qkv_, T));
       const float* q = qkv_.data();
       attention(q, q + d_, q + 2 * d_, qkv_.cols(), ti, heads_, dh_, b.scale, b.mask,
                 static_cast<Eigen::Index>(capacity_), scores_, ctx_);
-      b.c_proj(cstrided(ctx_, T), strided(tmp_, T));
-      b.ln_2.residual(cref(tmp_, T), res, h, clock_);
+      b.c_proj(cstrided(ctx_, T), strided(stream_, T));
+      b.ln_2.residual(x, res, x, clock_);
       b.c_fc(cstrided(stream, T), strided(ff_, T));
       gelu_inplace(ff_, T);
-      b.mlp_proj(cstrided(ff_, T), strided(tmp_, T));
+      b.mlp_proj(cstrided(ff_, T), strided(stream_, T));
       const graph_norm& next = i + 1 < blocks_.size() ? blocks_[i + 1].ln_1 : *final_norm_;
-      next.residual(cref(tmp_, T), res, h, clock_);
+      next.residual(x, res, x, clock_);
     }
     (*head_)(cstrided(stream, T), strided(logits_, T));
     if (rank1_means_) {
@@ -131,7 +135,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
   std::optional<graph_norm> final_norm_;
   std::optional<linear> head_;
   const float* rank1_means_ = nullptr;
-  mat residual_, h_, tmp_, ctx_, qkv_, ff_, scores_, logits_;
+  mat residual_, stream_, ctx_, qkv_, ff_, scores_, logits_;
 };
 
 }  // namespace lnfold::runners

@@ -9,6 +9,9 @@
 //     m = output.dense(gelu(intermediate.dense(h)))
 //     h = norm(residual += m)                                        (next layernorm_before or layernorm)
 //   logits = classifier(h[0])
+// a, m and h share one buffer: each norm writes h over its input a or m, which the matrix product
+// has just written and which is still in cache (norm_output::into_input); the first norm reads the
+// position table, so it writes that buffer as a separate output.
 #pragma once
 
 #include <algorithm>
@@ -49,20 +52,23 @@ class vit_runner : public runner_base<vit_runner> {
     for (std::size_t i = 0; m_.find("encoder.layer." + std::to_string(i) + ".layernorm_before"); ++i) {
       const std::string l = "encoder.layer." + std::to_string(i);
       const std::string a = l + ".attention.";
-      blocks_.push_back({graph_norm(m_, l + ".layernorm_before", policy), m_.make_linear(a + "attention.query"),
+      blocks_.push_back({graph_norm(m_, l + ".layernorm_before", policy,
+                                    i == 0 ? norm_output::separate : norm_output::into_input),
+                         m_.make_linear(a + "attention.query"),
                          m_.make_linear(a + "attention.key"), m_.make_linear(a + "attention.value"),
-                         m_.make_linear(a + "output.dense"), graph_norm(m_, l + ".layernorm_after", policy),
+                         m_.make_linear(a + "output.dense"),
+                         graph_norm(m_, l + ".layernorm_after", policy, norm_output::into_input),
                          m_.make_linear(l + ".intermediate.dense"), m_.make_linear(l + ".output.dense"),
                          m_.weight_of(a + "scale")[0]});
     }
     const auto& split = *g.node_shape(m_.node("encoder.layer.0.attention.attention.query.split_heads"));
     heads_ = split[2];
     dh_ = split[3];
-    final_norm_.emplace(m_, "layernorm", policy);
+    final_norm_.emplace(m_, "layernorm", policy, norm_output::into_input);
     classifier_.emplace(m_.make_linear("classifier"));
     const auto cap = static_cast<Eigen::Index>(capacity_), d = static_cast<Eigen::Index>(d_);
     patches_.resize(cap, static_cast<Eigen::Index>(k));
-    residual_.resize(cap, d), h_.resize(cap, d), tmp_.resize(cap, d), ctx_.resize(cap, d);
+    residual_.resize(cap, d), stream_.resize(cap, d), ctx_.resize(cap, d);
     q_.resize(cap, d), k_.resize(cap, d), v_.resize(cap, d);
     ff_.resize(cap, static_cast<Eigen::Index>(blocks_.front().fc1.out_features())), scores_.resize(cap, cap);
     logits_.resize(1, static_cast<Eigen::Index>(classifier_->out_features()));
@@ -107,22 +113,23 @@ class vit_runner : public runner_base<vit_runner> {
       matrix_ref<float> tokens_out(residual_.data() + d_, T - 1, d_);
       (*patch_linear_)(cstrided(patches_, T - 1), layers::as_strided(tokens_out));
     }
-    const matrix_ref<float> res = ref(residual_, T), h = ref(h_, T);
-    blocks_.front().ln_before.residual(matrix_ref<const float>(positions_, T, d_), res, h, clock_);
-    const mat& stream = blocks_.front().ln_before.removed() ? residual_ : h_;
+    // x = a or m in stream_; the norms write h there (into_input), the first one reads the positions.
+    const matrix_ref<float> res = ref(residual_, T), x = ref(stream_, T);
+    blocks_.front().ln_before.residual(matrix_ref<const float>(positions_, T, d_), res, x, clock_);
+    const mat& stream = blocks_.front().ln_before.removed() ? residual_ : stream_;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       auto& b = blocks_[i];
       b.q(cstrided(stream, T), strided(q_, T));
       b.k(cstrided(stream, T), strided(k_, T));
       b.v(cstrided(stream, T), strided(v_, T));
       attention(q_.data(), k_.data(), v_.data(), q_.cols(), ti, heads_, dh_, b.scale, nullptr, 0, scores_, ctx_);
-      b.out(cstrided(ctx_, T), strided(tmp_, T));
-      b.ln_after.residual(cref(tmp_, T), res, h, clock_);
+      b.out(cstrided(ctx_, T), strided(stream_, T));
+      b.ln_after.residual(x, res, x, clock_);
       b.fc1(cstrided(stream, T), strided(ff_, T));
       gelu_inplace(ff_, T);
-      b.fc2(cstrided(ff_, T), strided(tmp_, T));
+      b.fc2(cstrided(ff_, T), strided(stream_, T));
       const graph_norm& next = i + 1 < blocks_.size() ? blocks_[i + 1].ln_before : *final_norm_;
-      next.residual(cref(tmp_, T), res, h, clock_);
+      next.residual(x, res, x, clock_);
     }
     (*classifier_)(cstrided(stream, 1), strided(logits_, 1));
   }
@@ -142,7 +149,7 @@ class vit_runner : public runner_base<vit_runner> {
   const float* positions_ = nullptr;
   std::vector<block> blocks_;
   std::optional<graph_norm> final_norm_;
-  mat patches_, residual_, h_, tmp_, ctx_, q_, k_, v_, ff_, scores_, logits_;
+  mat patches_, residual_, stream_, ctx_, q_, k_, v_, ff_, scores_, logits_;
 };
 
 }  // namespace lnfold::runners
