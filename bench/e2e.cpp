@@ -99,6 +99,7 @@ void add(const std::string& name, Fn fn) {
 }
 
 const bool registered = [] {
+  rn::keep_freed_memory_mapped();
   for (std::int64_t tokens : {32, 128, 512})
     for (std::int64_t v : {original, converted, no_norm}) {
       const std::string tail = std::string("/") + variant_name(v) + "/" + std::to_string(tokens);

@@ -330,6 +330,7 @@ int main(int argc, char** argv) {
       usage("unknown argument");
     }
   }
+  rn::keep_freed_memory_mapped();
   std::vector<result> results;
   try {
     for (const auto& m : o.models) {
