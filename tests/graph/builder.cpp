@@ -295,3 +295,47 @@ TEST_CASE("names are unique, inputs are static, and an existing graph's names co
   CHECK_THROWS_AS(later.input("x", {1, 4}), lnfold::error);
   CHECK(later.dim(g.find("fc"), -1) == 4);
 }
+
+// The built-in IR stores each distinct op and shape once (graph/ir.hpp): editing one node must not
+// reach the nodes that share its op, and growing the tables must keep every node's fields.
+TEST_CASE("graph: nodes sharing an op or a shape stay separate under edits and growth") {
+  graph g;
+  const lnfold::shape hidden{1, 4, 8};
+  const node_id x = g.add_node("x", {.kind = op_kind::input}, {}, hidden);
+  const node_id a = g.add_node("a", {.kind = op_kind::gelu}, {x}, hidden);
+  const node_id b = g.add_node("b", {.kind = op_kind::gelu}, {a}, hidden);
+  const node_id unknown = g.add_node("unknown rank", {.kind = op_kind::gelu}, {b}, std::nullopt);
+  CHECK(&g.node_op(a) == &g.node_op(b));  // one stored op
+  CHECK_FALSE(g.node_shape(unknown).has_value());
+
+  g.set_node_op(a, {.kind = op_kind::relu});
+  CHECK(g.node_op(a).kind == op_kind::relu);
+  CHECK(g.node_op(b).kind == op_kind::gelu);
+  CHECK(g.node_op(unknown).kind == op_kind::gelu);
+  g.set_node_op(a, {.kind = op_kind::gelu});  // back to the stored op: equal again
+  CHECK(g.node_op(a) == g.node_op(b));
+
+  for (int i = 0; i < 1000; ++i) {  // enough growth to move every per-node array
+    std::string name = "y";  // appended, not "y" + ...: GCC 12 warns falsely (-Wstringop-overflow)
+    name += std::to_string(i);
+    g.add_node(name, {.kind = op_kind::add, .axis = i}, {x, b}, lnfold::shape{1, 4, 8 + i});
+  }
+  CHECK(g.node_shape(a) == hidden);
+  CHECK(g.node_op(b).kind == op_kind::gelu);
+  CHECK(g.node_shape(g.find("y999")) == lnfold::shape{1, 4, 1007});
+  CHECK(g.node_op(g.find("y999")).axis == 999);
+  CHECK(g.node_name(b) == "b");
+  CHECK(g[unknown].name == "unknown rank");
+  CHECK(g[unknown].inputs.size() == 1);
+  CHECK(g[unknown].inputs[0] == b);
+
+  g.set_node_input(unknown, 0, a);
+  CHECK(g.node_inputs(unknown)[0] == a);
+  CHECK(g.node_inputs(b)[0] == a);
+  std::size_t gelus = 0;
+  for (const auto& nd : g.nodes()) gelus += nd.op.kind == op_kind::gelu ? 1 : 0;
+  CHECK(gelus == 3);
+  CHECK(g.nodes().size() == g.node_count());
+  CHECK_THROWS_WITH(g.node_op(g.node_count()), Contains("does not exist"));
+  CHECK_THROWS_WITH(g.find("z"), Contains("no node named 'z'"));
+}
