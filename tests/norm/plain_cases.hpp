@@ -6,7 +6,9 @@
 
 namespace norm_test {
 
-/// Every width × ε × γ/β combination, 3 rows (a pair and a single row), against the reference.
+/// Every width × ε × γ/β combination, 3 rows (the first, a middle and the last row of the kernels'
+/// row pipeline: statistics of one row interleaved with the output of the previous), against the
+/// reference.
 template <op O, class T>
 void check_sweep() {
   constexpr op o = O;
@@ -81,7 +83,7 @@ void check_in_place() {
 }
 
 /// The row-range entry point writes exactly its rows, with the values of the all-rows call
-/// (whatever rows it pairs up internally).
+/// (a row's result must not depend on which rows run before or after it in the pipeline).
 template <op O, class T>
 void check_row_ranges() {
   constexpr op o = O;
