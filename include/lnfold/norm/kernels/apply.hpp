@@ -25,15 +25,19 @@ struct row_scale {
   T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
 };
 
-// LayerNorm centers with one subtraction and folds μ_lo into an fma: t = (x − μ_hi)·inv − μ_lo·inv,
-// one rounding for the product and the correction together (mlo_inv = μ_lo·inv is per row). That
-// puts one op on the add ports and the rest on the fma ports, the same port load as RMSNorm's x·inv.
+// LayerNorm centers with one subtraction and folds μ_lo into an fma:
+//   t = (x − μ_hi)·inv − μ_lo·inv, computed as fma(μ_hi − x, −inv, −μ_lo·inv),
+// one rounding for the product and the correction together, and the same value bit for bit: negating
+// both factors and the addend is exact. Written μ_hi − x so that x can be the subtraction's memory
+// operand (x86 has no reversed subtract): one instruction instead of a load and a subtract, in a loop
+// bound by how many instructions it issues. `scale` is −inv for LayerNorm, inv for RMSNorm; `offset`
+// is −μ_lo·inv (unused by RMSNorm).
 template <bool Center, bool HasGamma, bool HasBeta, class V>
-LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& mlo_inv, const V& inv,
+LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, const V& scale,
                                    const V& gamma, const V& beta) noexcept {
   V t;
-  if constexpr (Center) t = xsimd::fms(v - mu, inv, mlo_inv);
-  else t = v * inv;
+  if constexpr (Center) t = xsimd::fma(mu - v, scale, offset);
+  else t = v * scale;
   if constexpr (HasGamma && HasBeta) {
     return xsimd::fma(t, gamma, beta);
   } else if constexpr (HasGamma) {
@@ -58,13 +62,18 @@ struct output_rows {
   std::array<T*, R> y;
   const T* gamma;
   const T* beta;
-  std::array<row_scale<T>, R> sc;
-  std::array<T, R> mlo_inv;  // μ_lo·inv per row
+  std::array<T, R> mu;      // μ_hi per row (LayerNorm)
+  std::array<T, R> scale;   // −inv (LayerNorm) or inv (RMSNorm) per row, see normalize_one
+  std::array<T, R> offset;  // −μ_lo·inv per row (LayerNorm)
 
-  output_rows(std::array<const T*, R> x_, std::array<T*, R> y_, std::array<row_scale<T>, R> sc_,
+  output_rows(std::array<const T*, R> x_, std::array<T*, R> y_, std::array<row_scale<T>, R> sc,
               const T* gamma_, const T* beta_) noexcept
-      : x(x_), y(y_), gamma(gamma_), beta(beta_), sc(sc_) {
-    for (std::size_t r = 0; r < R; ++r) mlo_inv[r] = sc[r].mu_lo * sc[r].inv;
+      : x(x_), y(y_), gamma(gamma_), beta(beta_) {
+    for (std::size_t r = 0; r < R; ++r) {
+      mu[r] = sc[r].mu;
+      scale[r] = Center ? -sc[r].inv : sc[r].inv;
+      offset[r] = -(sc[r].mu_lo * sc[r].inv);
+    }
   }
 
   template <std::size_t N>
@@ -76,8 +85,8 @@ struct output_rows {
       if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
       static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
         // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
-        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), batch(sc[r].mu),
-                                                 batch(mlo_inv[r]), batch(sc[r].inv), g, b)
+        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), batch(mu[r]),
+                                                 batch(offset[r]), batch(scale[r]), g, b)
             .store_unaligned(y[r] + j);
       });
     });
@@ -86,7 +95,7 @@ struct output_rows {
   LNFOLD_NORM_INLINE void scalar(std::size_t i) const noexcept {
     for (std::size_t r = 0; r < R; ++r) {
       // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
-      const T t = Center ? mul_add(x[r][i] - sc[r].mu, sc[r].inv, -mlo_inv[r]) : x[r][i] * sc[r].inv;
+      const T t = Center ? mul_add(mu[r] - x[r][i], scale[r], offset[r]) : x[r][i] * scale[r];
       if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(t, gamma[i], beta[i]);
       else if constexpr (HasGamma) y[r][i] = t * gamma[i];
       else if constexpr (HasBeta) y[r][i] = t + beta[i];

@@ -268,7 +268,10 @@ struct shifted_sums_t {
   double s2 = 0.0;  // Σ (v − s)²
 };
 
-/// The shifted sums of R rows, row r shifted by shift[r].
+/// The shifted sums of R rows, row r shifted by shift[r]. The loop sums −t = s − v and negates Σ at
+/// the end, which is exact and gives the same bits as summing t: written s − v, the load of v is the
+/// subtraction's memory operand (x86 has no reversed subtract), one instruction less per vector in a
+/// loop that is bound by how many it issues (apply.hpp does the same).
 template <class Arch, class T, std::size_t R, class Src, class Along>
 std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d,
                                            std::array<T, R> shift, Along along) noexcept {
@@ -282,9 +285,9 @@ std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d
   reduce_loop<batch::size, R, U, ln_block>(
       d,
       [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const batch t = src[r].template load<batch>(i) - s[r];
-        a1[r][k] += t;
-        a2[r][k] = xsimd::fma(t, t, a2[r][k]);
+        const batch minus_t = s[r] - src[r].template load<batch>(i);
+        a1[r][k] += minus_t;
+        a2[r][k] = xsimd::fma(minus_t, minus_t, a2[r][k]);
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE {
         static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
@@ -293,13 +296,13 @@ std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d
         });
       },
       [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const auto t = static_cast<double>(src[r].at(i) - shift[r]);
-        total[r].s1 += t;
-        total[r].s2 = mul_add(t, t, total[r].s2);
+        const auto minus_t = static_cast<double>(shift[r] - src[r].at(i));
+        total[r].s1 += minus_t;
+        total[r].s2 = mul_add(minus_t, minus_t, total[r].s2);
       },
       along);
   for (std::size_t r = 0; r < R; ++r) {
-    total[r].s1 += xsimd::hadd(w1[r]);
+    total[r].s1 = -(total[r].s1 + xsimd::hadd(w1[r]));
     total[r].s2 += xsimd::hadd(w2[r]);
   }
   return total;
