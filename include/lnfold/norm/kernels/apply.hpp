@@ -1,14 +1,13 @@
-// Private: the output pass of both norms over R rows at once,
+// Private: the output pass of both norms over one row,
 //   y = γ ⊙ ((x − μ_hi)·inv − μ_lo·inv) + β  (LayerNorm, μ = μ_hi + μ_lo, see rows.hpp)
 //   y = γ ⊙ x·inv + β                       (RMSNorm)
 // as an object that writes any column range on request: the row drivers (rows.hpp) run it inside
-// the statistics loop of the next rows (reduce.hpp), column by column, so that the reads of the
-// next rows and the stores of these ones form two steady streams, as in a plain y = s·x. γ and β
-// are loaded once per column and shared by the R rows. γ/β presence are template parameters,
-// chosen once per call. y may be x itself (in-place): each element is loaded before it is stored.
+// the statistics loop of the next row (reduce.hpp), column by column, so that the reads of the
+// next row and the stores of this one form two steady streams, as in a plain y = s·x. γ/β presence
+// are template parameters, chosen once per call. y may be x itself (in-place): each element is
+// loaded before it is stored.
 #pragma once
 
-#include <array>
 #include <cmath>
 #include <cstddef>
 
@@ -49,32 +48,26 @@ LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, con
   }
 }
 
-/// y_r[i] = γ[i]·((x_r[i] − mu)·inv − mu_lo·inv) + β[i] for r < R (centering only when Center),
-/// over the columns it is asked for: `vectors<N>(i)` writes N whole vectors from column i, `scalar(i)`
-/// one element. A given element is computed the same way whichever call writes it, as long as the
-/// whole vectors of a row go through `vectors` and only the tail (< W elements) through `scalar`.
+/// y[i] = γ[i]·((x[i] − μ_hi)·inv − μ_lo·inv) + β[i] (centering only when Center) over the columns it
+/// is asked for: `vectors<N>(i)` writes N whole vectors from column i, `scalar(i)` one element. A
+/// given element is computed the same way whichever call writes it, as long as the whole vectors of
+/// the row go through `vectors` and only the tail (< W elements) through `scalar`.
 /// Small (pointers and scalars), held by value in the loops that call it: xsimd's stores may alias
 /// anything, and members reached through a pointer would be reloaded after every store.
-template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T, std::size_t R>
-struct output_rows {
+template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T>
+struct output_row {
   using batch = xsimd::batch<T, Arch>;
-  std::array<const T*, R> x;
-  std::array<T*, R> y;
+  const T* x;
+  T* y;
   const T* gamma;
   const T* beta;
-  std::array<T, R> mu;      // μ_hi per row (LayerNorm)
-  std::array<T, R> scale;   // −inv (LayerNorm) or inv (RMSNorm) per row, see normalize_one
-  std::array<T, R> offset;  // −μ_lo·inv per row (LayerNorm)
+  T mu;      // μ_hi (LayerNorm)
+  T scale;   // −inv (LayerNorm) or inv (RMSNorm), see normalize_one
+  T offset;  // −μ_lo·inv (LayerNorm)
 
-  output_rows(std::array<const T*, R> x_, std::array<T*, R> y_, std::array<row_scale<T>, R> sc,
-              const T* gamma_, const T* beta_) noexcept
-      : x(x_), y(y_), gamma(gamma_), beta(beta_) {
-    for (std::size_t r = 0; r < R; ++r) {
-      mu[r] = sc[r].mu;
-      scale[r] = Center ? -sc[r].inv : sc[r].inv;
-      offset[r] = -(sc[r].mu_lo * sc[r].inv);
-    }
-  }
+  output_row(const T* x_, T* y_, row_scale<T> sc, const T* gamma_, const T* beta_) noexcept
+      : x(x_), y(y_), gamma(gamma_), beta(beta_), mu(sc.mu), scale(Center ? -sc.inv : sc.inv),
+        offset(-(sc.mu_lo * sc.inv)) {}
 
   template <std::size_t N>
   LNFOLD_NORM_INLINE void vectors(std::size_t i) const noexcept {
@@ -83,24 +76,20 @@ struct output_rows {
       batch g(T(1)), b(T(0));
       if constexpr (HasGamma) g = batch::load_unaligned(gamma + j);
       if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
-      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-        // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
-        normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x[r] + j), batch(mu[r]),
-                                                 batch(offset[r]), batch(scale[r]), g, b)
-            .store_unaligned(y[r] + j);
-      });
+      // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
+      normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x + j), batch(mu), batch(offset),
+                                               batch(scale), g, b)
+          .store_unaligned(y + j);
     });
   }
 
   LNFOLD_NORM_INLINE void scalar(std::size_t i) const noexcept {
-    for (std::size_t r = 0; r < R; ++r) {
-      // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
-      const T t = Center ? mul_add(mu[r] - x[r][i], scale[r], offset[r]) : x[r][i] * scale[r];
-      if constexpr (HasGamma && HasBeta) y[r][i] = mul_add(t, gamma[i], beta[i]);
-      else if constexpr (HasGamma) y[r][i] = t * gamma[i];
-      else if constexpr (HasBeta) y[r][i] = t + beta[i];
-      else y[r][i] = t;
-    }
+    // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
+    const T t = Center ? mul_add(mu - x[i], scale, offset) : x[i] * scale;
+    if constexpr (HasGamma && HasBeta) y[i] = mul_add(t, gamma[i], beta[i]);
+    else if constexpr (HasGamma) y[i] = t * gamma[i];
+    else if constexpr (HasBeta) y[i] = t + beta[i];
+    else y[i] = t;
   }
 };
 

@@ -1,6 +1,6 @@
-// Private: the row reductions behind the norms — Σv², Σv, and Σ(v−s) with Σ(v−s)² — vectorized with
-// xsimd, over R rows at once, with other work (the output pass of earlier rows) interleaved column
-// by column (reduce_loop).
+// Private: the row reductions behind the norms — Σv², Σv, and Σ(v−s) with Σ(v−s)² — of one row,
+// vectorized with xsimd, with other work (the output pass of an earlier row) interleaved column by
+// column (reduce_loop).
 //
 // Summation order, and why it is accurate enough (u = unit roundoff of T: 2^-24 float, 2^-53 double):
 //   * per row, U independent accumulators (batches of W lanes) hide the add/fma latency;
@@ -24,8 +24,8 @@
 // third of the LayerNorm statistics loop on it at d = 768).
 // The sources are taken by value: the fused source stores, xsimd stores may alias anything, and
 // pointers held by the caller would be reloaded after each of them.
-// Each row's arithmetic does not depend on R or on what runs alongside, so a row gets bit-identical
-// results however the rows are grouped. The scalar tail (< W elements) is summed in double.
+// A row's arithmetic does not depend on what runs alongside, so a row gets bit-identical results
+// whatever range it is normalized in. The scalar tail (< W elements) is summed in double.
 #pragma once
 
 #include <array>
@@ -40,13 +40,17 @@
 // inlined, or the accumulators leave the registers: force it where the compiler allows.
 // The block loops are already unrolled by hand: at -O3 GCC would unroll them again, schedule all
 // the loads first and spill the accumulators.
+// The reductions themselves stay out of line (LNFOLD_NORM_OUT_OF_LINE): inlined into the row loop,
+// GCC 12 allocated the registers of the LayerNorm loop worse and it ran 5–7% slower in cache.
 #if defined(__GNUC__) || defined(__clang__)
 #define LNFOLD_NORM_INLINE [[gnu::always_inline]] inline
 #define LNFOLD_NORM_LAMBDA_INLINE __attribute__((always_inline))
+#define LNFOLD_NORM_OUT_OF_LINE [[gnu::noinline]]
 #define LNFOLD_NORM_NO_UNROLL _Pragma("GCC unroll 1")
 #else
 #define LNFOLD_NORM_INLINE inline
 #define LNFOLD_NORM_LAMBDA_INLINE
+#define LNFOLD_NORM_OUT_OF_LINE
 #define LNFOLD_NORM_NO_UNROLL
 #endif
 
@@ -116,13 +120,11 @@ struct residual_source {
   T peek(std::size_t i) const noexcept { return r[i] + x[i]; }
 };
 
-/// R × U zero batches (assigned one by one: a fill() would go through memory).
-template <class Batch, std::size_t R, std::size_t U>
-LNFOLD_NORM_INLINE std::array<std::array<Batch, U>, R> zeros() noexcept {
-  std::array<std::array<Batch, U>, R> a;
-  static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[r][k] = Batch(typename Batch::value_type(0)); });
-  });
+/// U zero batches (assigned one by one: a fill() would go through memory).
+template <class Batch, std::size_t U>
+LNFOLD_NORM_INLINE std::array<Batch, U> zeros() noexcept {
+  std::array<Batch, U> a;
+  static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] = Batch(typename Batch::value_type(0)); });
   return a;
 }
 
@@ -170,32 +172,21 @@ LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
   static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] = Batch(typename Batch::value_type(0)); });
 }
 
-/// R zero double batches, the vector totals of R rows.
-template <class Arch, std::size_t R>
-LNFOLD_NORM_INLINE std::array<xsimd::batch<double, Arch>, R> wide_zeros() noexcept {
-  std::array<xsimd::batch<double, Arch>, R> a;
-  static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { a[r] = xsimd::batch<double, Arch>(0.0); });
-  return a;
-}
-
-/// The loop skeleton shared by all reductions, over R rows: `step(r, k, i)` consumes the vector at
-/// column i of row r into accumulator k; `flush_all()` moves the accumulators into the double
-/// totals; `tail(r, i)` consumes one scalar. Full blocks, then < Block unrolled steps, then < U
+/// The loop skeleton shared by all reductions: `step(k, i)` consumes the vector at column i into
+/// accumulator k; `flush_all()` moves the accumulators into the double totals; `tail(i)` consumes
+/// one scalar. Full blocks, then < Block unrolled steps, then < U
 /// single vectors (accumulators 1..U−1), then the scalar tail.
-/// `along` is work on other rows of the same width done column by column with the reduction (the
-/// output pass of the previous rows, apply.hpp): `along.vectors<N>(i)` with the same columns as
-/// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of these
-/// rows and the stores of those form steady streams, and the reduction's latency chains overlap
+/// `along` is work on another row of the same width done column by column with the reduction (the
+/// output pass of the previous row, apply.hpp): `along.vectors<N>(i)` with the same columns as
+/// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of this
+/// row and the stores of that one form steady streams, and the reduction's latency chains overlap
 /// with the stores instead of running as a separate phase.
-template <std::size_t W, std::size_t R, std::size_t U, std::size_t Block, class Step, class Flush,
-          class Tail, class Along>
+template <std::size_t W, std::size_t U, std::size_t Block, class Step, class Flush, class Tail, class Along>
 LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail,
                                     Along along) {
   constexpr std::size_t unrolled = U * W, span = Block * unrolled;
   auto unrolled_step = [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
-      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, k, i + k * W); });
-    });
+    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { step(k, i + k * W); });
     along.template vectors<U>(i);
   };
   std::size_t i = 0;
@@ -209,57 +200,54 @@ LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_al
   for (; i + unrolled <= d; i += unrolled) unrolled_step(i);
   static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
     if (i + W <= d) {
-      static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { step(r, std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i); });
+      step(std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i);
       along.template vectors<1>(i);
       i += W;
     }
   });
   flush_all();
   for (; i < d; ++i) {
-    static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { tail(r, i); });
+    tail(i);
     along.scalar(i);
   }
 }
 
-/// Σ v², i < d, for each of R rows (RMSNorm).
-template <class Arch, class T, std::size_t R, class Src, class Along>
-std::array<double, R> sum_squares(std::array<Src, R> src, std::size_t d, Along along) noexcept {
+/// Σ v², i < d (RMSNorm).
+template <class Arch, class T, class Src, class Along>
+LNFOLD_NORM_OUT_OF_LINE double sum_squares(Src src, std::size_t d, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = rms_unroll;
-  auto acc = zeros<batch, R, U>();
-  auto wide = wide_zeros<Arch, R>();
-  std::array<double, R> total{};  // the scalar tail
-  reduce_loop<batch::size, R, U, rms_block>(
+  auto acc = zeros<batch, U>();
+  xsimd::batch<double, Arch> wide(0.0);
+  double total = 0.0;  // the scalar tail
+  reduce_loop<batch::size, U, rms_block>(
       d,
-      [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const batch v = src[r].template load<batch>(i);
-        acc[r][k] = xsimd::fma(v, v, acc[r][k]);
+      [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch v = src.template load<batch>(i);
+        acc[k] = xsimd::fma(v, v, acc[k]);
       },
-      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc[r], wide[r]); }); },
-      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const auto v = static_cast<double>(src[r].at(i));
-        total[r] = mul_add(v, v, total[r]);  // explicit: see the note on contraction above
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc, wide); },
+      [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const auto v = static_cast<double>(src.at(i));
+        total = mul_add(v, v, total);  // explicit: see the note on contraction above
       },
       along);
-  for (std::size_t r = 0; r < R; ++r) total[r] += xsimd::hadd(wide[r]);
-  return total;
+  return total + xsimd::hadd(wide);
 }
 
-/// Σ v, i < d, for each of R rows (the first pass of the two-pass LayerNorm variant).
-template <class Arch, class T, std::size_t R, class Src, class Along>
-std::array<double, R> sums(std::array<Src, R> src, std::size_t d, Along along) noexcept {
+/// Σ v, i < d (the first pass of the two-pass LayerNorm variant).
+template <class Arch, class T, class Src, class Along>
+LNFOLD_NORM_OUT_OF_LINE double sums(Src src, std::size_t d, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
-  auto acc = zeros<batch, R, U>();
-  auto wide = wide_zeros<Arch, R>();
-  std::array<double, R> total{};  // the scalar tail
-  reduce_loop<batch::size, R, U, ln_block>(
-      d, [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[r][k] += src[r].template load<batch>(i); },
-      [&]() LNFOLD_NORM_LAMBDA_INLINE { static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc[r], wide[r]); }); },
-      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total[r] += static_cast<double>(src[r].at(i)); },
-      along);
-  for (std::size_t r = 0; r < R; ++r) total[r] += xsimd::hadd(wide[r]);
-  return total;
+  auto acc = zeros<batch, U>();
+  xsimd::batch<double, Arch> wide(0.0);
+  double total = 0.0;  // the scalar tail
+  reduce_loop<batch::size, U, ln_block>(
+      d, [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[k] += src.template load<batch>(i); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc, wide); },
+      [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total += static_cast<double>(src.at(i)); }, along);
+  return total + xsimd::hadd(wide);
 }
 
 /// Σ (v − s) and Σ (v − s)² of one row: the shifted sums of LayerNorm.
@@ -268,43 +256,37 @@ struct shifted_sums_t {
   double s2 = 0.0;  // Σ (v − s)²
 };
 
-/// The shifted sums of R rows, row r shifted by shift[r]. The loop sums −t = s − v and negates Σ at
-/// the end, which is exact and gives the same bits as summing t: written s − v, the load of v is the
+/// The shifted sums of a row, shifted by `shift`. The loop sums −t = s − v and negates Σ at the end,
+/// which is exact and gives the same bits as summing t: written s − v, the load of v is the
 /// subtraction's memory operand (x86 has no reversed subtract), one instruction less per vector in a
 /// loop that is bound by how many it issues (apply.hpp does the same).
-template <class Arch, class T, std::size_t R, class Src, class Along>
-std::array<shifted_sums_t, R> shifted_sums(std::array<Src, R> src, std::size_t d,
-                                           std::array<T, R> shift, Along along) noexcept {
+template <class Arch, class T, class Src, class Along>
+LNFOLD_NORM_OUT_OF_LINE shifted_sums_t shifted_sums(Src src, std::size_t d, T shift, Along along) noexcept {
   using batch = xsimd::batch<T, Arch>;
   constexpr std::size_t U = ln_unroll;
-  std::array<batch, R> s;
-  for (std::size_t r = 0; r < R; ++r) s[r] = batch(shift[r]);
-  auto a1 = zeros<batch, R, U>(), a2 = zeros<batch, R, U>();
-  auto w1 = wide_zeros<Arch, R>(), w2 = wide_zeros<Arch, R>();
-  std::array<shifted_sums_t, R> total{};  // the scalar tail
-  reduce_loop<batch::size, R, U, ln_block>(
+  const batch s(shift);
+  auto a1 = zeros<batch, U>(), a2 = zeros<batch, U>();
+  xsimd::batch<double, Arch> w1(0.0), w2(0.0);
+  shifted_sums_t total;  // the scalar tail
+  reduce_loop<batch::size, U, ln_block>(
       d,
-      [&](auto r, auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const batch minus_t = s[r] - src[r].template load<batch>(i);
-        a1[r][k] += minus_t;
-        a2[r][k] = xsimd::fma(minus_t, minus_t, a2[r][k]);
+      [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch minus_t = s - src.template load<batch>(i);
+        a1[k] += minus_t;
+        a2[k] = xsimd::fma(minus_t, minus_t, a2[k]);
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE {
-        static_for<R>([&](auto r) LNFOLD_NORM_LAMBDA_INLINE {
-          flush<U>(a1[r], w1[r]);
-          flush<U>(a2[r], w2[r]);
-        });
+        flush<U>(a1, w1);
+        flush<U>(a2, w2);
       },
-      [&](auto r, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-        const auto minus_t = static_cast<double>(shift[r] - src[r].at(i));
-        total[r].s1 += minus_t;
-        total[r].s2 = mul_add(minus_t, minus_t, total[r].s2);
+      [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const auto minus_t = static_cast<double>(shift - src.at(i));
+        total.s1 += minus_t;
+        total.s2 = mul_add(minus_t, minus_t, total.s2);
       },
       along);
-  for (std::size_t r = 0; r < R; ++r) {
-    total[r].s1 = -(total[r].s1 + xsimd::hadd(w1[r]));
-    total[r].s2 += xsimd::hadd(w2[r]);
-  }
+  total.s1 = -(total.s1 + xsimd::hadd(w1));
+  total.s2 += xsimd::hadd(w2);
   return total;
 }
 

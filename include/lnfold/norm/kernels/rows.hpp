@@ -25,7 +25,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -75,45 +74,35 @@ inline bool ln_cancels(const shifted_sums_t& s, std::size_t d) noexcept {
   return m1 * m1 > (1.0 - 1.0 / ln_max_amplification) * (s.s2 / dd);
 }
 
-/// μ and 1/sqrt(σ²+ε) of R rows. Each `src` is read (and, for the fused source, written) once; the
+/// μ and 1/sqrt(σ²+ε) of a row. `src` is read (and, for the fused source, written) once; the
 /// fallback and the two-pass variant re-read `row`, which then holds the values `src` produced.
 /// `along` runs with the first pass (see reduce_loop).
-template <class Arch, ln_method Method, class T, std::size_t R, class Src, class Along>
-LNFOLD_NORM_INLINE std::array<row_scale<T>, R> layer_norm_scales(const std::array<Src, R>& src,
-                                              const std::array<const T*, R>& row, std::size_t d,
-                                              double eps, const Along& along) noexcept {
-  std::array<T, R> shift;
-  std::array<shifted_sums_t, R> s;
-  std::array<plain_source<T>, R> again;
-  for (std::size_t r = 0; r < R; ++r) again[r] = plain_source<T>{row[r]};
+template <class Arch, ln_method Method, class T, class Src, class Along>
+LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const T* row, std::size_t d, double eps,
+                                                 const Along& along) noexcept {
+  const plain_source<T> again{row};
+  T shift;
+  shifted_sums_t s;
   if constexpr (Method == ln_method::two_pass) {
-    const std::array<double, R> total = sums<Arch, T>(src, d, along);
-    for (std::size_t r = 0; r < R; ++r) shift[r] = static_cast<T>(total[r] / static_cast<double>(d));
+    shift = static_cast<T>(sums<Arch, T>(src, d, along) / static_cast<double>(d));
     s = shifted_sums<Arch, T>(again, d, shift, nothing_along{});
   } else {
-    for (std::size_t r = 0; r < R; ++r) shift[r] = median3(src[r].peek(0), src[r].peek(d / 2), src[r].peek(d - 1));
+    shift = median3(src.peek(0), src.peek(d / 2), src.peek(d - 1));
     s = shifted_sums<Arch, T>(src, d, shift, along);
-    for (std::size_t r = 0; r < R; ++r) {
-      if (ln_cancels(s[r], d)) [[unlikely]] {
-        shift[r] = static_cast<T>(static_cast<double>(shift[r]) + s[r].s1 / static_cast<double>(d));
-        s[r] = shifted_sums<Arch, T>(std::array<plain_source<T>, 1>{again[r]}, d,
-                                     std::array<T, 1>{shift[r]}, nothing_along{})[0];
-      }
+    if (ln_cancels(s, d)) [[unlikely]] {
+      shift = static_cast<T>(static_cast<double>(shift) + s.s1 / static_cast<double>(d));
+      s = shifted_sums<Arch, T>(again, d, shift, nothing_along{});
     }
   }
-  std::array<row_scale<T>, R> out;
-  for (std::size_t r = 0; r < R; ++r) out[r] = layer_norm_scale_from(shift[r], s[r], d, eps);
-  return out;
+  return layer_norm_scale_from(shift, s, d, eps);
 }
 
-template <class Arch, class T, std::size_t R, class Src, class Along>
-LNFOLD_NORM_INLINE std::array<row_scale<T>, R> rms_norm_scales(const std::array<Src, R>& src, std::size_t d,
-                                            double eps, const Along& along) noexcept {
-  const std::array<double, R> ss = sum_squares<Arch, T>(src, d, along);
-  std::array<row_scale<T>, R> out;
-  for (std::size_t r = 0; r < R; ++r) {
-    out[r].inv = static_cast<T>(1.0 / std::sqrt(ss[r] / static_cast<double>(d) + eps));
-  }
+/// 1/sqrt(mean(x²)+ε) of a row (μ = 0), with `along` run alongside.
+template <class Arch, class T, class Src, class Along>
+LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, double eps,
+                                               const Along& along) noexcept {
+  row_scale<T> out;
+  out.inv = static_cast<T>(1.0 / std::sqrt(sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps));
   return out;
 }
 
@@ -148,24 +137,21 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
-    using output = output_rows<Arch, center, G, B, T, 1>;
+    using output = output_row<Arch, center, G, B, T>;
     // The statistics of row r (reading x, or updating the residual), with `along` (the output of
     // the previous row) interleaved column by column; returns the output of row r, to be written.
     auto stats = [&](std::size_t r, const auto& along) {
-      std::array<const T*, 1> in;  // what the output pass reads: x, or the updated residual
-      std::array<row_scale<T>, 1> sc;
-      auto scales = [&](const auto& src) {
-        if constexpr (center) sc = layer_norm_scales<Arch, Method, T, 1>(src, in, d, eps, along);
-        else sc = rms_norm_scales<Arch, T, 1>(src, d, eps, along);
+      const T* in;  // what the output pass reads: x, or the updated residual
+      if constexpr (fused) in = residual->row(r);
+      else in = x.row(r);
+      auto scale = [&](const auto& src) {
+        if constexpr (center) return layer_norm_scale<Arch, Method, T>(src, in, d, eps, along);
+        else return rms_norm_scale<Arch, T>(src, d, eps, along);
       };
-      if constexpr (!fused) {
-        in[0] = x.row(r);
-        scales(std::array<plain_source<T>, 1>{plain_source<T>{in[0]}});
-      } else {
-        in[0] = residual->row(r);
-        scales(std::array<residual_source<T>, 1>{residual_source<T>{residual->row(r), x.row(r)}});
-      }
-      return output(in, std::array<T*, 1>{y.row(r)}, sc, w.gamma, w.beta);
+      row_scale<T> sc;
+      if constexpr (!fused) sc = scale(plain_source<T>{in});
+      else sc = scale(residual_source<T>{residual->row(r), x.row(r)});
+      return output(in, y.row(r), sc, w.gamma, w.beta);
     };
     // Software-pipelined over rows: the statistics of row r run together with the output of row
     // r − 1, so memory sees one read stream and one write stream, as in y = s·x, and the statistics
