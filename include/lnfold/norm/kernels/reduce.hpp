@@ -160,8 +160,8 @@ LNFOLD_NORM_INLINE xsimd::batch<double, Arch> widen(const xsimd::batch<float, Ar
   }
 }
 
-/// Adds the U accumulators of a row (pairwise, in T) to the double vector total, and restarts them
-/// at zero.
+/// Adds the U accumulators of a row (pairwise, in T) to the double vector total. They are not reset:
+/// the next block's first step overwrites them (reduce_loop).
 template <std::size_t U, class Batch, class Wide>
 LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
   static_assert(U == 1 || U == 2 || U == 4 || U == 8);
@@ -169,38 +169,45 @@ LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
   if constexpr (U >= 4) static_for<2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] += a[k + 2]; });
   if constexpr (U >= 2) a[0] += a[1];
   total += widen(a[0]);
-  static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { a[k] = Batch(typename Batch::value_type(0)); });
 }
 
-/// The loop skeleton shared by all reductions: `step(k, i)` consumes the vector at column i into
-/// accumulator k; `flush_all()` moves the accumulators into the double totals; `tail(i)` consumes
-/// one scalar. Full blocks, then < Block unrolled steps, then < U
-/// single vectors (accumulators 1..U−1), then the scalar tail.
+/// The loop skeleton shared by all reductions: `step(k, i, first)` consumes the vector at column i
+/// into accumulator k, or, when `first` (a bool_constant) is true, starts the accumulator with it
+/// (the first step of a block: that saves re-zeroing U accumulators per block in a loop bound by the
+/// instructions it issues, and gives the same bits: an accumulator starting at +0 differs only in
+/// the sign of a zero, which the double total, itself starting at +0, absorbs); `flush_all()` adds
+/// the accumulators to the double totals; `reset_all()` zeroes them; `tail(i)` consumes one scalar.
+/// Full blocks, then < Block unrolled steps, then < U single vectors (accumulators 1..U−1), then the
+/// scalar tail.
 /// `along` is work on another row of the same width done column by column with the reduction (the
 /// output pass of the previous row, apply.hpp): `along.vectors<N>(i)` with the same columns as
 /// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of this
 /// row and the stores of that one form steady streams, and the reduction's latency chains overlap
 /// with the stores instead of running as a separate phase.
-template <std::size_t W, std::size_t U, std::size_t Block, class Step, class Flush, class Tail, class Along>
-LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Tail&& tail,
-                                    Along along) {
+template <std::size_t W, std::size_t U, std::size_t Block, class Step, class Flush, class Reset,
+          class Tail, class Along>
+LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Reset&& reset_all,
+                                    Tail&& tail, Along along) {
   constexpr std::size_t unrolled = U * W, span = Block * unrolled;
-  auto unrolled_step = [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { step(k, i + k * W); });
+  auto unrolled_step = [&](std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
+    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { step(k, i + k * W, first); });
     along.template vectors<U>(i);
   };
   std::size_t i = 0;
   LNFOLD_NORM_NO_UNROLL
   for (; i + span <= d;) {
+    unrolled_step(i, std::true_type{});
+    i += unrolled;
     LNFOLD_NORM_NO_UNROLL
-    for (std::size_t b = 0; b < Block; ++b, i += unrolled) unrolled_step(i);
+    for (std::size_t b = 1; b < Block; ++b, i += unrolled) unrolled_step(i, std::false_type{});
     flush_all();
   }
+  reset_all();
   LNFOLD_NORM_NO_UNROLL
-  for (; i + unrolled <= d; i += unrolled) unrolled_step(i);
+  for (; i + unrolled <= d; i += unrolled) unrolled_step(i, std::false_type{});
   static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
     if (i + W <= d) {
-      step(std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i);
+      step(std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i, std::false_type{});
       along.template vectors<1>(i);
       i += W;
     }
@@ -222,11 +229,13 @@ LNFOLD_NORM_OUT_OF_LINE double sum_squares(Src src, std::size_t d, Along along) 
   double total = 0.0;  // the scalar tail
   reduce_loop<batch::size, U, rms_block>(
       d,
-      [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
         const batch v = src.template load<batch>(i);
-        acc[k] = xsimd::fma(v, v, acc[k]);
+        if constexpr (decltype(first)::value) acc[k] = v * v;
+        else acc[k] = xsimd::fma(v, v, acc[k]);
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc, wide); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { acc = zeros<batch, U>(); },
       [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
         const auto v = static_cast<double>(src.at(i));
         total = mul_add(v, v, total);  // explicit: see the note on contraction above
@@ -244,8 +253,13 @@ LNFOLD_NORM_OUT_OF_LINE double sums(Src src, std::size_t d, Along along) noexcep
   xsimd::batch<double, Arch> wide(0.0);
   double total = 0.0;  // the scalar tail
   reduce_loop<batch::size, U, ln_block>(
-      d, [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { acc[k] += src.template load<batch>(i); },
+      d,
+      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
+        if constexpr (decltype(first)::value) acc[k] = src.template load<batch>(i);
+        else acc[k] += src.template load<batch>(i);
+      },
       [&]() LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc, wide); },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE { acc = zeros<batch, U>(); },
       [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE { total += static_cast<double>(src.at(i)); }, along);
   return total + xsimd::hadd(wide);
 }
@@ -270,14 +284,23 @@ LNFOLD_NORM_OUT_OF_LINE shifted_sums_t shifted_sums(Src src, std::size_t d, T sh
   shifted_sums_t total;  // the scalar tail
   reduce_loop<batch::size, U, ln_block>(
       d,
-      [&](auto k, std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
         const batch minus_t = s - src.template load<batch>(i);
-        a1[k] += minus_t;
-        a2[k] = xsimd::fma(minus_t, minus_t, a2[k]);
+        if constexpr (decltype(first)::value) {
+          a1[k] = minus_t;
+          a2[k] = minus_t * minus_t;
+        } else {
+          a1[k] += minus_t;
+          a2[k] = xsimd::fma(minus_t, minus_t, a2[k]);
+        }
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE {
         flush<U>(a1, w1);
         flush<U>(a2, w2);
+      },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE {
+        a1 = zeros<batch, U>();
+        a2 = zeros<batch, U>();
       },
       [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
         const auto minus_t = static_cast<double>(shift - src.at(i));
