@@ -6,6 +6,8 @@
 //                           statistics (Σx, then Σ(x−μ)², then output) instead of the shifted one-pass
 //   BM_<op>_scalar          lnfold::reference_* : scalar, long double arithmetic (the test oracle)
 //   BM_<op>_eigen           an idiomatic Eigen rowwise array expression
+//   BM_<op>_handwritten     plain AVX2 intrinsics, the kernels the in-cache targets came from
+//                           (layer_norm, rms_norm; only when compiled for AVX2 + FMA)
 //   BM_scale                y = s·x with xsimd, ordinary stores: the same memory traffic as a norm
 //   BM_copy                 memcpy of x into y
 // All norms have γ and β. bytes_per_second counts x read + y written (2·rows·d·4 bytes); for the
@@ -13,6 +15,8 @@
 // each, cache resident) are not counted. Buffers are 64-byte aligned, filled outside the loop.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +24,9 @@
 #include <random>
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "lnfold/norm/norm.hpp"
 
@@ -175,6 +182,83 @@ void residual_rms_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_
   lnfold::reference_residual_add_rms_norm(x, r, y, w, e);
 }
 
+// ---- hand-written AVX2: the kernels the in-cache targets were calibrated with ----------------
+// "RMSNorm with eight accumulators" and "a shifted one-pass LayerNorm" (#2), written the plain way:
+// per row a statistics loop, then an output loop; float accumulators, the row's first element as
+// the shift, no cancellation guard. A baseline that puts those reference figures in the same run as
+// the library's kernels, not an alternative: they lose the accuracy the library keeps (large
+// |mean|/σ, long rows).
+
+#if defined(__AVX2__) && defined(__FMA__)
+float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_hadd_ps(s, s);
+  return _mm_cvtss_f32(_mm_hadd_ps(s, s));
+}
+
+/// y = (x − mu)·inv·γ + β over one row (mu = 0 for RMSNorm).
+void handwritten_output(const float* x, float* y, const float* g, const float* b, std::size_t d, float mu,
+                        float inv) {
+  const __m256 m = _mm256_set1_ps(mu), s = _mm256_set1_ps(inv);
+  std::size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s);
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+  }
+  for (; i < d; ++i) y[i] = (x[i] - mu) * inv * g[i] + b[i];
+}
+
+void rms_norm_handwritten(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                          lnfold::norm_affine<float> w, double e) {
+  const std::size_t d = x.cols;
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const float* xr = x.row(r);
+    __m256 acc[8];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+      for (int k = 0; k < 8; ++k) {
+        const __m256 v = _mm256_loadu_ps(xr + i + 8 * k);
+        acc[k] = _mm256_fmadd_ps(v, v, acc[k]);
+      }
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_add_ps(acc[k], acc[k + 4]);
+    float ss = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < d; ++i) ss += xr[i] * xr[i];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(d) + static_cast<float>(e));
+    handwritten_output(xr, y.row(r), w.gamma, w.beta, d, 0.0f, inv);
+  }
+}
+
+void layer_norm_handwritten(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
+                            lnfold::norm_affine<float> w, double e) {
+  const std::size_t d = x.cols;
+  for (std::size_t r = 0; r < x.rows; ++r) {
+    const float* xr = x.row(r);
+    const float shift = xr[0];
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256 a1[4], a2[4];
+    for (int k = 0; k < 4; ++k) a1[k] = a2[k] = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= d; i += 32)
+      for (int k = 0; k < 4; ++k) {
+        const __m256 t = _mm256_sub_ps(_mm256_loadu_ps(xr + i + 8 * k), s);
+        a1[k] = _mm256_add_ps(a1[k], t);
+        a2[k] = _mm256_fmadd_ps(t, t, a2[k]);
+      }
+    float s1 = horizontal_sum(_mm256_add_ps(_mm256_add_ps(a1[0], a1[1]), _mm256_add_ps(a1[2], a1[3])));
+    float s2 = horizontal_sum(_mm256_add_ps(_mm256_add_ps(a2[0], a2[1]), _mm256_add_ps(a2[2], a2[3])));
+    for (; i < d; ++i) {
+      const float t = xr[i] - shift;
+      s1 += t;
+      s2 += t * t;
+    }
+    const float n = static_cast<float>(d), m1 = s1 / n;
+    const float inv = 1.0f / std::sqrt(std::max(s2 / n - m1 * m1, 0.0f) + static_cast<float>(e));
+    handwritten_output(xr, y.row(r), w.gamma, w.beta, d, shift + m1, inv);
+  }
+}
+#endif
+
 // ---- Eigen: idiomatic rowwise array expressions -------------------------------------------------------
 
 #if defined(LNFOLD_BENCH_EIGEN)
@@ -241,6 +325,10 @@ BENCHMARK(BM_simd<layer_norm_scalar>)->Name("BM_layer_norm_scalar")->Apply(shape
 BENCHMARK(BM_simd<rms_norm_scalar>)->Name("BM_rms_norm_scalar")->Apply(shapes);
 BENCHMARK(BM_simd_residual<residual_layer_norm_scalar>)->Name("BM_residual_add_layer_norm_scalar")->Apply(shapes);
 BENCHMARK(BM_simd_residual<residual_rms_norm_scalar>)->Name("BM_residual_add_rms_norm_scalar")->Apply(shapes);
+#if defined(__AVX2__) && defined(__FMA__)
+BENCHMARK(BM_simd<layer_norm_handwritten>)->Name("BM_layer_norm_handwritten")->Apply(shapes);
+BENCHMARK(BM_simd<rms_norm_handwritten>)->Name("BM_rms_norm_handwritten")->Apply(shapes);
+#endif
 #if defined(LNFOLD_BENCH_EIGEN)
 BENCHMARK(BM_eigen<true, false>)->Name("BM_layer_norm_eigen")->Apply(shapes);
 BENCHMARK(BM_eigen<false, false>)->Name("BM_rms_norm_eigen")->Apply(shapes);
