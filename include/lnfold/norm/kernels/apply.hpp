@@ -93,7 +93,7 @@ struct output_row {
   }
 };
 
-/// The whole output pass of `out` alone (the last rows of a range, with no statistics to overlap).
+/// The whole output pass of `out` alone (the last row of a range, with no statistics to overlap).
 template <class Output>
 void write_rows(Output out, std::size_t d) noexcept {
   constexpr std::size_t W = Output::batch::size, U = 2;
