@@ -90,3 +90,32 @@ TEMPLATE_TEST_CASE("layer_norm is accurate when its shift is an outlier", "[norm
     });
   }
 }
+
+// The two-pass statistics (Σx, then Σ(x − μ) and Σ(x − μ)² around the mean) are not a public entry
+// point, but bench_norm times them against the shifted one-pass ones, so they must compute the same
+// LayerNorm: plain and fused, within the same tolerance, on ordinary rows and rows far from zero.
+TEMPLATE_TEST_CASE("the two-pass LayerNorm statistics match the reference", "[norm]", float, double) {
+  using T = TestType;
+  using namespace lnfold::detail;
+  std::mt19937 gen(4321);
+  for (std::size_t d : widths()) {
+    affine<T> a(d, gen);
+    const auto w = a.get(true, true);
+    for (const double offset : {0.3, 1e4}) {
+      matrix<T> x(3, d), r(3, d);
+      x.fill_normal(gen, offset, 1.7);
+      r.fill_normal(gen, 0.0, 1.0);
+      for_each_arch([&](auto arch) {
+        using A = decltype(arch);
+        INFO("arch " << A::name() << " d " << d << " offset " << offset);
+        matrix<T> y(3, d);
+        norm_rows<A, norm_kind::layer, ln_method::two_pass, T>(x.cref(), nullptr, y.ref(), w, 1e-5, 0, 3);
+        CHECK(worst_error_ratio<T>(op::layer, x, y, w, 1e-5) <= 1.0);
+        matrix<T> updated = r;  // the fused kernel normalizes r + x and stores it in r
+        const matrix_ref<T> residual = updated.ref();
+        norm_rows<A, norm_kind::layer, ln_method::two_pass, T>(x.cref(), &residual, y.ref(), w, 1e-5, 0, 3);
+        CHECK(worst_error_ratio<T>(op::layer, updated, y, w, 1e-5) <= 1.0);
+      });
+    }
+  }
+}
