@@ -138,7 +138,16 @@ template <class Arch>
 LNFOLD_NORM_INLINE xsimd::batch<double, Arch> widen(const xsimd::batch<float, Arch>& v) noexcept {
   constexpr std::size_t W = xsimd::batch<float, Arch>::size;
   static_assert(xsimd::batch<double, Arch>::size * 2 == W);
-  // The AVX family (8 float lanes; AVX-512 derives from it with 16) and the SSE family (4 lanes).
+  // AVX-512 (16 float lanes), the AVX family (8) and the SSE family (4); xsimd's AVX-512 types do
+  // not derive from its AVX ones, so each has its own branch. Anything else goes through memory
+  // (on AVX-512 that path cost a store, eight scalar conversions and adds and a reload per flush).
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch> && W == 16) {
+    const __m512 f = v;
+    const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
+    return _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(f)), _mm512_cvtps_pd(high));
+  } else
+#endif
 #if XSIMD_WITH_AVX
   if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
     const __m256 f = v;
