@@ -48,9 +48,9 @@ using buffer = std::unique_ptr<float[], free_deleter>;
 // Where a buffer starts within its 4 KiB page. A store and a later load whose addresses agree in
 // their low 12 bits stall the load (4K aliasing), and glibc places two equal large allocations 64
 // bytes apart modulo 4096, so y = s·x ran up to 50% slower in this binary than with a placement
-// that avoids it (BM_scale 64/768: 5.4 µs vs 3.6 µs). Each buffer of a fixture gets its own page
-// offset, 17 cache lines apart, so no two streams alias and the ratios compare kernels, not an
-// accident of the allocator; the offsets stay 64-byte aligned.
+// that avoids it (BM_scale 64/768 on a Zen 4: 5.4 µs vs 3.6 µs). Each buffer of a fixture gets its
+// own page offset, 17 cache lines apart, so no two streams alias and the ratios compare kernels,
+// not an accident of the allocator; the offsets stay 64-byte aligned.
 constexpr std::size_t page_offset(std::size_t slot) { return slot * 17 * 64 % 4096; }
 
 buffer make_buffer(std::size_t n, float offset, std::mt19937& gen, std::size_t slot) {
