@@ -72,9 +72,12 @@ struct stem_record {
 
 /// A norm's γ and β moved into the linear layers that read it (apply_options::fold_affine).
 struct affine_fold_record {
+  struct reader {
+    node_id linear = 0;
+    std::optional<param_id> new_bias;  ///< created when the linear had no bias and β needed one
+  };
   node_id norm = 0;
-  std::vector<node_id> linears;
-  std::vector<param_id> new_biases;  ///< created for linears that had none (β needed one)
+  std::vector<reader> linears;
 };
 
 /// Everything apply_fold_plan did, in the order it did it.

@@ -345,8 +345,8 @@ class plan_applier {
                (!norm.beta || linear_scale_or_unit(std::as_const(g_), r).bias != 0);
       });
       if (!foldable) continue;
-      affine_fold_record rec{n, readers[n], {}};
-      for (node_id r : readers[n]) absorb_affine(norm, r, rec);
+      affine_fold_record rec{n, {}};
+      for (node_id r : readers[n]) rec.linears.push_back({r, absorb_affine(norm, r)});
       op_desc plain = norm;
       plain.gamma.reset();
       plain.beta.reset();
@@ -363,7 +363,9 @@ class plan_applier {
     return norm.axis == -1 || norm.axis == last;
   }
 
-  void absorb_affine(const op_desc& norm, node_id linear, affine_fold_record& rec) {
+  // Returns the bias it had to create, if any.
+  std::optional<param_id> absorb_affine(const op_desc& norm, node_id linear) {
+    std::optional<param_id> created;
     op_desc o = op(linear);
     const bool out_in = o.layout == weight_layout::out_in;
     const shape w_dims = param_dims(*o.weight);
@@ -389,7 +391,7 @@ class plan_applier {
         o.bias = static_cast<param_id>(
             lnfold::add_param_like(g_, *o.weight, std::string_view(name(linear) + ".bias_from_beta"), shape{static_cast<std::int64_t>(outs)}));
         lnfold::set_node_op(g_, linear, o);
-        rec.new_biases.push_back(*o.bias);
+        created = o.bias;
       }
       edit(*o.bias, [&](const auto& b) {
         for_each_indexed(b, [&](auto& x, std::span<const std::size_t> i) {
@@ -406,6 +408,7 @@ class plan_applier {
         });
       });
     }
+    return created;
   }
 
   G& g_;
