@@ -2,7 +2,7 @@
 //
 //   lnfold-onnx report MODEL.onnx [--json]
 //   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
-//                       [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]
+//                       [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]
 //
 // Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem; convert then
 // writes nothing), 2 on bad usage, 3 when convert finds no foldable LayerNorm (nothing is written).
@@ -26,7 +26,7 @@ namespace {
 constexpr std::string_view usage =
     "usage: lnfold-onnx report MODEL.onnx [--json]\n"
     "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
-    "                           [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]\n";
+    "                           [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]\n";
 
 constexpr int nothing_to_convert = 3;
 
@@ -92,7 +92,7 @@ int convert(const arguments& args) {
             << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
             << s.affine_folded.size() << " norms' γ/β into their linears; passes the ONNX checker; wrote '" << out << "'\n";
   for (const auto& name : s.fallbacks)
-    std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
+    std::cout << "  " << name << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
   return 0;
 }
@@ -120,7 +120,7 @@ std::optional<arguments> parse(int argc, char** argv) {
     } else if (arg == "--rmsnorm-form") {
       const auto v = value();
       const auto f = v ? lnfold::onnx::parse_rmsnorm_form(*v) : std::nullopt;
-      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed or simplified (got '" << v.value_or("") << "')\n", std::nullopt;
+      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed, simplified or rmsnormalization (got '" << v.value_or("") << "')\n", std::nullopt;
       a.convert.form = *f;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return std::cerr << "lnfold-onnx: unknown option '" << arg << "'\n", std::nullopt;
