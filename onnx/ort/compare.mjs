@@ -98,6 +98,31 @@ function makeRng(seed) {
   return { next, normal };
 }
 
+// float16 bit patterns <-> numbers (ONNX Runtime for Node hands float16 tensors over as Uint16Array
+// bit patterns). toHalf rounds to nearest, ties to even, as lnfold's float16.hpp does.
+function fromHalf(h) {
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1024 + m) * 2 ** (e - 25);
+}
+function toHalf(x) {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (Number.isNaN(x)) return 0x7e00;
+  const e = Math.max(Math.floor(Math.log2(a || 1)), -14);
+  const unit = 2 ** (e - 10), q = a / unit;  // exact: q < 2^11
+  let r = Math.floor(q);
+  if (q - r > 0.5 || (q - r === 0.5 && r % 2 === 1)) r += 1;
+  if (a === 0 || r === 0) return sign;
+  let exp = e + 15, man = r;
+  if (man >= 2048) { man /= 2; exp += 1; }
+  if (man < 1024) return sign | man;  // subnormal
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | (man - 1024);
+}
+const numbers = (t) => (t.type === 'float16' ? Array.from(t.data, fromHalf) : Array.from(t.data, Number));
+
 function makeInput(ort, meta, opts, rng) {
   if (!meta.isTensor) fail(`input '${meta.name}' is not a tensor`);
   const dims = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : (opts.dims[d] ?? 1)));
@@ -107,6 +132,7 @@ function makeInput(ort, meta, opts, rng) {
   switch (meta.type) {
     case 'float32': return new ort.Tensor('float32', Float32Array.from({ length: size }, rng.normal), dims);
     case 'float64': return new ort.Tensor('float64', Float64Array.from({ length: size }, rng.normal), dims);
+    case 'float16': return new ort.Tensor('float16', Uint16Array.from({ length: size }, () => toHalf(rng.normal())), dims);
     case 'int64': return new ort.Tensor('int64', BigInt64Array.from({ length: size }, () => BigInt(int())), dims);
     case 'int32': return new ort.Tensor('int32', Int32Array.from({ length: size }, int), dims);
     case 'bool': return new ort.Tensor('bool', Uint8Array.from({ length: size }, () => (rng.next() < 0.5 ? 0 : 1)), dims);
@@ -142,8 +168,9 @@ function compareOutputs(namesA, outA, namesB, outB) {
     const a = outA[namesA[k]], b = outB[namesB[k]];
     const sameShape = a.dims.length === b.dims.length && a.dims.every((d, i) => d === b.dims[i]);
     let scale = 0, diff = sameShape ? 0 : Infinity;
-    for (let i = 0; sameShape && i < a.data.length; ++i) {
-      const x = Number(a.data[i]), y = Number(b.data[i]);
+    const av = numbers(a), bv = numbers(b);
+    for (let i = 0; sameShape && i < av.length; ++i) {
+      const x = av[i], y = bv[i];
       if (Number.isNaN(x - y)) { diff = Infinity; break; }
       scale = Math.max(scale, Math.abs(x));
       diff = Math.max(diff, Math.abs(x - y));

@@ -17,6 +17,7 @@
 
 #include "lnfold/error.hpp"
 #include "lnfold/onnx/load.hpp"
+#include "lnfold/onnx/node_attributes.hpp"
 
 namespace lnfold::onnx {
 
@@ -60,8 +61,9 @@ inline bool checker_covers(const ::onnx::ModelProto& model) {
 /// newer opsets another way tests checker_covers first.
 inline void check_converted_model(const ::onnx::ModelProto& model) {
   if (!checker_covers(model))
-    lnfold::detail::fail(lnfold::detail::concat("the converted model cannot be checked: this libonnx's checker knows opsets up to ",
-                                                max_default_opset(), " of the default domain"));
+    lnfold::detail::fail(lnfold::detail::concat("the converted model cannot be checked: it imports opset ", detail::default_opset(model),
+                                                " of the default domain, and this libonnx's checker knows opsets up to ",
+                                                max_default_opset()));
   register_ort_simplified_layer_norm();
   try {
     ::onnx::checker::check_model(model);

@@ -699,6 +699,11 @@ class graph {
       }
       return emit(n, std::move(op), std::move(ids));
     }
+    if (t == "Shape" || t == "Size") {
+      // Reads the input's shape only, which a shift of its values does not change: no data input.
+      op.type = t + " (reads the shape only)";
+      return emit(n, std::move(op), {});
+    }
     if (t == "RMSNormalization" || t == "SimplifiedLayerNormalization") {
       op.kind = op_kind::rms_norm;  // opset 23, and ONNX Runtime's op of the same meaning (default domain)
       op.axis = attr_int(a, "axis", -1);
