@@ -9,7 +9,9 @@
 // float inputs are N(0, 1) (Box-Muller on a seeded xorshift generator, so a seed gives the same
 // inputs on every machine), integer inputs (token ids) are uniform integers in [0, HI] with HI from
 // --int-range NAME=HI, default 1 (valid for any table of two or more rows), bool inputs are 0/1.
-// A symbolic dim takes its value from --dim NAME=VALUE, else 1. B must accept the same inputs.
+// float16 inputs get N(0, 1) rounded to float16. A symbolic dim takes its value from --dim NAME=VALUE,
+// else 1. B must accept the same inputs; where B takes float16 for A's float32 (or the reverse), it
+// gets the same values rounded (or widened).
 //
 // Output: {"max_rel_diff": x, "outputs": [{"name", "max_abs_diff", "scale"}],
 //          "a_ms": {"median", "min", "max"}, "b_ms": {...}}
@@ -122,6 +124,12 @@ function toHalf(x) {
   return sign | (exp << 10) | (man - 1024);
 }
 const numbers = (t) => (t.type === 'float16' ? Array.from(t.data, fromHalf) : Array.from(t.data, Number));
+function asType(ort, t, type) {
+  if (t.type === type) return t;
+  if (type === 'float16' && t.type === 'float32') return new ort.Tensor('float16', Uint16Array.from(t.data, toHalf), t.dims);
+  if (type === 'float32' && t.type === 'float16') return new ort.Tensor('float32', Float32Array.from(t.data, fromHalf), t.dims);
+  return t;  // ORT names the mismatch
+}
 
 function makeInput(ort, meta, opts, rng) {
   if (!meta.isTensor) fail(`input '${meta.name}' is not a tensor`);
@@ -197,7 +205,10 @@ async function compare(ort, opts) {
   for (const meta of a.inputMetadata) feeds[meta.name] = makeInput(ort, meta, opts, rng);
   for (const name of b.inputNames)
     if (!(name in feeds)) fail(`'${fileB}' has input '${name}', which '${fileA}' does not have`);
-  const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, feeds[n]]));
+  // B gets A's tensors; where B takes the other float type (a float16 export of a float32 model),
+  // the same values rounded to it (to nearest even) or widened.
+  const metaB = Object.fromEntries(b.inputMetadata.map((m) => [m.name, m]));
+  const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, asType(ort, feeds[n], metaB[n]?.type ?? feeds[n].type)]));
 
   const first = [await run(a, feeds, fileA), await run(b, feedsB, fileB)];
   const result = compareOutputs(a.outputNames, first[0].out, b.outputNames, first[1].out);
