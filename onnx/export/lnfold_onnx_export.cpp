@@ -6,7 +6,8 @@
 //                      [--external-data [--data-file NAME]]
 //   lnfold-onnx-export --list
 //
-// NAME is an architecture (build_architecture) or an edge case (edge_cases::all()). --folded applies
+// NAME is an architecture (build_architecture), gpt2-xl (GPT-2 XL's shape: 48 layers, d = 1600,
+// 25 heads, 1.56 B parameters), or an edge case (edge_cases::all()). --folded applies
 // lnfold's own fold plan (find_foldable, rank-1 ties, then apply_fold_plan in double) before writing:
 // the converted model as the built-in pipeline makes it, every foldable LN an RMSNorm.
 // The model passes ::onnx::checker::check_model before it is written; the file is written to a
@@ -59,6 +60,10 @@ int parse_type(std::string_view flag, const std::string& v, bool allow_float32) 
 }
 
 lnfold::graph build(const std::string& name, std::optional<std::int64_t> layers, bool tiny) {
+  if (name == "gpt2-xl") {  // GPT-2 XL's shape (1.56 B parameters): the external-data benchmark's model
+    lnfold::detail::require(!tiny, "--tiny does not apply to gpt2-xl");
+    return lnfold::build_gpt2({.layers = layers.value_or(48), .d = 1600, .heads = 25});
+  }
   for (auto arch : lnfold::architecture_names)
     if (arch == name)
       return lnfold::build_architecture(name, layers, tiny ? lnfold::architecture_size::tiny : lnfold::architecture_size::standard);
@@ -110,7 +115,9 @@ int run(const std::string& name, const std::string& out, std::optional<std::int6
     }
   }
   if (options.external) {
-    lnfold::onnx::write_model_with_external_data(model, out, {.data_file = options.data_file});
+    const auto written = lnfold::onnx::write_model_with_external_data(model, out, {.data_file = options.data_file});
+    std::cerr << "lnfold-onnx-export: " << written.tensors << " tensors, " << written.bytes << " bytes in '" << written.data_path
+              << "', the largest " << written.largest << " bytes\n";
   } else {
     lnfold::onnx::write_model_atomically(model, out);
   }
@@ -136,6 +143,7 @@ int main(int argc, char** argv) {
       if (arg == "-h" || arg == "--help") return std::cout << usage, 0;
       if (arg == "--list") {
         for (auto a : lnfold::architecture_names) std::cout << a << '\n';
+        std::cout << "gpt2-xl\n";
         std::string_view last;
         for (const auto& c : lnfold::edge_cases::all())
           if (c.name != last) std::cout << (last = c.name) << '\n';
