@@ -22,7 +22,7 @@ if [ "$free_kb" -lt "$need_kb" ]; then
   echo "only $((free_kb / 1024 / 1024)) GiB free in $work, the benchmark needs 14 GiB"; exit 1
 fi
 free_mem_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $((free_mem_kb / 1024 / 1024)) GiB available, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc --all) cores, $((free_mem_kb / 1024 / 1024)) GiB available, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # step LABEL COMMAND...: runs it under /usr/bin/time, prints "LABEL: wall S s, peak RSS M MiB".
 step() {
