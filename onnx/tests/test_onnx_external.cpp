@@ -96,7 +96,7 @@ void set_external(P& t, const std::string& location, std::uint64_t offset, std::
 
 }  // namespace
 
-TEST_CASE("write_model_with_external_data: large tensors move to an aligned data file; the model reads back the same") {
+TEST_CASE("write_model_with_external_data: large tensors move to an aligned data file, the model reads back the same") {
   const scratch s("write");
   model_builder b = sample();
   const ::onnx::ModelProto before = b.m;

@@ -143,7 +143,7 @@ TEST_CASE("float16 and bfloat16 encoding rounds to nearest even, as an exhaustiv
   CHECK(lnfold::onnx::encode_narrow(1.0 + 3 * std::ldexp(1.0, -8), narrow_float::bfloat16) == 0x3f82);
 }
 
-TEST_CASE("encode_raw / decode_raw round-trip float, double, float16 and bfloat16; tensor_values reads them") {
+TEST_CASE("encode_raw / decode_raw round-trip float, double, float16 and bfloat16, tensor_values reads them") {
   const std::vector<double> v{0.0, -1.5, 3.140625, 1e-3, -65504.0, 2.5e-6};
   for (const int type : {P::FLOAT, P::DOUBLE, P::FLOAT16, P::BFLOAT16}) {
     CAPTURE(type);
@@ -176,7 +176,7 @@ TEST_CASE("encode_raw / decode_raw round-trip float, double, float16 and bfloat1
 
 // ---- opsets past 17 --------------------------------------------------------------------------------
 
-TEST_CASE("Opset 18: a decomposed LN with ReduceMean axes as an input folds; shapes are not ONNX 1.12's") {
+TEST_CASE("Opset 18: a decomposed LN with ReduceMean axes as an input folds, shapes are not ONNX 1.12's") {
   for (const int opset : {18, 21, 23}) {
     CAPTURE(opset);
     model_builder b(opset);
@@ -206,7 +206,7 @@ TEST_CASE("Opset 18: a decomposed LN with ReduceMean axes as an input folds; sha
   }
 }
 
-TEST_CASE("Opset 23: RMSNormalization is an rms_norm; a region it reads is not safe, its output is not zero-mean") {
+TEST_CASE("Opset 23: RMSNormalization is an rms_norm, a region it reads is not safe, its output is not zero-mean") {
   model_builder b(23);
   b.input("x", {2, 8});
   b.init("W", {8, 8});
@@ -236,7 +236,7 @@ TEST_CASE("Opset 23: RMSNormalization is an rms_norm; a region it reads is not s
   }
 }
 
-TEST_CASE("An op of an unknown domain blocks the LNs it touches and no other; the model loads") {
+TEST_CASE("An op of an unknown domain blocks the LNs it touches and no other, the model loads") {
   model_builder b(18);
   auto* custom = b.m.add_opset_import();
   custom->set_domain("com.example.custom");
@@ -398,7 +398,7 @@ TEST_CASE("A class token Expand-ed over the batch and concatenated: a source, so
   }
 }
 
-TEST_CASE("Expand of a data tensor along the normalized axis blocks; Tile along tokens is transparent") {
+TEST_CASE("Expand of a data tensor along the normalized axis blocks, Tile along tokens is transparent") {
   model_builder b(17);
   b.input("x", {2, 4, 8});
   b.input("gate", {2, 4, 1});
@@ -466,7 +466,7 @@ TEST_CASE("Shape arithmetic at opset 18: Shape → Gather → Div → Concat →
   CHECK(plan.lns[0].foldable);
 }
 
-TEST_CASE("--input-shape pins dynamic sizes; a wrong name, rank or fixed size is one clear error") {
+TEST_CASE("Pinned input sizes (--input-shape) make a computed reshape known, and a wrong name, rank or size is one clear error") {
   model_builder b(17);
   b.input("x", {2, 6, 8});
   auto* dims = b.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();

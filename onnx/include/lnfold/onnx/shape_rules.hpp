@@ -44,6 +44,25 @@ inline std::string dims_text(const shape& s) {
   return out;
 }
 
+/// a + b and a · b, or unknown_value when either is unknown or the result overflows: shape arithmetic
+/// in a model may hold INT64_MAX ("to the end") and must not overflow here.
+inline std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  return a == unknown_value || b == unknown_value || __builtin_add_overflow(a, b, &r) ? unknown_value : r;
+}
+inline std::int64_t checked_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  return a == unknown_value || b == unknown_value || __builtin_mul_overflow(a, b, &r) ? unknown_value : r;
+}
+/// A dim from checked arithmetic: -1 (unknown) for unknown_value or a negative result.
+inline std::int64_t as_dim(std::int64_t v) { return v == unknown_value || v < 0 ? -1 : v; }
+/// How many of [b, e) a Slice with `step` takes, b and e already clamped.
+inline std::int64_t slice_count(std::int64_t b, std::int64_t e, std::int64_t step) {
+  if (step > 0) return e > b ? 1 + (e - b - 1) / step : 0;
+  if (b <= e) return 0;
+  return step == std::numeric_limits<std::int64_t>::min() ? 1 : 1 + (b - e - 1) / -step;
+}
+
 /// Right-aligned NumPy broadcasting of two shapes; nullopt when they do not broadcast.
 inline std::optional<shape> broadcast_shapes(const shape& a, const shape& b) {
   shape out(std::max(a.size(), b.size()));
@@ -216,7 +235,7 @@ class shape_rules {
       const auto d = dims(in(n, 0));
       if (!d) return;
       std::int64_t p = 1;
-      for (const auto x : *d) p = x < 0 || p == unknown_value ? unknown_value : p * x;
+      for (const auto x : *d) p = x < 0 ? unknown_value : checked_mul(p, x);
       return set(out, {{p}, false, {}});
     }
     const int_tensor* x = value(in(n, 0));
@@ -236,8 +255,8 @@ class shape_rules {
       const auto *s = ints(in(n, 0)), *l = ints(in(n, 1)), *d = ints(in(n, 2));
       if (!s || !l || !d || s->size() != 1 || l->size() != 1 || d->size() != 1 || (*d)[0] == 0) return;
       int_tensor r;
-      for (std::int64_t v = (*s)[0]; (*d)[0] > 0 ? v < (*l)[0] : v > (*l)[0]; v += (*d)[0]) {
-        if (r.v.size() >= max_values) return;
+      for (std::int64_t v = (*s)[0]; (*d)[0] > 0 ? v < (*l)[0] : v > (*l)[0]; v = checked_add(v, (*d)[0])) {
+        if (r.v.size() >= max_values || v == unknown_value) return;
         r.v.push_back(v);
       }
       r.dims = {static_cast<std::int64_t>(r.v.size())};
@@ -369,11 +388,11 @@ class shape_rules {
         const std::int64_t p = x->v[x->v.size() == 1 ? 0 : i], q = y->v[y->v.size() == 1 ? 0 : i];
         std::int64_t v = unknown_value;
         if (p != unknown_value && q != unknown_value) {
-          if (t == "Add") v = p + q;
-          else if (t == "Sub") v = p - q;
-          else if (t == "Mul") v = p * q;
+          if (t == "Add") v = checked_add(p, q);
+          else if (t == "Sub") v = q == unknown_value ? q : checked_add(p, -q);  // -q: q is not INT64_MIN
+          else if (t == "Mul") v = checked_mul(p, q);
           else if (t == "Div" && q != 0) v = floating ? (p % q == 0 ? p / q : unknown_value) : p / q - ((p % q != 0) && ((p < 0) != (q < 0)));
-          else if (t == "Mod" && q != 0) v = ((p % q) + q) % q;  // fmod = 0 (default): the sign of the divisor
+          else if (t == "Mod" && q != 0) v = p % q != 0 && ((p % q < 0) != (q < 0)) ? p % q + q : p % q;  // fmod = 0: the divisor's sign
           else if (t == "Max") v = std::max(p, q);
           else if (t == "Min") v = std::min(p, q);
           else if (t == "Equal") v = p == q;
@@ -477,7 +496,7 @@ class shape_rules {
       std::int64_t p = 1, q = 1;
       for (std::size_t i = 0; i < r; ++i) {
         auto& side = i < *k ? p : q;
-        side = side < 0 || (*x)[i] < 0 ? -1 : side * (*x)[i];
+        side = side < 0 || (*x)[i] < 0 ? -1 : as_dim(checked_mul(side, (*x)[i]));
       }
       return {shape{p, q}};
     }
@@ -523,7 +542,7 @@ class shape_rules {
       const auto* reps = ints(in(n, 1));
       if (!reps || reps->size() != r) return {};
       shape o(r);
-      for (std::size_t i = 0; i < r; ++i) o[i] = (*x)[i] < 0 ? -1 : (*x)[i] * (*reps)[i];
+      for (std::size_t i = 0; i < r; ++i) o[i] = (*x)[i] < 0 ? -1 : as_dim(checked_mul((*x)[i], (*reps)[i]));
       return {o};
     }
     if (t == "Concat") {
@@ -533,7 +552,7 @@ class shape_rules {
       for (int i = 1; i < n.input_size(); ++i) {
         const auto d = dims(n.input(i));
         if (!d || d->size() != r) return {};
-        o[*k] = o[*k] < 0 || (*d)[*k] < 0 ? -1 : o[*k] + (*d)[*k];
+        o[*k] = o[*k] < 0 || (*d)[*k] < 0 ? -1 : as_dim(checked_add(o[*k], (*d)[*k]));
       }
       return {o};
     }
@@ -554,7 +573,7 @@ class shape_rules {
       for (std::size_t i = 0; i < axes.size(); ++i) {
         const auto k = axis_in(axes[i], r);
         if (!k) return {};
-        if (o[*k] >= 0) o[*k] += (**pads)[i] + (**pads)[i + axes.size()];
+        if (o[*k] >= 0) o[*k] = as_dim(checked_add(o[*k], checked_add((**pads)[i], (**pads)[i + axes.size()])));
       }
       return {o};
     }
@@ -664,14 +683,14 @@ class shape_rules {
         d = -1;
         all_known = false;
       } else {
-        known *= d;
+        known = checked_mul(known, d);
       }
       o[i] = d;
     }
     if (infer && all_known && known > 0 && std::find(in_dims.begin(), in_dims.end(), -1) == in_dims.end()) {
       std::int64_t total = 1;
-      for (const auto d : in_dims) total *= d;
-      o[*infer] = total % known == 0 ? total / known : -1;
+      for (const auto d : in_dims) total = checked_mul(total, d);
+      o[*infer] = total != unknown_value && total % known == 0 ? total / known : -1;
     }
     return o;
   }
@@ -734,11 +753,11 @@ class shape_rules {
       if (step > 0) {
         b = std::clamp<std::int64_t>(b < 0 ? b + d : b, 0, d);
         e = std::clamp<std::int64_t>(e < 0 ? e + d : e, 0, d);
-        o[*k] = e > b ? (e - b + step - 1) / step : 0;
+        o[*k] = slice_count(b, e, step);
       } else {
         b = std::clamp<std::int64_t>(b < 0 ? b + d : b, -1, d - 1);
         e = std::clamp<std::int64_t>(e < 0 ? e + d : e, -1, d - 1);
-        o[*k] = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+        o[*k] = slice_count(b, e, step);
       }
     }
     return o;
