@@ -12,14 +12,14 @@
 set -euo pipefail
 node=$1 compare=$2 dir=$3
 source "$(dirname "$0")/../ort/batch.sh"
-for original in "$dir"/*.opset1[47].onnx; do
+for original in "$dir"/*.opset14.onnx "$dir"/*.opset17.onnx "$dir"/*.dyn17.onnx; do
   name=${original%.onnx}
   read -r -a args < "$name.args" || args=()
   for form in opset18 opset23 external f16w bf16w; do
     model=$name.$form.onnx
     case $form in f16w) tol=1e-2 ;; bf16w) tol=1e-1 ;; *) tol=1e-5 ;; esac
-    ort_request "self $model" "$model" "$model" --runs 1 --warmup 1 "${args[@]}"
-    ort_request "$(basename "$name") $form" "$original" "$model" --runs 1 --warmup 1 --expect-max "$tol" "${args[@]}"
+    ort_request "self $model" "$model" "$model" --runs 1 --warmup 1 --dim batch=2 "${args[@]}"
+    ort_request "$(basename "$name") $form" "$original" "$model" --runs 1 --warmup 1 --expect-max "$tol" --dim batch=2 "${args[@]}"
   done
 done
 ort_compare_all "$node" "$compare"

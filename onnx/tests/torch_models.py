@@ -5,9 +5,9 @@ tiny sizes with seeded random weights, so nothing is downloaded and nothing is c
 
     torch_models.py OUT_DIR
 
-Writes OUT_DIR/NAME.opsetN.onnx for every model below at opsets 14 (LayerNorm decomposed by the
-exporter) and 17 (LayerNormalization), and OUT_DIR/NAME.opsetN.args (compare.mjs arguments for its
-inputs). Exit 77 (CTest:
+Writes OUT_DIR/NAME.VARIANT.onnx for every model below: opset14 (LayerNorm decomposed by the
+exporter), opset17 (LayerNormalization) and dyn17 (opset 17, batch axis dynamic), and
+OUT_DIR/NAME.VARIANT.args (compare.mjs arguments for its inputs). Exit 77 (CTest:
 skipped) when torch or torchvision cannot be imported: scripts/install-torch.sh installs Debian's
 python3-torch and python3-torchvision.
 """
@@ -109,10 +109,14 @@ def main():
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.05 * torch.randn_like(p))
-        for opset in (14, 17):
-            torch.onnx.export(model, inputs, os.path.join(out, f"{name}.opset{opset}.onnx"), opset_version=opset,
-                              do_constant_folding=True, input_names=input_names, output_names=["output"])
-            with open(os.path.join(out, f"{name}.opset{opset}.args"), "w") as f:
+        # opset 14 (LN decomposed), 17 (LayerNormalization), and 17 with a dynamic batch axis, whose
+        # reshapes torch then computes from Shape (the form of issue 14's adaLN row)
+        for variant, opset, dynamic in (("opset14", 14, False), ("opset17", 17, False), ("dyn17", 17, True)):
+            axes = {n: {0: "batch"} for n in input_names} if dynamic else None
+            torch.onnx.export(model, inputs, os.path.join(out, f"{name}.{variant}.onnx"), opset_version=opset,
+                              do_constant_folding=True, input_names=input_names, output_names=["output"],
+                              dynamic_axes=axes)
+            with open(os.path.join(out, f"{name}.{variant}.args"), "w") as f:
                 f.write(compare_args + "\n")
         print(f"exported {name}")
     return 0

@@ -57,8 +57,8 @@ struct shape_options {
   std::map<std::string, shape> input_shapes{};
 };
 
-/// The size given to the k-th dynamic (symbolic or missing) dim of a main-graph input that the user
-/// did not pin: 2·3·5·7 times the k-th prime from 11 on, so that sizes are distinct, divisible by
+/// The size given to the k-th dynamic dim of a main-graph input that the user did not pin (dims
+/// with the same symbol, such as "batch" on two inputs, share one): 2·3·5·7 times the k-th prime from 11 on, so that sizes are distinct, divisible by
 /// small strides and window sizes, and unlikely to equal a real model dim. Verdicts depend on sizes
 /// only through a Reshape's axis matching, which compares sizes; these values make accidental
 /// matches unlikely.
@@ -201,6 +201,7 @@ inline inferred_shapes infer_shapes(const ::onnx::ModelProto& model, const shape
       lnfold::detail::require(d > 0, "--input-shape: input '", name, "' needs sizes > 0 (got ", detail::dims_text(dims), ")");
   }
   std::int64_t next_placeholder = 0;
+  std::map<std::string, std::int64_t> by_symbol;
   for (auto& in : *g.mutable_input()) {
     if (!in.has_type() || !in.type().has_tensor_type()) continue;
     auto* tt = in.mutable_type()->mutable_tensor_type();
@@ -220,8 +221,17 @@ inline inferred_shapes infer_shapes(const ::onnx::ModelProto& model, const shape
       continue;
     }
     if (tt->has_shape())
-      for (auto& d : *tt->mutable_shape()->mutable_dim())
-        if (!d.has_dim_value()) d.set_dim_value(placeholder_dim(next_placeholder++));
+      for (auto& d : *tt->mutable_shape()->mutable_dim()) {
+        if (d.has_dim_value()) continue;
+        // One size per symbol: inputs that share a dim_param ("batch") must broadcast together.
+        if (d.has_dim_param() && !d.dim_param().empty()) {
+          const auto it = by_symbol.try_emplace(d.dim_param(), 0);
+          if (it.second) it.first->second = placeholder_dim(next_placeholder++);
+          d.set_dim_value(it.first->second);
+        } else {
+          d.set_dim_value(placeholder_dim(next_placeholder++));
+        }
+      }
   }
   const std::int64_t opset = detail::default_opset(copy);
   if (opset > max_default_opset()) {
