@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "lnfold/eval/compare.hpp"
-#include "runners/models.hpp"
+#include "lnfold/runners/models.hpp"
 
 namespace {
 

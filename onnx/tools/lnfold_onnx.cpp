@@ -2,7 +2,8 @@
 //
 //   lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]
 //   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
-//                       [--rmsnorm-form decomposed|simplified] [--json] [--input-shape NAME=D0,D1,... ...]
+//                       [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]
+//                       [--input-shape NAME=D0,D1,... ...]
 //
 // --input-shape pins the sizes of a model input whose dims are dynamic, for shape inference
 // (graph.hpp, shapes.hpp): a Reshape computed from shapes then has the sizes to match. Repeatable.
@@ -32,7 +33,8 @@ namespace {
 constexpr std::string_view usage =
     "usage: lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]\n"
     "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
-    "                           [--rmsnorm-form decomposed|simplified] [--json] [--input-shape NAME=D0,D1,... ...]\n";
+    "                           [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]\n"
+    "                           [--input-shape NAME=D0,D1,... ...]\n";
 
 constexpr int nothing_to_convert = 3;
 
@@ -125,14 +127,15 @@ int convert(const arguments& args) {
               << ", \"centered\": " << json_list(s.centered) << ", \"zeroed\": " << json_list(s.zeroed)
               << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
               << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
+              << ", \"affine_folded\": " << json_list(s.affine_folded)
               << ", \"check\": \"onnx::checker::check_model\"}\n";
     return 0;
   }
   std::cout << "converted " << s.converted.size() << " of " << plan.lns.size() << " LayerNorms to RMSNorm (form "
             << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
-            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size()
-            << " stem centerings; passes the ONNX checker; wrote '" << out << "'\n";
+            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
+            << s.affine_folded.size() << " norms' γ/β into their linears; passes the ONNX checker; wrote '" << out << "'\n";
   for (const auto& name : s.fallbacks)
     std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
@@ -151,6 +154,8 @@ std::optional<arguments> parse(int argc, char** argv) {
       a.json = true;
     } else if (arg == "--stem-centering") {
       a.fold.stem_centering = true;
+    } else if (arg == "--fold-affine") {
+      a.convert.fold_affine = true;
     } else if (arg == "--tied") {
       const auto v = value();
       if (v == "rank1") a.fold.tied = lnfold::tied_policy::rank1;
