@@ -35,9 +35,10 @@ constexpr narrow_layout layout_of(narrow_float f) { return f == narrow_float::fl
 /// The value of the 16-bit pattern `bits` in format `f`, exactly.
 inline double decode_narrow(std::uint16_t bits, narrow_float f) {
   const auto l = detail::layout_of(f);
-  const bool negative = (bits & 0x8000u) != 0;
-  const unsigned exponent = (bits >> l.mantissa_bits) & ((1u << l.exponent_bits) - 1u);
-  const unsigned mantissa = bits & ((1u << l.mantissa_bits) - 1u);
+  const unsigned b = bits;  // unsigned before shifting: uint16_t would promote to int
+  const bool negative = (b & 0x8000u) != 0;
+  const unsigned exponent = (b >> l.mantissa_bits) & ((1u << l.exponent_bits) - 1u);
+  const unsigned mantissa = b & ((1u << l.mantissa_bits) - 1u);
   double v = 0.0;
   if (exponent == (1u << l.exponent_bits) - 1u) {
     v = mantissa == 0 ? std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
