@@ -63,14 +63,16 @@ struct source_plan {
 };
 
 /// A per-channel constant scale that must be fused into the linear before centering (LayerScale):
-/// mul(linear(x), s), or mul(add(linear(x), b), s) with a constant bias b.
+/// mul(linear(x), s), or with a constant bias add (mul(add(linear(x), b), s)) and reshapes,
+/// transposes or identities that keep the axis anywhere between the linear and the mul.
 struct scale_fusion {
-  node_id mul = 0;     ///< the mul node, which becomes an identity of its other input
+  node_id mul = 0;     ///< the mul node, which becomes an identity of `scaled`
   node_id linear = 0;  ///< the producer that absorbs the scale
   param_id scale = 0;
   std::size_t region = 0;
   std::optional<node_id> bias_add;  ///< the add between the linear and the mul, if any
   std::optional<node_id> bias;      ///< its constant bias node, scaled too (and centered as a source)
+  node_id scaled = 0;               ///< the mul's input that is not the scale (the linear when nothing is between)
 };
 
 /// A parameter that a source shares with a use that centering would change, and its resolution.
