@@ -1,7 +1,7 @@
 // apply_fold_plan: turns a fold_plan into weights and a graph that compute the same function with
 // RMSNorm in place of every foldable LayerNorm.
 //
-// Preserved (METHOD §1, §4): for every foldable LN, LN(x) = RMS(x̃) with the same γ, β and ε, where x̃
+// Preserved (docs/method.md §1, §4): for every foldable LN, LN(x) = RMS(x̃) with the same γ, β and ε, where x̃
 // is the LN input after its region's sources are centered; every other observable output is
 // unchanged, because centering shifts each tensor of a region by a per-row multiple of 1 and every
 // reader of the region is mean-invariant.
@@ -38,7 +38,7 @@
 namespace lnfold {
 
 struct apply_options {
-  /// Fold γ/β of every norm whose output feeds only linear layers into those layers (METHOD §5).
+  /// Fold γ/β of every norm whose output feeds only linear layers into those layers (docs/method.md §5).
   bool fold_affine = false;
 };
 

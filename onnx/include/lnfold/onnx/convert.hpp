@@ -2,10 +2,10 @@
 // model: the planned initializers are centered in double and rounded back to their stored type, and
 // every foldable LayerNorm becomes an RMSNorm that ONNX Runtime executes.
 //
-// Preserved (METHOD §1, §4): LN(x) = RMS(x̃) with the same γ, β and ε, where x̃ is the LN input after
+// Preserved (docs/method.md §1, §4): LN(x) = RMS(x̃) with the same γ, β and ε, where x̃ is the LN input after
 // its region's sources are centered; every other model output is unchanged, because centering shifts
 // each tensor of a region by a per-row multiple of 1 and every reader of the region ignores it.
-// RMS(x) = γ ⊙ x / sqrt(mean(x²) + ε) + β: ε inside the root, β kept (METHOD §1).
+// RMS(x) = γ ⊙ x / sqrt(mean(x²) + ε) + β: ε inside the root, β kept (docs/method.md §1).
 //
 // In order (the order of transform/apply_plan.hpp, plus stems first so that every later step reads
 // the renamed inputs):
