@@ -25,7 +25,7 @@
 
 #include "lnfold/eval/compare.hpp"
 #include "lnfold/norm/norm.hpp"
-#include "runners/models.hpp"
+#include "lnfold/runners/models.hpp"
 
 namespace {
 

@@ -161,7 +161,7 @@ TEMPLATE_TEST_CASE("a foreign IR converts exactly through the generic applier an
         REQUIRE(sa.rank1.size() == 1);
         CHECK(reader.node_name(sa.rank1[0].linear) == "head");
         CHECK(a.layers[12].params.at("W") == "wte");  // the tie is kept
-        CHECK(a.params.at("head.rank1_means").values.size() == static_cast<std::size_t>(vocab));
+        CHECK(a.params.at("wte.rank1_means").values.size() == static_cast<std::size_t>(vocab));
       } else {
         REQUIRE(sa.untied.size() == 1);
         CHECK(reader.node_name(sa.untied[0].node) == "tok");

@@ -70,7 +70,8 @@ struct stem_record {
   node_id center = 0;
 };
 
-/// A norm's γ and β moved into the linear layers that read it (apply_options::fold_affine).
+/// A norm's γ and β moved into the linear layers that read it, directly or through reshapes that
+/// keep the last axis (apply_options::fold_affine).
 struct affine_fold_record {
   struct reader {
     node_id linear = 0;

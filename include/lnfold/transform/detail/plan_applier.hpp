@@ -200,7 +200,8 @@ class plan_applier {
     });
     const std::string base = name(c.other_use);
     const shape m_dims = use.axis == -2 ? shape{outs, 1} : shape{outs};
-    const auto m = static_cast<param_id>(lnfold::add_param_like(g_, c.param, std::string_view(base + ".rank1_means"), m_dims));
+    const auto m = static_cast<param_id>(
+        lnfold::add_param_like(g_, c.param, std::string_view(pname(c.param) + ".rank1_means"), m_dims));
     edit(m, [&](const auto& v) {
       std::size_t i = 0;
       for_each_indexed(v, [&](auto& x, std::span<const std::size_t>) {
@@ -318,41 +319,59 @@ class plan_applier {
   }
 
   // ---- 6. affine folding -------------------------------------------------------------------------
-  // A norm over the last axis whose only readers are linear layers contracting that axis, each its
-  // weight's and bias's only user, hands its affine to them: W·(γ ⊙ n + β) + b = (W·diag(γ))·n + (b + W·β).
+  // A norm over the last axis whose readers are linear layers contracting that axis (directly or
+  // through reshapes that keep the last axis, which map rows to rows), each its weight's and bias's
+  // only user, hands its affine to them: W·(γ ⊙ n + β) + b = (W·diag(γ))·n + (b + W·β).
 
   void fold_affines() {
     const std::size_t count = node_count();
-    std::vector<std::vector<node_id>> readers(count);
-    std::map<param_id, std::size_t> uses;
+    readers_.assign(count, {});
+    uses_.clear();
     for (node_id n = 0; n < count; ++n) {
-      for (node_id in : inputs(n)) readers[in].push_back(n);
+      for (node_id in : inputs(n)) readers_[in].push_back(n);
       const op_desc o = op(n);
       for (const auto& p : {o.weight, o.bias, o.gamma, o.beta})
-        if (p) ++uses[*p];
+        if (p) ++uses_[*p];
     }
     for (node_id n = 0; n < count; ++n) {
       const op_desc norm = op(n);
       if (norm.kind != op_kind::layer_norm && norm.kind != op_kind::rms_norm) continue;
-      if ((!norm.gamma && !norm.beta) || lnfold::is_graph_output(std::as_const(g_), n) || readers[n].empty()) continue;
-      if (!over_last_axis_only(n, norm)) continue;
-      const bool foldable = std::all_of(readers[n].begin(), readers[n].end(), [&](node_id r) {
-        const op_desc o = op(r);
-        const auto dims = node_dims(r);
-        return o.kind == op_kind::linear && o.weight && dims && !dims->empty() &&
-               (o.axis == -1 || o.axis + 1 == static_cast<std::int64_t>(dims->size())) && inputs(r).size() == 1 &&
-               uses[*o.weight] == 1 && (!o.bias || uses[*o.bias] == 1) && param_dims(*o.weight).size() == 2 &&
-               (!norm.beta || linear_scale_or_unit(std::as_const(g_), r).bias != 0);
-      });
-      if (!foldable) continue;
+      if ((!norm.gamma && !norm.beta) || lnfold::is_graph_output(std::as_const(g_), n)) continue;
+      const auto dims = node_dims(n);
+      if (!over_last_axis_only(n, norm) || !dims) continue;
+      std::vector<node_id> linears;
+      if (!linear_readers(n, dims->back(), norm, linears) || linears.empty()) continue;
       affine_fold_record rec{n, {}};
-      for (node_id r : readers[n]) rec.linears.push_back({r, absorb_affine(norm, r)});
+      for (node_id r : linears) rec.linears.push_back({r, absorb_affine(norm, r)});
       op_desc plain = norm;
       plain.gamma.reset();
       plain.beta.reset();
       lnfold::set_node_op(g_, n, plain);
       summary_.affine_folded.push_back(std::move(rec));
     }
+  }
+
+  // The linears reading `n` (a norm's output, last axis of size d), through row-preserving reshapes;
+  // false when any reader is something else.
+  bool linear_readers(node_id n, std::int64_t d, const op_desc& norm, std::vector<node_id>& out) const {
+    for (node_id r : readers_[n]) {
+      const op_desc o = op(r);
+      const auto dims = node_dims(r);
+      if (!dims || dims->empty()) return false;
+      if (o.kind == op_kind::reshape) {
+        if (lnfold::is_graph_output(std::as_const(g_), r) || dims->back() != d || !linear_readers(r, d, norm, out))
+          return false;
+        continue;
+      }
+      const bool absorbs = o.kind == op_kind::linear && o.weight &&
+                           (o.axis == -1 || o.axis + 1 == static_cast<std::int64_t>(dims->size())) &&
+                           inputs(r).size() == 1 && uses_.at(*o.weight) == 1 && (!o.bias || uses_.at(*o.bias) == 1) &&
+                           param_dims(*o.weight).size() == 2 &&
+                           (!norm.beta || linear_scale_or_unit(std::as_const(g_), r).bias != 0);
+      if (!absorbs) return false;
+      out.push_back(r);
+    }
+    return true;
   }
 
   bool over_last_axis_only(node_id n, const op_desc& norm) const {
@@ -418,6 +437,8 @@ class plan_applier {
   std::map<std::pair<node_id, param_id>, param_id> copies_;  // (source, parameter) -> its untied copy
   std::map<node_id, param_id> zero_copies_;                   // broadcast constant -> its reader's copy
   std::set<std::pair<node_id, param_id>> compensated_;
+  std::vector<std::vector<node_id>> readers_;  // affine folding: every node's readers
+  std::map<param_id, std::size_t> uses_;       // affine folding: how many ops name each parameter
 };
 
 }  // namespace lnfold::detail
