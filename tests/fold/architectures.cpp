@@ -1,4 +1,4 @@
-// Verdicts on every architecture builder match METHOD §4's table, reasons included.
+// Verdicts on every architecture builder match docs/method.md §4's table, reasons included.
 #include <catch2/catch.hpp>
 
 #include <string>

@@ -1,4 +1,4 @@
-// Every rule of METHOD §3 has a small graph that must fold and one that must not
+// Every rule of docs/method.md §3 has a small graph that must fold and one that must not
 // (lnfold::edge_cases::all()); the refused ones must say why, naming the offending node.
 #include <catch2/catch.hpp>
 

@@ -119,7 +119,7 @@ TEST_CASE("negative control: swapping any LN the detector refused changes the ou
       CHECK(max_rel_diff(reference, run(forced, converted.weights, inputs)) > 1e-6);
     }
   }
-  // Every architecture METHOD §4 expects refusals from contributes some (38 LNs at the tiny sizes).
+  // Every architecture docs/method.md §4 expects refusals from contributes some (38 LNs at the tiny sizes).
   CHECK(with_refusals == std::set<std::string>{"bert", "clip-vision", "convnext", "swin", "whisper-encoder"});
   CHECK(refused >= 30);
 }

@@ -1,6 +1,6 @@
 // find_foldable: which LayerNorms of a graph can become RMSNorm exactly, and what to center for it.
 //
-// An LN is foldable (METHOD §4) when, along its normalized axis,
+// An LN is foldable (docs/method.md §4) when, along its normalized axis,
 //   1. walking backward from its input through transparent ops reaches only sources (centerable
 //      linear producers and constants) or already zero-mean tensors;
 //   2. every tensor of that zero-mean region is read only by mean-invariant consumers (LNs over the
@@ -265,7 +265,7 @@ class fold_detector {
     const centered_param* end() const { return items.data() + size; }
   };
 
-  // The parameters a source centers, each with the axis of its own dims to center over (METHOD §2).
+  // The parameters a source centers, each with the axis of its own dims to center over (docs/method.md §2).
   source_params params_of(const centered_source& s) const {
     const op_view op = ix_.op(s.node);
     const auto weight = ix_.param(s.node, 0), bias = ix_.param(s.node, 1);
@@ -357,7 +357,7 @@ class fold_detector {
   }
 
   // Rank-1 compensation applies to a linear that contracts the very axis that was centered: then
-  // W h = W̃ h + m (1ᵀh) and the head adds (Σh)·m (METHOD §5).
+  // W h = W̃ h + m (1ᵀh) and the head adds (Σh)·m (docs/method.md §5).
   tied_policy resolution(const param_use& use, const centered_param& cp) const {
     if (options_.tied != tied_policy::rank1) return options_.tied;
     const op_view op = ix_.op(use.node);

@@ -1,4 +1,4 @@
-// Zero-mean regions (METHOD §4): the (node, axis) states connected by transparent ops, with the
+// Zero-mean regions (docs/method.md §4): the (node, axis) states connected by transparent ops, with the
 // producers that feed them and the consumers that read them. Each state joins one region at most,
 // and every state and consumer edge is examined once, so building all regions is linear in the size
 // of the graph.
