@@ -3,6 +3,7 @@
 // chains (Cast, Reshape, …), Expand / Tile, shape arithmetic, and pinned input sizes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -12,6 +13,7 @@
 
 #include "lnfold/fold/find_foldable.hpp"
 #include "lnfold/fold/report.hpp"
+#include "lnfold/onnx/convert.hpp"
 #include "lnfold/onnx/float16.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/onnx/tensor.hpp"
@@ -309,6 +311,54 @@ TEST_CASE("A float16 weight behind a Cast is the stored tensor's parameter, seen
     std::sort(centered.begin(), centered.end());
     CHECK(centered == std::vector<std::string>{"W16", "b16"});
     CHECK_FALSE(node_named(g, "cast_w"));  // folded, not a node
+  }
+}
+
+TEST_CASE("Converting float16 / bfloat16 weights behind a Cast: centered in storage, the residue reported and bounded") {
+  // A centered fiber stored in T keeps a mean of at most T's relative rounding error times max|w|:
+  // each element moves by at most half an ulp of its own magnitude (2^-11 float16, 2^-8 bfloat16,
+  // relative), so their mean moves by at most that times max|w|.
+  for (const auto& [storage, bound] : {std::pair{P::FLOAT16, 0x1p-11}, std::pair{P::BFLOAT16, 0x1p-8}}) {
+    CAPTURE(storage);
+    model_builder b(17);
+    b.input("x", {2, 4, 8});
+    narrow_init(b, "W16", {8, 16}, storage);
+    narrow_init(b, "b16", {16}, storage);
+    lnfold::onnx::set_attribute(b.node("Cast", {"W16"}, {"W"}, "cast_w"), "to", std::int64_t{P::FLOAT});
+    lnfold::onnx::set_attribute(b.node("Cast", {"b16"}, {"b"}, "cast_b"), "to", std::int64_t{P::FLOAT});
+    b.node("MatMul", {"x", "W"}, {"h"}, "proj");
+    b.node("Add", {"h", "b"}, {"hb"}, "bias");
+    b.node("LayerNormalization", {"hb"}, {"y"}, "ln");
+    b.output("y", {2, 4, 16});
+    const lnfold::onnx::graph g(b.m);
+    const auto result = lnfold::onnx::convert_model(g, lnfold::find_foldable(g));
+    const auto& s = result.summary;
+    REQUIRE(s.residuals.size() == 2);
+    for (const auto& r : s.residuals) {
+      CAPTURE(r.param);
+      CHECK(r.type == lnfold::onnx::detail::element_type_name(storage));
+      CHECK(r.relative_mean <= bound);
+    }
+    // Independently: the stored W16 decoded, its rows (fibers over the output axis) summed.
+    const ::onnx::TensorProto* w = nullptr;
+    for (const auto& t : result.model.graph().initializer())
+      if (t.name() == "W16") w = &t;
+    REQUIRE(w != nullptr);
+    CHECK(w->data_type() == storage);  // still narrow, still read through its Cast
+    const auto v = lnfold::onnx::decode_raw(storage, w->raw_data());
+    REQUIRE(v.size() == 8 * 16);
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      double sum = 0;
+      for (std::size_t j = 0; j < 16; ++j) sum += v[i * 16 + j], scale = std::max(scale, std::fabs(v[i * 16 + j]));
+      worst = std::max(worst, std::fabs(sum / 16));
+    }
+    REQUIRE(scale > 0);
+    CHECK(worst / scale <= bound);
+    const auto w_residual = std::find_if(s.residuals.begin(), s.residuals.end(), [](const auto& r) { return r.param == "W16"; });
+    REQUIRE(w_residual != s.residuals.end());
+    CHECK(w_residual->relative_mean == Approx(worst / scale).margin(1e-15));
+    CHECK(s.largest_residual().relative_mean >= w_residual->relative_mean);
   }
 }
 

@@ -8,33 +8,45 @@
 #   f16w, bf16w                 weights rounded to 16 bits: a relative change of at most 2^-11
 #                               (float16) or 2^-8 (bfloat16) per weight; bounds 20x those, 1e-2 and
 #                               1e-1, for what a few layers add up (measured at most 8.9e-4 and 5.3e-3)
-# and the originals converted by lnfold-onnx convert must compute the same to 1e-5 (the project's
-# float gate), or exit 3 (nothing foldable: the adaLN model) and write nothing.
+# Every original and every form is then converted by lnfold-onnx convert, and the converted model
+# must compute what its input computes to the same bounds: 1e-5 (the project's float gate) for the
+# float forms; 1e-2 / 1e-1 for the 16-bit ones, whose centered weights are rounded to 16 bits once
+# more (the same 2^-11 / 2^-8 relative change per weight as the form itself), or exit 3 (nothing
+# foldable: the adaLN model) and write nothing. A converted external-data model keeps its weights
+# in a data file beside it.
 #   torch_forms.sh NODE COMPARE_MJS DIR LNFOLD_ONNX        (LNFOLD_ORT_DIR in the environment)
 set -euo pipefail
 node=$1 compare=$2 dir=$3 tool=$4
 status=0
 source "$(dirname "$0")/../ort/batch.sh"
-for original in "$dir"/*.opset14.onnx "$dir"/*.opset17.onnx "$dir"/*.dyn17.onnx; do
-  name=${original%.onnx}
-  read -r -a args < "$name.args" || args=()
-  converted=$name.converted.onnx
-  rm -f "$converted"
+# convert_and_compare LABEL MODEL TOL ARGS...: converts MODEL and queues the comparison with it.
+convert_and_compare() {
+  local label=$1 model=$2 tol=$3; shift 3
+  local converted=${model%.onnx}.converted.onnx log=${model%.onnx}.convert.txt rc
+  rm -f "$converted" "$converted.data"
   set +e
-  "$tool" convert "$original" "$converted" >"$name.convert.txt" 2>&1
+  "$tool" convert "$model" "$converted" >"$log" 2>&1
   rc=$?
   set -e
   if [ $rc -eq 0 ]; then
-    ort_request "$(basename "$name") converted ($(sed -n 's/^converted \([0-9]* of [0-9]*\) .*/\1/p' "$name.convert.txt") LNs)" \
-      "$original" "$converted" --runs 1 --warmup 1 --expect-max 1e-5 --dim batch=2 "${args[@]}"
+    ort_request "$label converted ($(sed -n 's/^converted \([0-9]* of [0-9]*\) .*/\1/p' "$log") LNs)" \
+      "$model" "$converted" --runs 1 --warmup 1 --expect-max "$tol" --dim batch=2 "$@"
+    case $model in *.external.onnx) [ -s "$converted.data" ] || { echo "FAIL $label: no external data beside the converted model"; status=1; } ;; esac
   elif [ $rc -ne 3 ] || [ -e "$converted" ]; then
-    echo "FAIL $(basename "$name"): convert exit $rc: $(cat "$name.convert.txt")"; status=1
+    echo "FAIL $label: convert exit $rc: $(cat "$log")"; status=1
   fi
+}
+
+for original in "$dir"/*.opset14.onnx "$dir"/*.opset17.onnx "$dir"/*.dyn17.onnx; do
+  name=${original%.onnx}
+  read -r -a args < "$name.args" || args=()
+  convert_and_compare "$(basename "$name")" "$original" 1e-5 "${args[@]}"
   for form in opset18 opset23 external f16w bf16w; do
     model=$name.$form.onnx
     case $form in f16w) tol=1e-2 ;; bf16w) tol=1e-1 ;; *) tol=1e-5 ;; esac
     ort_request "self $model" "$model" "$model" --runs 1 --warmup 1 --dim batch=2 "${args[@]}"
     ort_request "$(basename "$name") $form" "$original" "$model" --runs 1 --warmup 1 --expect-max "$tol" --dim batch=2 "${args[@]}"
+    convert_and_compare "$(basename "$name") $form" "$model" "$tol" "${args[@]}"
   done
 done
 ort_compare_all "$node" "$compare" || status=1

@@ -127,6 +127,7 @@ int convert(const arguments& args) {
   else
     lnfold::onnx::write_model_atomically(result.model, out);
   const auto& s = result.summary;
+  const auto worst = s.largest_residual();
   if (args.json) {
     std::string k = "[";
     for (std::size_t i = 0; i < kept_json.size(); ++i) k += (i ? ", " : "") + kept_json[i];
@@ -138,6 +139,8 @@ int convert(const arguments& args) {
               << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
               << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
               << ", \"affine_folded\": " << json_list(s.affine_folded)
+              << ", \"largest_residual_mean\": {\"param\": " << json_string(worst.param) << ", \"type\": "
+              << json_string(worst.type) << ", \"relative\": " << worst.relative_mean << "}"
               << ", \"check\": " << (checked ? "\"onnx::checker::check_model\"" : "null") << "}\n";
     return 0;
   }
@@ -146,6 +149,9 @@ int convert(const arguments& args) {
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
             << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
             << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out << "'\n";
+  if (!s.residuals.empty())
+    std::cout << "  storage leaves a mean of at most " << worst.relative_mean << " of max|w| in a centered fiber ('"
+              << worst.param << "', " << worst.type << ")\n";
   for (const auto& name : s.fallbacks)
     std::cout << "  " << name << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';

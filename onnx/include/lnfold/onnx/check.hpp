@@ -16,6 +16,7 @@
 #include <onnx/defs/shape_inference.h>
 
 #include "lnfold/error.hpp"
+#include "lnfold/onnx/external_data.hpp"
 #include "lnfold/onnx/load.hpp"
 #include "lnfold/onnx/node_attributes.hpp"
 
@@ -59,11 +60,21 @@ inline bool checker_covers(const ::onnx::ModelProto& model) {
 /// Runs onnx::checker::check_model; throws lnfold::error with the checker's first line on failure,
 /// and when the checker does not cover the model's opset (checker_covers): a caller that validates
 /// newer opsets another way tests checker_covers first.
-inline void check_converted_model(const ::onnx::ModelProto& model) {
+/// External data: libonnx's checker looks for the data files relative to the working directory, not
+/// to the model's, so external tensors are checked by check_external_data when read and written
+/// (external_data.hpp) and shown to the checker as one-byte inline tensors of their name, dims and
+/// type; `model` is modified while it is checked and restored before the call returns or throws.
+inline void check_converted_model(::onnx::ModelProto& model) {
   if (!checker_covers(model))
     lnfold::detail::fail(lnfold::detail::concat("the converted model cannot be checked: it imports opset ", detail::default_opset(model),
                                                 " of the default domain, and this libonnx's checker knows opsets up to ",
                                                 max_default_opset()));
+  detail::swapped_out_tensors held;
+  detail::for_each_tensor(*model.mutable_graph(), [&](::onnx::TensorProto& t) {
+    if (t.data_location() != ::onnx::TensorProto::EXTERNAL) return;
+    held.swap_out(t);
+    t.set_raw_data(std::string(1, '\0'));  // the checker wants one value field; it does not count elements
+  });
   register_ort_simplified_layer_norm();
   try {
     ::onnx::checker::check_model(model);

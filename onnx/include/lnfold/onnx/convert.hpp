@@ -42,6 +42,21 @@ struct convert_summary {
   std::vector<std::string> fused;        ///< Mul nodes whose scale moved into the linear before them
   std::vector<std::string> stems;        ///< values centered by an inserted stem centering
   std::vector<std::string> affine_folded;  ///< norms whose γ/β moved into the linears after them
+  /// What storage left of each centering: the largest |fiber mean| of the tensor as written, relative
+  /// to its largest |value| (largest_relative_fiber_mean); float rounding leaves ~1e-8, float16 ~1e-4.
+  struct residual {
+    std::string param;
+    std::string type;  ///< the element type it is stored in
+    double relative_mean = 0;
+  };
+  std::vector<residual> residuals;  ///< one per centered tensor, in `centered`'s order
+  /// The largest of `residuals` (a default residual when nothing was centered).
+  residual largest_residual() const {
+    residual worst;
+    for (const auto& r : residuals)
+      if (r.relative_mean >= worst.relative_mean) worst = r;
+    return worst;
+  }
   apply_summary edits;                   ///< the same, by node and parameter id of `g`
 };
 
@@ -53,12 +68,18 @@ struct conversion {
 /// Applies `plan` (find_foldable on `g`) to a copy of g's model; see the top of this header.
 /// Throws lnfold::error (one line naming the tensor or node) when a planned parameter cannot be
 /// edited (external data, an element type other than float or double, a non-finite value), when the
-/// opset is older than 7, or when a norm without γ and of unknown width is asked in the simplified form.
+/// opset is older than 7 or newer than 23, or when a norm without γ and of unknown width is asked in the simplified form.
 inline conversion convert_model(const graph& g, const fold_plan& plan, const convert_options& options = {}) {
   detail::model_rewriter model(g, options.form);
   conversion out;
   convert_summary& s = out.summary;
   s.edits = apply_fold_plan_in_place(model, plan, {.fold_affine = options.fold_affine});
+  for (const auto& c : s.edits.centered) {
+    if (!c.axis) continue;
+    double r = 0;
+    model.visit_param(c.param, [&](const auto& v) { r = largest_relative_fiber_mean(v, *c.axis); });
+    s.residuals.push_back({model.param_name(c.param), model.param_type_name(c.param), r});
+  }
   out.model = model.take_model();
 
   const auto node_name = [&](node_id n) { return g.node_name(n); };

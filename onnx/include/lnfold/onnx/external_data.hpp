@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -223,6 +224,37 @@ inline std::string typed_field_bytes(const ::onnx::TensorProto& t) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// Tensors swapped out of a model (O(1) each) for skeletons that keep their name, dims, element
+/// type, doc string and segment and hold no data, so that the model can be serialized or checked
+/// without them; every one is swapped back when this object is destroyed, also by an exception.
+class swapped_out_tensors {
+ public:
+  swapped_out_tensors() = default;
+  swapped_out_tensors(const swapped_out_tensors&) = delete;
+  swapped_out_tensors& operator=(const swapped_out_tensors&) = delete;
+  ~swapped_out_tensors() {
+    for (auto& [in_model, original] : held_) in_model->Swap(&original);
+  }
+
+  /// Swaps `t` out; `t` is left a skeleton for the caller to complete.
+  void swap_out(::onnx::TensorProto& t) {
+    auto& [in_model, original] = held_.emplace_back(&t, ::onnx::TensorProto{});
+    original.Swap(&t);
+    t.set_name(original.name());
+    t.mutable_dims()->CopyFrom(original.dims());
+    t.set_data_type(original.data_type());
+    if (original.has_doc_string()) t.set_doc_string(original.doc_string());
+    if (original.has_segment()) *t.mutable_segment() = original.segment();
+  }
+
+ private:
+  std::deque<std::pair<::onnx::TensorProto*, ::onnx::TensorProto>> held_;  // deque: no moves on growth
+};
+
+}  // namespace detail
+
 /// Checks every external-data reference of `model` (all graphs, initializers and attribute tensors)
 /// against the files in `model_dir`: the file opens, the offset is inside it, the tensor's bytes
 /// fit, a given length matches the tensor. Throws lnfold::error with one line naming the tensor,
@@ -335,19 +367,8 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
   });
 
   // Each moving tensor is swapped out (O(1)) for a skeleton with the new reference while the model
-  // is serialized; the guard swaps every one back, also when something throws.
-  struct swapped {
-    ::onnx::TensorProto* in_model;
-    ::onnx::TensorProto original;
-  };
-  std::vector<swapped> held;
-  held.reserve(moving.size());
-  struct restore_guard {
-    std::vector<swapped>& held;
-    ~restore_guard() {
-      for (auto& s : held) s.in_model->Swap(&s.original);
-    }
-  } guard{held};
+  // is serialized; `held` swaps every one back, also when something throws.
+  detail::swapped_out_tensors held;
 
   external_data_summary summary;
   std::optional<detail::staged_file> data;
@@ -374,13 +395,7 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
                               " bytes of data, its dims and element type need ", size);
       data->write(bytes);
     }
-    auto& s = held.emplace_back(swapped{t, {}});
-    s.original.Swap(t);
-    t->set_name(s.original.name());
-    t->mutable_dims()->CopyFrom(s.original.dims());
-    t->set_data_type(s.original.data_type());
-    if (s.original.has_doc_string()) t->set_doc_string(s.original.doc_string());
-    if (s.original.has_segment()) *t->mutable_segment() = s.original.segment();
+    held.swap_out(*t);
     t->set_data_location(::onnx::TensorProto::EXTERNAL);
     for (const auto& [key, value] : {std::pair<const char*, std::string>{"location", data_name},
                                      {"offset", std::to_string(offset)},

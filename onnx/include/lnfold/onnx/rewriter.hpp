@@ -54,6 +54,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   model_rewriter(const graph& g, rmsnorm_form form) : overlay(g), g_(g), ed_(g.model()), write_(ed_), form_(form) {
     lnfold::detail::require(ed_.opset() >= 7, fn, ": opset ", ed_.opset(),
                             " is older than 7, whose broadcasting rules the RMSNorm forms do not follow");
+    lnfold::detail::require(ed_.opset() <= 23, fn, ": opset ", ed_.opset(),
+                            " is newer than 23, the latest whose ops the converter writes (ONNX Runtime 1.30's)");
   }
 
   // ---- parameters (rewritable_graph) ---------------------------------------------------------------
@@ -65,6 +67,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
 
   std::string param_name(param_id p) const { return p < g_.param_count() ? g_.param_name(p) : tensor(p).name(); }
   shape param_shape(param_id p) const { return view_of(p).dims; }
+  /// The element type p is stored in ("float16", …).
+  std::string param_type_name(param_id p) const { return detail::element_type_name(tensor(p).data_type()); }
   template <class F>
   void visit_param(param_id p, F&& f) const {
     with_param(p, false, [&](const auto& v) { f(tensor_view<const typename std::remove_cvref_t<decltype(v)>::element>(v.view)); });
@@ -187,6 +191,10 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       else with_values(t, call);
       return;
     }
+    lnfold::detail::require(t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE ||
+                                t.data_type() == ::onnx::TensorProto::FLOAT16 || t.data_type() == ::onnx::TensorProto::BFLOAT16,
+                            "tensor '", t.name(), "' has element type ", detail::element_type_name(t.data_type()),
+                            "; convert edits float, double, float16 and bfloat16 tensors");
     std::vector<double> v = decode_raw(t.data_type(), tensor_bytes(t, g_.options().model_dir));
     check(v.size());
     f(values_view<double>{tensor_view<double>{v.data(), extents, strides}});
