@@ -101,24 +101,28 @@ backward_reference reference_backward(op o, matrix<T>& x, matrix<T>& dy, norm_af
 
 /// Error bound of ∂L/∂x relative to its scale (reference_backward). The statistics are the forward's,
 /// so inv is within τ relative and μ within τ·σ, τ the forward's tolerance (norm_test_util.hpp), and
-/// x̂ within τ·(1 + |x̂|). Then, to first order:
-///   a = mean(g) is off by the double sum's error, <= (d + 4)·u_d·mean|g|;
-///   b = mean(g ⊙ x̂) by τ·(mean|g ⊙ x̂| + mean|g|) plus its own sum's error;
+/// x̂ (the forward's own) within τ·(1 + |x̂|). The sums Σg and Σg·x̂ have the kernels' summation
+/// structure (U = 2, Block = 4): relative error ε_S <= sum_rel_error, after g = γ·dy and g·x̂ are
+/// rounded (u_T each). Then, to first order:
+///   a = mean(g) is off by (ε_S + u_T)·mean|g|;
+///   b = mean(g ⊙ x̂) by τ·(mean|g ⊙ x̂| + mean|g|) + (ε_S + 2u_T)·mean|g ⊙ x̂|;
 ///   g − a − x̂·b by |Δa| + |Δx̂|·|b| + |x̂|·|Δb| (|b| <= mean|g ⊙ x̂|), and the product with inv by τ·|dx|;
-/// each of the three τ terms is <= τ·scale, so |error| <= (3τ + (d + 8)·u_d)·scale, plus u_T·|dx| for the
-/// final rounding to T, which worst_ratio adds. Second-order terms (τ²) are far below u_T.
+///   pass C rounds g, g − a, the fma and the product: 4u_T·scale;
+/// each of the three τ terms is <= τ·scale, so |error| <= (3τ + 2ε_S + 8u_T)·scale, plus u_T·|dx| for the
+/// final rounding, which worst_ratio adds. Second-order terms (τ²) are far below u_T.
 template <class T>
 double backward_tolerance(op o, std::size_t d) {
   const double tau = o == op::layer ? ln_tolerance<T>(d) : rms_tolerance<T>(d);
-  return 3 * tau + static_cast<double>(d + 8) * unit_roundoff<double>();
+  const double eps_s = sum_rel_error<T>(d, lnfold::detail::backward_block, lnfold::detail::backward_unroll);
+  return 3 * tau + 2 * eps_s + 8 * unit_roundoff<T>();
 }
 
 /// Error bound of ∂L/∂γ (and ∂L/∂β) relative to its scale, over `rows` rows: each term dy·x̂ carries x̂'s
-/// error τ·(1 + |x̂|), and the double sum adds (rows + 4)·u_d.
+/// error τ·(1 + |x̂|) and its rounding in T, and the double sum adds (rows + 4)·u_d.
 template <class T>
 double param_grad_tolerance(op o, std::size_t d, std::size_t rows) {
   const double tau = o == op::layer ? ln_tolerance<T>(d) : rms_tolerance<T>(d);
-  return tau + static_cast<double>(rows + 4) * unit_roundoff<double>();
+  return tau + unit_roundoff<T>() + static_cast<double>(rows + 4) * unit_roundoff<double>();
 }
 
 /// max over elements of |got − ref| / (tol·scale + u_T·|ref|), NaN counting as infinity.

@@ -12,17 +12,19 @@
 // Per row, three passes over the columns; the row stays in L1/L2 after the first, so x and ∂L/∂y
 // are read from memory once and ∂L/∂x written once:
 //   A. μ and inv: the forward kernels' own statistics (rows.hpp: the shifted one-pass LayerNorm with
-//      its cancellation guard, Σx² for RMSNorm), so x̂ here is the x̂ the forward normalized with, and
-//      the accuracy the forward tests prove carries over;
-//   B. Σg and Σg·x̂ (two double accumulators each), and the γ / β gradients added into double arrays;
-//   C. ∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))·inv, stored, or added to what ∂L/∂x holds (the fused
-//      residual form: the residual's gradient gains the norm's share).
-// Passes B and C compute in double lanes (xsimd::batch<double, Arch>) for float rows too: a float row
-// is widened on load and rounded once on store. Why: the γ / β gradients are sums over thousands of
-// rows and must be added in double anyway (a float sum over R rows would carry an error of up to
-// R·2⁻²⁴), so every element is widened regardless; in double, g = γ·∂L/∂y is exact for float inputs,
-// x − μ is exact, and ∂L/∂x is rounded once, so the float result carries only the statistics' error
-// and that rounding. Rows are independent: a row's results do not depend on the range it runs in.
+//      its cancellation guard, Σx² for RMSNorm), and x̂ from them with the forward's operations, so
+//      x̂ here is the forward's x̂ bit for bit and the forward tests' accuracy carries over;
+//   B. Σg and Σg·x̂ in the forward's summation structure (T lanes flushed to double every few
+//      vectors), and the γ / β gradients: each term formed in T and added into double arrays;
+//   C. ∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))·inv in T lanes, stored, or added to what ∂L/∂x holds
+//      (the fused residual form: the residual's gradient gains the norm's share).
+// Why the γ / β gradients are double: they are sums over all the rows of a batch (thousands), and a
+// T sum over R rows carries up to R·u_T of error; in double every row adds about one u_T (the rounding
+// of its term in T). That costs instructions: per row of 768 floats (AVX2, cachegrind) the LayerNorm
+// backward issues 2880 without the γ / β gradients and 4320 with them (the forward: 960).
+// Computing passes B and C in double lanes for float rows too was tried and dropped: converting x,
+// ∂L/∂y and γ in both passes doubled the instructions (5680 per row without the γ / β gradients).
+// Rows are independent: a row's ∂L/∂x does not depend on the range it runs in.
 #pragma once
 
 #include <cmath>
@@ -48,68 +50,51 @@ struct norm_affine_grads {
 
 namespace detail {
 
-/// Double lanes of Arch, and how a row of T enters and leaves them: for double a plain unaligned
-/// load / store; for float a load of size floats converted exactly to double, and a store rounding
-/// once to float (the same rounding as static_cast<float>).
-template <class Arch, class T>
-struct double_lanes {
-  using batch = xsimd::batch<double, Arch>;
-  static constexpr std::size_t size = batch::size;
+inline constexpr std::size_t backward_unroll = 2, backward_block = 4;
 
-  LNFOLD_NORM_INLINE static batch load(const T* p) noexcept {
-    if constexpr (std::is_same_v<T, double>) {
-      return batch::load_unaligned(p);
-    } else {
+/// acc[0 .. W) += v (W = the lanes of v), in double: a float batch is split into its low and high
+/// halves, each converted exactly; a double batch is added as it is.
+template <class Arch>
+LNFOLD_NORM_INLINE void add_to_doubles(double* acc, const xsimd::batch<double, Arch>& v) noexcept {
+  (xsimd::batch<double, Arch>::load_unaligned(acc) + v).store_unaligned(acc);
+}
+template <class Arch>
+LNFOLD_NORM_INLINE void add_to_doubles(double* acc, const xsimd::batch<float, Arch>& v) noexcept {
+  using wide = xsimd::batch<double, Arch>;
+  constexpr std::size_t W = xsimd::batch<float, Arch>::size, H = wide::size;
+  static_assert(2 * H == W);
+  wide lo, hi;
+  // The same three families as widen() in reduce.hpp; anything else goes through memory.
 #if XSIMD_WITH_AVX512F
-      if constexpr (std::is_base_of_v<xsimd::avx512f, Arch> && size == 8) {
-        return _mm512_cvtps_pd(_mm256_loadu_ps(p));
-      } else
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch> && W == 16) {
+    const __m512 f = v;
+    lo = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+    hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+  } else
 #endif
 #if XSIMD_WITH_AVX
-      if constexpr (std::is_base_of_v<xsimd::avx, Arch> && size == 4) {
-        return _mm256_cvtps_pd(_mm_loadu_ps(p));
-      } else
+  if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
+    const __m256 f = v;
+    lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+    hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+  } else
 #endif
 #if XSIMD_WITH_SSE2
-      if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && size == 2) {
-        return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-      } else
+  if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
+    const __m128 f = v;
+    lo = _mm_cvtps_pd(f);
+    hi = _mm_cvtps_pd(_mm_movehl_ps(f, f));
+  } else
 #endif
-      {  // other architectures: through memory
-        alignas(64) double h[size];
-        for (std::size_t j = 0; j < size; ++j) h[j] = static_cast<double>(p[j]);
-        return batch::load_aligned(h);
-      }
-    }
+  {
+    alignas(64) float f[W];
+    v.store_aligned(f);
+    for (std::size_t j = 0; j < W; ++j) acc[j] += static_cast<double>(f[j]);
+    return;
   }
-
-  LNFOLD_NORM_INLINE static void store(T* p, const batch& v) noexcept {
-    if constexpr (std::is_same_v<T, double>) {
-      v.store_unaligned(p);
-    } else {
-#if XSIMD_WITH_AVX512F
-      if constexpr (std::is_base_of_v<xsimd::avx512f, Arch> && size == 8) {
-        _mm256_storeu_ps(p, _mm512_cvtpd_ps(v));
-      } else
-#endif
-#if XSIMD_WITH_AVX
-      if constexpr (std::is_base_of_v<xsimd::avx, Arch> && size == 4) {
-        _mm_storeu_ps(p, _mm256_cvtpd_ps(v));
-      } else
-#endif
-#if XSIMD_WITH_SSE2
-      if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && size == 2) {
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_castps_si128(_mm_cvtpd_ps(v)));
-      } else
-#endif
-      {
-        alignas(64) double h[size];
-        v.store_aligned(h);
-        for (std::size_t j = 0; j < size; ++j) p[j] = static_cast<float>(h[j]);
-      }
-    }
-  }
-};
+  (wide::load_unaligned(acc) + lo).store_unaligned(acc);
+  (wide::load_unaligned(acc + H) + hi).store_unaligned(acc + H);
+}
 
 /// μ (as μ_hi + μ_lo) and inv of a row, computed exactly as the forward kernels compute them.
 template <class Arch, norm_kind Kind, class T>
@@ -121,97 +106,110 @@ row_scale<T> forward_row_scale(const T* x, std::size_t d, double eps) noexcept {
   }
 }
 
-/// x̂ and g = γ·∂L/∂y of one row, vector by vector or element by element, in double. Held by value
-/// in the loops (pointers and scalars), like apply.hpp's output_row.
+/// x̂ and g = γ·∂L/∂y of one row, vector by vector or element by element. x̂ is computed with the
+/// forward's operations (apply.hpp normalize_one, no γ / β), so it is the forward's x̂ bit for bit.
+/// Held by value in the loops (pointers and scalars), like apply.hpp's output_row.
 template <class Arch, bool Center, bool HasGamma, class T>
 struct backward_row_values {
-  using lanes = double_lanes<Arch, T>;
-  using batch = typename lanes::batch;
+  using arch = Arch;
+  using batch = xsimd::batch<T, Arch>;
   const T* x;
   const T* dy;
   const T* gamma;
-  double mu;      // μ_hi (LayerNorm)
-  double inv;
-  double offset;  // −μ_lo·inv (LayerNorm): x̂ = (x − μ_hi)·inv − μ_lo·inv in one fma
+  T mu;      // μ_hi (LayerNorm)
+  T scale;   // −inv (LayerNorm) or inv (RMSNorm), as in output_row
+  T offset;  // −μ_lo·inv (LayerNorm)
+  T inv;
 
   backward_row_values(const T* x_, const T* dy_, const T* gamma_, const row_scale<T>& sc) noexcept
-      : x(x_), dy(dy_), gamma(gamma_), mu(static_cast<double>(sc.mu)), inv(static_cast<double>(sc.inv)),
-        offset(-(static_cast<double>(sc.mu_lo) * static_cast<double>(sc.inv))) {}
+      : x(x_), dy(dy_), gamma(gamma_), mu(sc.mu), scale(Center ? -sc.inv : sc.inv), offset(-(sc.mu_lo * sc.inv)),
+        inv(sc.inv) {}
 
   LNFOLD_NORM_INLINE batch xhat(std::size_t i) const noexcept {
-    const batch v = lanes::load(x + i);
-    if constexpr (Center) return xsimd::fma(v - batch(mu), batch(inv), batch(offset));
-    else return v * batch(inv);
+    const batch v = batch::load_unaligned(x + i);
+    if constexpr (Center) return xsimd::fma(batch(mu) - v, batch(scale), batch(offset));
+    else return v * batch(scale);
   }
   LNFOLD_NORM_INLINE batch g(const batch& dyv, std::size_t i) const noexcept {
-    if constexpr (HasGamma) return dyv * lanes::load(gamma + i);
+    if constexpr (HasGamma) return dyv * batch::load_unaligned(gamma + i);
     else return dyv;
   }
-  LNFOLD_NORM_INLINE double xhat_at(std::size_t i) const noexcept {
-    const auto v = static_cast<double>(x[i]);
-    return Center ? mul_add(v - mu, inv, offset) : v * inv;
+  LNFOLD_NORM_INLINE T xhat_at(std::size_t i) const noexcept {
+    return Center ? mul_add(mu - x[i], scale, offset) : x[i] * scale;
   }
-  LNFOLD_NORM_INLINE double g_at(double dyv, std::size_t i) const noexcept {
-    if constexpr (HasGamma) return dyv * static_cast<double>(gamma[i]);
-    else return dyv;
+  LNFOLD_NORM_INLINE T g_at(std::size_t i) const noexcept {
+    if constexpr (HasGamma) return dy[i] * gamma[i];
+    else return dy[i];
   }
 };
 
-/// Σg and Σg·x̂ of a row, with ∂L/∂γ += ∂L/∂y·x̂ and ∂L/∂β += ∂L/∂y (pass B). Two accumulators per
-/// sum hide the add latency; the loop is bound by its loads and stores, not by the chains.
+/// Σg and Σg·x̂ of a row, with ∂L/∂γ += ∂L/∂y·x̂ and ∂L/∂β += ∂L/∂y (pass B), in the forward's
+/// summation structure (reduce_loop, reduce.hpp): U = 2 accumulators of T lanes, flushed into double
+/// every Block = 4 steps, so a T partial holds at most 4 terms and each sum is within
+/// (4 + 1 + 3)·u_T of Σ|term| (+ double roundings). The γ / β terms are formed in T (one rounding)
+/// and added in double.
 template <bool Center, class Values>
 LNFOLD_NORM_INLINE void backward_sums(const Values& v, std::size_t d, norm_affine_grads grads, double& sum_g,
                                       double& sum_gx) noexcept {
-  using lanes = typename Values::lanes;
-  using batch = typename lanes::batch;
-  constexpr std::size_t W = lanes::size;
-  batch sg[2] = {batch(0.0), batch(0.0)}, sx[2] = {batch(0.0), batch(0.0)};
-  auto step = [&](std::size_t i, std::size_t k) LNFOLD_NORM_LAMBDA_INLINE {
-    const batch xh = v.xhat(i);
-    const batch dyv = lanes::load(v.dy + i);
-    const batch g = v.g(dyv, i);
-    if constexpr (Center) sg[k] += g;
-    sx[k] = xsimd::fma(g, xh, sx[k]);
-    if (grads.dgamma != nullptr)
-      xsimd::fma(dyv, xh, batch::load_unaligned(grads.dgamma + i)).store_unaligned(grads.dgamma + i);
-    if (grads.dbeta != nullptr) (batch::load_unaligned(grads.dbeta + i) + dyv).store_unaligned(grads.dbeta + i);
-  };
-  std::size_t i = 0;
-  for (; i + 2 * W <= d; i += 2 * W) {
-    step(i, 0);
-    step(i + W, 1);
-  }
-  if (i + W <= d) {
-    step(i, 0);
-    i += W;
-  }
+  using batch = typename Values::batch;
+  using T = typename batch::value_type;
+  using A = typename Values::arch;
+  constexpr std::size_t U = backward_unroll;
+  auto ag = zeros<batch, U>(), ax = zeros<batch, U>();
+  xsimd::batch<double, A> wg(0.0), wx(0.0);
   double tail_g = 0.0, tail_x = 0.0;
-  for (; i < d; ++i) {
-    const double xh = v.xhat_at(i), dyv = static_cast<double>(v.dy[i]), g = v.g_at(dyv, i);
-    tail_g += g;
-    tail_x = mul_add(g, xh, tail_x);
-    if (grads.dgamma != nullptr) grads.dgamma[i] = mul_add(dyv, xh, grads.dgamma[i]);
-    if (grads.dbeta != nullptr) grads.dbeta[i] += dyv;
-  }
-  sum_g = Center ? xsimd::hadd(sg[0] + sg[1]) + tail_g : 0.0;
-  sum_gx = xsimd::hadd(sx[0] + sx[1]) + tail_x;
+  reduce_loop<batch::size, U, backward_block>(
+      d,
+      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch xh = v.xhat(i);
+        const batch dyv = batch::load_unaligned(v.dy + i);
+        const batch g = v.g(dyv, i);
+        if constexpr (decltype(first)::value) {
+          if constexpr (Center) ag[k] = g;
+          ax[k] = g * xh;
+        } else {
+          if constexpr (Center) ag[k] += g;
+          ax[k] = xsimd::fma(g, xh, ax[k]);
+        }
+        if (grads.dgamma != nullptr) add_to_doubles<A>(grads.dgamma + i, dyv * xh);
+        if (grads.dbeta != nullptr) add_to_doubles<A>(grads.dbeta + i, dyv);
+      },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE {
+        if constexpr (Center) flush<U>(ag, wg);
+        flush<U>(ax, wx);
+      },
+      [&]() LNFOLD_NORM_LAMBDA_INLINE {
+        ag = zeros<batch, U>();
+        ax = zeros<batch, U>();
+      },
+      [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
+        const T xh = v.xhat_at(i), g = v.g_at(i);
+        tail_g += static_cast<double>(g);
+        tail_x = mul_add(static_cast<double>(g), static_cast<double>(xh), tail_x);
+        if (grads.dgamma != nullptr) grads.dgamma[i] += static_cast<double>(v.dy[i] * xh);
+        if (grads.dbeta != nullptr) grads.dbeta[i] += static_cast<double>(v.dy[i]);
+      },
+      nothing_along{});
+  sum_g = Center ? xsimd::hadd(wg) + tail_g : 0.0;
+  sum_gx = xsimd::hadd(wx) + tail_x;
 }
 
-/// ∂L/∂x of a row (pass C): (g − a − x̂·b)·inv with a = mean(g) (0 for RMSNorm), b = mean(g ⊙ x̂);
-/// stored into dx, or added to it when Accumulate.
+/// ∂L/∂x of a row (pass C): (g − a − x̂·b)·inv with a = mean(g) (0 for RMSNorm), b = mean(g ⊙ x̂),
+/// as fma(−x̂, b, g − a)·inv; stored into dx, or added to it in the same rounding when Accumulate.
 template <bool Center, bool Accumulate, class Values, class T>
-LNFOLD_NORM_INLINE void backward_output(const Values& v, T* dx, std::size_t d, double a, double b) noexcept {
-  using lanes = typename Values::lanes;
-  using batch = typename lanes::batch;
-  constexpr std::size_t W = lanes::size;
+LNFOLD_NORM_INLINE void backward_output(const Values& v, T* dx, std::size_t d, T a, T b) noexcept {
+  using batch = typename Values::batch;
+  constexpr std::size_t W = batch::size;
   const batch va(a), vb(b), vinv(v.inv);
   auto step = [&](std::size_t i) LNFOLD_NORM_LAMBDA_INLINE {
-    const batch g = v.g(lanes::load(v.dy + i), i);
-    const batch t = xsimd::fma(-v.xhat(i), vb, Center ? g - va : g);
-    if constexpr (Accumulate) lanes::store(dx + i, xsimd::fma(t, vinv, lanes::load(dx + i)));
-    else lanes::store(dx + i, t * vinv);
+    batch g = v.g(batch::load_unaligned(v.dy + i), i);
+    if constexpr (Center) g -= va;
+    const batch t = xsimd::fnma(v.xhat(i), vb, g);
+    if constexpr (Accumulate) xsimd::fma(t, vinv, batch::load_unaligned(dx + i)).store_unaligned(dx + i);
+    else (t * vinv).store_unaligned(dx + i);
   };
   std::size_t i = 0;
+  LNFOLD_NORM_NO_UNROLL
   for (; i + 2 * W <= d; i += 2 * W) {
     step(i);
     step(i + W);
@@ -221,10 +219,10 @@ LNFOLD_NORM_INLINE void backward_output(const Values& v, T* dx, std::size_t d, d
     i += W;
   }
   for (; i < d; ++i) {
-    const double g = v.g_at(static_cast<double>(v.dy[i]), i);
-    const double t = mul_add(-v.xhat_at(i), b, Center ? g - a : g);
-    if constexpr (Accumulate) dx[i] = static_cast<T>(mul_add(t, v.inv, static_cast<double>(dx[i])));
-    else dx[i] = static_cast<T>(t * v.inv);
+    const T g = Center ? v.g_at(i) - a : v.g_at(i);
+    const T t = mul_add(-v.xhat_at(i), b, g);
+    if constexpr (Accumulate) dx[i] = mul_add(t, v.inv, dx[i]);
+    else dx[i] = t * v.inv;
   }
 }
 
@@ -243,7 +241,7 @@ void norm_backward_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<
       const values v(x.row(r), dy.row(r), w.gamma, forward_row_scale<Arch, Kind, T>(x.row(r), d, eps));
       double sum_g = 0.0, sum_gx = 0.0;
       backward_sums<center>(v, d, grads, sum_g, sum_gx);
-      backward_output<center, Accumulate>(v, dx.row(r), d, sum_g / n, sum_gx / n);
+      backward_output<center, Accumulate>(v, dx.row(r), d, static_cast<T>(sum_g / n), static_cast<T>(sum_gx / n));
     }
   };
   if (w.gamma != nullptr) rows(std::true_type{});
