@@ -10,7 +10,8 @@
 //   residual_norm_backward  the fused r += x; y = norm(r): ∂L/∂r (the gradient of x and of r before the
 //                       add) gains the norm's share, in place
 // The products go through the same Gemm policy as linear's forward (reference_gemm, or eigen_gemm from
-// layers/eigen.hpp). With CBWC (transform/cbwc.hpp) the weight is W = C·V and ∂L/∂V = C·∂L/∂W: pass
+// layers/eigen.hpp); a policy may add product_transposed_left(a, b, y), y = aᵀ·b, for the weight
+// gradient (eigen_gemm does: no copy of the transposed operand). With CBWC (transform/cbwc.hpp) the weight is W = C·V and ∂L/∂V = C·∂L/∂W: pass
 // linear_backward's ∂L/∂W to cbwc_parameter::project.
 // Operands are [rows, cols] matrices (strided.hpp: any strides for the linear; contiguous rows for the
 // norms, as the kernels read them). Misuse (shapes that do not match) throws lnfold::error before any
@@ -49,13 +50,21 @@ void linear_backward(strided_matrix<const T> x, strided_matrix<const T> w, weigh
                           "], the weight [", w.rows, ", ", w.cols, "]");
   lnfold::detail::require(dx.data == nullptr || (dx.rows == x.rows && dx.cols == x.cols), fn, ": dx is [", dx.rows,
                           ", ", dx.cols, "], x [", x.rows, ", ", x.cols, "]");
-  auto transposed = [](auto m) { return decltype(m){m.data, m.cols, m.rows, m.col_stride, m.row_stride}; };
+  // c = aᵀ·b: through the policy's own transposed product when it has one (eigen_gemm), else as a
+  // product with the strided transpose.
+  auto transposed_left = [](strided_matrix<const T> a, strided_matrix<const T> b, strided_matrix<T> c) {
+    if constexpr (requires { Gemm::template product_transposed_left<T>(a, b, c); }) {
+      Gemm::template product_transposed_left<T>(a, b, c);
+    } else {
+      Gemm::product(strided_matrix<const T>{a.data, a.cols, a.rows, a.col_stride, a.row_stride}, b, false, c);
+    }
+  };
   // ∂L/∂x = dy·W ([rows, out]·[out, in]) for out_in, dy·Wᵀ for in_out: the forward's product with the
   // other reading of W.
   if (dx.data != nullptr) Gemm::product(dy, w, !out_in, dx);
   // ∂L/∂W = dyᵀ·x for out_in ([out, rows]·[rows, in]), xᵀ·dy for in_out.
-  if (out_in) Gemm::product(transposed(dy), x, false, dw);
-  else Gemm::product(transposed(x), dy, false, dw);
+  if (out_in) transposed_left(dy, x, dw);
+  else transposed_left(x, dy, dw);
   if (db != nullptr) {
     std::vector<double> sum(out, 0.0);
     for (std::size_t r = 0; r < dy.rows; ++r)
