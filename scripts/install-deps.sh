@@ -9,6 +9,7 @@ packages=(
   libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
   catch2 libbenchmark-dev     # tests and benchmarks
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
+  zlib1g-dev dataset-fashion-mnist  # lnfold-train: Fashion-MNIST's gzip IDX files, /usr/share/datasets/fashion-mnist
 )
 
 missing=()
