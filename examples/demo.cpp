@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "lnfold/eval/compare.hpp"
-#include "runners/models.hpp"
+#include "lnfold/runners/models.hpp"
 
 namespace {
 
@@ -128,7 +128,9 @@ std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, 
   std::ostringstream out;
   out << "  plan:   " << plan.foldable_count() << " of " << plan.lns.size() << " LayerNorms fold to RMSNorm";
   if (plan.foldable_count() < plan.lns.size()) out << " (" << plan.lns.size() - plan.foldable_count() << " kept)";
-  out << "\n  center: " << s.centered.size() << " parameters of " << plan.sources.size() << " sources";
+  const auto zeroed = static_cast<std::size_t>(
+      std::count_if(s.centered.begin(), s.centered.end(), [](const lnfold::centered_record& c) { return !c.axis; }));
+  out << "\n  center: " << s.centered.size() - zeroed << " parameters of " << plan.sources.size() << " sources";
   std::size_t shown = 0;
   for (const auto& src : plan.sources) {
     if (shown == 4) {
@@ -138,13 +140,13 @@ std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, 
     out << (shown++ ? ", " : " (") << g.node_name(src.node);
   }
   if (shown) out << (shown < 4 ? ")" : ")");
-  if (!s.zeroed.empty()) out << "; " << s.zeroed.size() << " broadcast constants zeroed";
+  if (zeroed) out << "; " << zeroed << " broadcast constants zeroed";
   out << "\n  tied:   ";
   if (plan.tied.empty()) out << "no tied parameter in a folded region";
   for (const auto& t : plan.tied) {
     out << g.param_name(t.param) << " (" << g.node_name(t.source_use) << " / " << g.node_name(t.other_use) << "): ";
-    if (t.resolution == lnfold::tied_policy::rank1 && !s.rank1_means.empty())
-      out << "rank-1 compensation, tie kept; logits += (Σh)·m with " << converted.param_shape(s.rank1_means.front())[0]
+    if (t.resolution == lnfold::tied_policy::rank1 && !s.rank1.empty())
+      out << "rank-1 compensation, tie kept; logits += (Σh)·m with " << converted.param_shape(s.rank1.front().means)[0]
           << " stored means";
     else if (t.resolution == lnfold::tied_policy::untie)
       out << "untied: the embedding gets a centered copy, the head keeps the original";

@@ -2,7 +2,7 @@
 //
 //   lnfold-onnx report MODEL.onnx [--json]
 //   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
-//                       [--rmsnorm-form decomposed|simplified] [--json]
+//                       [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]
 //
 // Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem; convert then
 // writes nothing), 2 on bad usage, 3 when convert finds no foldable LayerNorm (nothing is written).
@@ -26,7 +26,7 @@ namespace {
 constexpr std::string_view usage =
     "usage: lnfold-onnx report MODEL.onnx [--json]\n"
     "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
-    "                           [--rmsnorm-form decomposed|simplified] [--json]\n";
+    "                           [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]\n";
 
 constexpr int nothing_to_convert = 3;
 
@@ -82,14 +82,15 @@ int convert(const arguments& args) {
               << ", \"centered\": " << json_list(s.centered) << ", \"zeroed\": " << json_list(s.zeroed)
               << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
               << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
+              << ", \"affine_folded\": " << json_list(s.affine_folded)
               << ", \"check\": \"onnx::checker::check_model\"}\n";
     return 0;
   }
   std::cout << "converted " << s.converted.size() << " of " << plan.lns.size() << " LayerNorms to RMSNorm (form "
             << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
-            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size()
-            << " stem centerings; passes the ONNX checker; wrote '" << out << "'\n";
+            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
+            << s.affine_folded.size() << " norms' γ/β into their linears; passes the ONNX checker; wrote '" << out << "'\n";
   for (const auto& name : s.fallbacks)
     std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
@@ -108,6 +109,8 @@ std::optional<arguments> parse(int argc, char** argv) {
       a.json = true;
     } else if (arg == "--stem-centering") {
       a.fold.stem_centering = true;
+    } else if (arg == "--fold-affine") {
+      a.convert.fold_affine = true;
     } else if (arg == "--tied") {
       const auto v = value();
       if (v == "rank1") a.fold.tied = lnfold::tied_policy::rank1;

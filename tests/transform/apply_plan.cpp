@@ -70,12 +70,12 @@ TEMPLATE_TEST_CASE("GPT-2 tied head: both policies are exact; rank-1 costs V val
     const std::size_t added = weight_elements(converted.weights) - weight_elements(weights);
     if (policy == tied_policy::rank1) {
       CHECK(added == static_cast<std::size_t>(cfg.vocab));
-      CHECK(converted.summary.rank1_means.size() == 1);
+      CHECK(converted.summary.rank1.size() == 1);
       // The head still shares the table with the (centered) embedding.
       CHECK(converted.g.node_op(converted.g.find("lm_head")).weight == converted.g.node_op(converted.g.find("wte")).weight);
     } else {
       CHECK(added == static_cast<std::size_t>(cfg.vocab * cfg.d));
-      CHECK(converted.summary.untied_copies.size() == 1);
+      CHECK(converted.summary.untied.size() == 1);
     }
   }
 }

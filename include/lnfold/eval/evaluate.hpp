@@ -171,8 +171,8 @@ tensor<T> evaluate_node(const graph& g, node_id v, const weight_set<T>& weights,
             "cannot reshape ", shape_text(arg(0).dims()), " to ", shape_text(*declared));
       return arg(0).reshaped(*declared);
     }
-    case op_kind::identity:
-      arity(1);
+    case op_kind::identity:  // input 0 passes; a fused scale's mul keeps its other input (op.hpp)
+      check(w, !ins.empty(), "reads no input; identity passes its input 0");
       return arg(0);
     case op_kind::gelu:
     case op_kind::relu:

@@ -273,12 +273,12 @@ class fold_detector {
       for (const auto& cp : params_of(s))
         for (const auto& use : uses_of(s.node, cp.param))
           if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
-            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r});
+            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r, cp.axis});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
         for (const auto& u : ix_.consumers(s.node))
           if (const auto weight = ix_.param(s.node, 0); u.consumer != s.reader && weight)
-            conflicts.push_back({*weight, s.node, u.consumer, untie_or_refuse(), r});
+            conflicts.push_back({*weight, s.node, u.consumer, untie_or_refuse(), r, std::nullopt});
       }
     }
     for (const auto& c : conflicts)

@@ -77,6 +77,9 @@ struct tied_conflict {
   node_id other_use = 0;   ///< the node that must not see the change
   tied_policy resolution = tied_policy::untie;  ///< refuse: the region stays unfolded
   std::size_t region = 0;
+  /// The axis of the parameter's own dims that the source centers (as in its centered_param): the
+  /// axis rank-1 compensation takes the means over. None for a broadcast constant (zeroed whole).
+  std::optional<std::size_t> axis;
 };
 
 /// One inserted centering that frees a whole region (only with fold_options::stem_centering).

@@ -43,7 +43,9 @@ enum class op_kind {
   pad,             ///< zero padding; `pads` = [begin_0, …, begin_{r-1}, end_0, …, end_{r-1}]
   transpose,       ///< output axis j is input axis perm[j]
   reshape,         ///< to this node's shape
-  identity,        ///< dropout at inference, cast between float types, identity
+  identity,        ///< dropout at inference, cast between float types, identity: input 0 passes
+                   ///< through; further inputs are ignored (a mul whose scale was fused into the
+                   ///< linear before it becomes an identity of that linear and keeps both inputs)
   gelu,
   relu,
   silu,

@@ -1,10 +1,10 @@
-// The model runners of examples/runners compute what their graph says: on tiny GPT-2, ViT and BERT
+// The model runners (include/lnfold/runners) compute what their graph says: on tiny GPT-2, ViT and BERT
 // configurations, the runner's outputs match the reference evaluator's on the same graph and
 // weights, for the original model and for the converted ones (rank-1 and untie policies, with and
 // without affine folding), and each norm runs the kernel its node names.
-#include "runners/bert.hpp"
-#include "runners/gpt2.hpp"
-#include "runners/vit.hpp"
+#include "lnfold/runners/bert.hpp"
+#include "lnfold/runners/gpt2.hpp"
+#include "lnfold/runners/vit.hpp"
 
 #include "lnfold/eval/compare.hpp"
 #include "lnfold/eval/evaluate.hpp"
