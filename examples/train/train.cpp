@@ -25,11 +25,10 @@
 #include <thread>
 #include <vector>
 
-#include <climits>
-#include <malloc.h>
 #include <unistd.h>
 
 #include "idx.hpp"
+#include "lnfold/runners/common.hpp"
 #include "report.hpp"
 #include "vit.hpp"
 
@@ -234,10 +233,7 @@ int main(int argc, char** argv) {
   const options o = parse(argc, argv);
   // Eigen's GEMM allocates and frees its packing buffers on every product; above glibc's mmap
   // threshold each one came back as fresh, zeroed pages (clear_page took 9% of a run's profile).
-  // Serving every allocation from a heap that is never trimmed avoids it (as the runners do:
-  // examples/runners/common.hpp, keep_freed_memory_mapped).
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  lnfold::runners::keep_freed_memory_mapped();
   try {
     const image_set train_set = load_split(o.data, "train"), test_set = load_split(o.data, "t10k");
     double sum = 0, sq = 0;
