@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 namespace norm_test {
@@ -106,6 +107,57 @@ void check_backward_tiny_variance() {
         CHECK(worst_backward_ratio<T>(O, ref, dx, g.dgamma, g.dbeta) <= 1.0);
       });
     }
+  }
+}
+
+/// Rows whose squares overflow or underflow T: the vector statistics are not usable there (sums of
+/// inf, or of zeros) and the kernels recompute such rows scaled (scaled_backward_row). The inputs of
+/// issue 16's magnitude cases, and their double counterparts; the long double reference squares
+/// them without overflow. Plain and fused.
+template <op O, class T>
+void check_backward_magnitudes() {
+  const bool is_float = std::is_same_v<T, float>;
+  const double big = is_float ? 1e19 : 1e200, huge = is_float ? 2e38 : 1e307, small = is_float ? 1e-30 : 1e-150;
+  struct row_case {
+    const char* name;
+    std::vector<T> x;
+    double eps;
+  };
+  std::vector<row_case> cases;
+  cases.push_back({"768 equal large values", std::vector<T>(768, static_cast<T>(big)), 1e-5});
+  std::vector<T> alt(768);
+  for (std::size_t i = 0; i < alt.size(); ++i) alt[i] = static_cast<T>(i % 2 ? -big : big);
+  cases.push_back({"alternating large values", alt, 1e-5});
+  cases.push_back({"two values near the largest", {static_cast<T>(huge), static_cast<T>(-huge)}, 1e-5});
+  std::vector<T> outlier(768, static_cast<T>(small));
+  outlier[100] = static_cast<T>(1 / small);
+  cases.push_back({"767 tiny values and one large", outlier, 1e-5});
+  std::vector<T> tiny(31);
+  for (std::size_t i = 0; i < tiny.size(); ++i) tiny[i] = static_cast<T>(small * (1.0 + 0.1 * static_cast<double>(i % 7)));
+  cases.push_back({"tiny values, tinier eps", tiny, is_float ? 1e-70 : 1e-310});
+  std::mt19937 gen(65);
+  for (auto& c : cases) {
+    const std::size_t d = c.x.size();
+    matrix<T> x(2, d), dy(2, d), incoming(2, d);
+    x.fill_normal(gen, 0.0, 1.0);  // row 0: an ordinary row next to the case, row 1: the case
+    for (std::size_t i = 0; i < d; ++i) x.at(1, i) = c.x[i];
+    dy.fill_normal(gen, 0.0, 1.0);
+    incoming.fill_normal(gen, 0.0, 1.0);
+    affine<T> a(d, gen);
+    const auto w = a.get(true, false);
+    const auto ref = reference_backward<T>(O, x, dy, w, c.eps);
+    std::vector<ld> in(2 * d);
+    for (std::size_t k = 0; k < in.size(); ++k) in[k] = incoming.at(k / d, k % d);
+    for_each_arch([&](auto arch) {
+      using A = decltype(arch);
+      INFO(name(O) << " backward arch " << A::name() << ": " << c.name);
+      matrix<T> dx(2, d), dr = incoming;
+      param_grads g(d), gr(d);
+      run_backward<O, A, T>(x.cref(), dy.cref(), dx.ref(), w, g.get(), c.eps);
+      CHECK(worst_backward_ratio<T>(O, ref, dx, g.dgamma, g.dbeta) <= 1.0);
+      run_residual_backward<O, A, T>(x.cref(), dy.cref(), dr.ref(), w, gr.get(), c.eps);
+      CHECK(worst_backward_ratio<T>(O, ref, dr, gr.dgamma, gr.dbeta, in) <= 1.0);
+    });
   }
 }
 

@@ -19,6 +19,11 @@ TEMPLATE_TEST_CASE("layer_norm_backward is accurate on constant and nearly const
   check_backward_tiny_variance<op::layer, TestType>();
 }
 
+TEMPLATE_TEST_CASE("layer_norm_backward is right for rows whose squares overflow or underflow", "[norm][backward]",
+                   float, double) {
+  check_backward_magnitudes<op::layer, TestType>();
+}
+
 TEMPLATE_TEST_CASE("layer_norm_backward handles misaligned rows and row strides", "[norm][backward]", float, double) {
   check_backward_layout<op::layer, TestType>();
 }

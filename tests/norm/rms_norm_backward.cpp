@@ -19,6 +19,11 @@ TEMPLATE_TEST_CASE("rms_norm_backward is accurate on constant and nearly constan
   check_backward_tiny_variance<op::rms, TestType>();
 }
 
+TEMPLATE_TEST_CASE("rms_norm_backward is right for rows whose squares overflow or underflow", "[norm][backward]",
+                   float, double) {
+  check_backward_magnitudes<op::rms, TestType>();
+}
+
 TEMPLATE_TEST_CASE("rms_norm_backward handles misaligned rows and row strides", "[norm][backward]", float, double) {
   check_backward_layout<op::rms, TestType>();
 }

@@ -25,10 +25,16 @@
 // Computing passes B and C in double lanes for float rows too was tried and dropped: converting x,
 // ∂L/∂y and γ in both passes doubled the instructions (5680 per row without the γ / β gradients).
 // Rows are independent: a row's ∂L/∂x does not depend on the range it runs in.
+// Rows whose squares overflow or underflow T (|x| ≳ 1.8e19 in float, or tiny rows with a tiny ε), and
+// rows holding NaN or Inf, leave the statistics outside the range the bounds hold in; they are
+// detected from inv alone (one comparison per row) and recomputed in scalar double on a scaled copy
+// (scaled_backward_row), so no finite row gets a wrong gradient.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -226,6 +232,65 @@ LNFOLD_NORM_INLINE void backward_output(const Values& v, T* dx, std::size_t d, T
   }
 }
 
+/// True when the row's statistics came out of the vector sums within the forward's error bound:
+/// σ² + ε (mean(x²) + ε for RMSNorm) finite, not zero, and above T_min/u, where squares lost to
+/// underflow could start to matter. Not so for rows whose squares overflow T (|x| ≳ 1.8e19 in float:
+/// the sums are inf and inv 0), for rows whose squares underflow with an ε too small to cover them,
+/// and for rows holding NaN or Inf (inv NaN or 0): those go to scaled_backward_row.
+template <class T>
+bool ordinary_row_scale(const row_scale<T>& sc) noexcept {
+  constexpr double limit = 0.5 * static_cast<double>(std::numeric_limits<T>::epsilon()) /
+                           static_cast<double>(std::numeric_limits<T>::min());  // (u/T_min), for inv²
+  const auto inv = static_cast<double>(sc.inv);
+  return inv > 0.0 && inv * inv < limit;  // NaN fails both; inv² = inf fails the second
+}
+
+/// The backward of one row in scalar double on x·2^k, 2^k bringing max|x| near 1, so no square
+/// overflows or underflows whatever the row's magnitude (the rows ordinary_row_scale rejects: rare,
+/// and slow here). Same formulas; NaN and Inf propagate as in the vector path. Two-pass statistics.
+template <bool Center, bool HasGamma, bool Accumulate, class T>
+void scaled_backward_row(const T* x, const T* dy, T* dx, const T* gamma, norm_affine_grads grads, std::size_t d,
+                         double eps) noexcept {
+  const double n = static_cast<double>(d);
+  double top = 0.0;  // max |x| (a NaN is skipped: it makes μ or the sums NaN anyway)
+  for (std::size_t i = 0; i < d; ++i) top = std::max(top, std::fabs(static_cast<double>(x[i])));
+  const double scale = std::isfinite(top) && top > 0.0 ? std::ldexp(1.0, -std::ilogb(top)) : 1.0;
+  double mu = 0.0, var = 0.0;  // of x·scale
+  if constexpr (Center) {
+    for (std::size_t i = 0; i < d; ++i) mu += static_cast<double>(x[i]) * scale;
+    mu /= n;
+  }
+  for (std::size_t i = 0; i < d; ++i) {
+    const double t = static_cast<double>(x[i]) * scale - mu;
+    var += t * t;
+  }
+  var /= n;
+  // σ² + ε = (var + ε·scale²)/scale². When ε·scale² overflows, σ² is negligible against ε.
+  const double eps_scaled = eps * scale * scale;
+  const bool eps_only = !std::isfinite(eps_scaled);
+  const double r = eps_only ? 1.0 / std::sqrt(eps) : 1.0 / std::sqrt(var + eps_scaled);
+  const double inv = eps_only ? r : scale * r;
+  auto xhat = [&](std::size_t i) {
+    return eps_only ? (static_cast<double>(x[i]) - mu / scale) * r : (static_cast<double>(x[i]) * scale - mu) * r;
+  };
+  auto g = [&](std::size_t i) {
+    return HasGamma ? static_cast<double>(dy[i]) * static_cast<double>(gamma[i]) : static_cast<double>(dy[i]);
+  };
+  double sum_g = 0.0, sum_gx = 0.0;
+  for (std::size_t i = 0; i < d; ++i) {
+    const double xh = xhat(i);
+    sum_g += g(i);
+    sum_gx += g(i) * xh;
+    if (grads.dgamma != nullptr) grads.dgamma[i] += static_cast<double>(dy[i]) * xh;
+    if (grads.dbeta != nullptr) grads.dbeta[i] += static_cast<double>(dy[i]);
+  }
+  const double a = Center ? sum_g / n : 0.0, b = sum_gx / n;
+  for (std::size_t i = 0; i < d; ++i) {
+    const double v = inv * (g(i) - a - xhat(i) * b);
+    dx[i] = static_cast<T>(Accumulate ? static_cast<double>(dx[i]) + v : v);
+  }
+}
+
 /// Rows [row_begin, row_end) of the backward pass. dx is ∂L/∂x (stored), or, when Accumulate, the
 /// gradient the norm's share is added to (the fused residual form). Checks nothing.
 template <class Arch, norm_kind Kind, bool Accumulate, class T>
@@ -238,7 +303,13 @@ void norm_backward_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<
   auto rows = [&](auto has_gamma) {
     using values = backward_row_values<Arch, center, decltype(has_gamma)::value, T>;
     for (std::size_t r = row_begin; r < row_end; ++r) {
-      const values v(x.row(r), dy.row(r), w.gamma, forward_row_scale<Arch, Kind, T>(x.row(r), d, eps));
+      const row_scale<T> sc = forward_row_scale<Arch, Kind, T>(x.row(r), d, eps);
+      if (!ordinary_row_scale(sc)) [[unlikely]] {
+        scaled_backward_row<center, decltype(has_gamma)::value, Accumulate>(x.row(r), dy.row(r), dx.row(r), w.gamma,
+                                                                            grads, d, eps);
+        continue;
+      }
+      const values v(x.row(r), dy.row(r), w.gamma, sc);
       double sum_g = 0.0, sum_gx = 0.0;
       backward_sums<center>(v, d, grads, sum_g, sum_gx);
       backward_output<center, Accumulate>(v, dx.row(r), d, static_cast<T>(sum_g / n), static_cast<T>(sum_gx / n));
