@@ -32,3 +32,7 @@ if ! command -v npm >/dev/null 2>&1; then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
+
+# The ONNX tests that export torchvision and torch.nn models at test time need Debian's torch
+# (scripts/install-torch.sh: ~1.5 GB, 97 s on the development machine; without it they are skipped).
+"$(dirname "$0")/install-torch.sh"

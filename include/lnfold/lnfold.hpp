@@ -20,6 +20,7 @@
 #include "lnfold/tensor/view.hpp"
 
 #include "lnfold/transform/apply_plan.hpp"
+#include "lnfold/transform/apply_to_weights.hpp"
 #include "lnfold/transform/cbwc.hpp"
 #include "lnfold/transform/ccwt.hpp"
 

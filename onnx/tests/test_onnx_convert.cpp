@@ -174,6 +174,23 @@ model_builder layer_scale() {
   return b;
 }
 
+// LayerScale behind a bias Add, as torch exports nn.Linear then a scale: x[2,8] -> MatMul(W) ->
+// Add(b) -> Mul(scale, ·) (scale first) -> LN -> y.
+model_builder layer_scale_after_bias() {
+  model_builder b(17);
+  b.input("x", {2, 8});
+  b.random_init("W", {8, 8}, 50);
+  b.random_init("b", {8}, 51);
+  b.random_init("scale", {8}, 52, 1.0);
+  b.random_init("gamma", {8}, 53, 1.0);
+  b.node("MatMul", {"x", "W"}, {"h"}, "proj");
+  b.node("Add", {"h", "b"}, {"hb"}, "proj.bias");
+  b.node("Mul", {"scale", "hb"}, {"hs"}, "layer_scale");
+  b.node("LayerNormalization", {"hs", "gamma"}, {"y"}, "ln");
+  b.output("y", {2, 8});
+  return b;
+}
+
 // Double storage in the typed field: x[3,8] -> Gemm(W[8,12], transB=0) -> LN -> y (float64).
 model_builder double_gemm() {
   model_builder b(17);
@@ -248,6 +265,7 @@ const std::vector<model_case>& cases() {
       {"conv_channel_ln", conv_channel_ln},
       {"relu_stem", relu_stem, with_stems()},
       {"layer_scale", layer_scale},
+      {"layer_scale_after_bias", layer_scale_after_bias},
       {"double_gemm", double_gemm},
       {"heads_layer_normalization", [] { return ln_into_heads(false); }},
       {"heads_decomposed", [] { return ln_into_heads(true); }},
@@ -447,12 +465,16 @@ TEST_CASE("convert: Conv weights centered over C_out; a channel LN over axis 1 f
   CHECK(c.summary.converted == std::vector<std::string>{"cln.mean"});
   CHECK(c.summary.fallbacks == std::vector<std::string>{"cln.mean"});
   CHECK(count_op(c.model, "SimplifiedLayerNormalization") == 0);
+  // RMSNormalization needs opset 23: at 17 the form falls back to decomposed, and says so.
+  const auto r17 = convert(gemm_ln().m, {}, rmsnorm_form::rmsnormalization);
+  CHECK(r17.summary.fallbacks == std::vector<std::string>{"ln"});
+  CHECK(count_op(r17.model, "RMSNormalization") == 0);
   CHECK(node_named(c.model, "cln.square")->input(0) == "h");
   CHECK(node_named(c.model, "cln.square")->input(1) == "h");
   CHECK(worst_mean(values(initializer(c.model, "W")), 6, 3, 0) < 1e-6);
 }
 
-TEST_CASE("convert: stem centering after a Relu frees both LNs; a LayerScale is fused; double storage") {
+TEST_CASE("convert: stem centering after a Relu frees both LNs; a LayerScale is fused, also behind a bias Add; double storage") {
   const auto stem = convert(relu_stem().m, with_stems());
   CHECK(stem.summary.stems == std::vector<std::string>{"r"});
   CHECK(stem.summary.converted.size() == 2);
@@ -475,6 +497,20 @@ TEST_CASE("convert: stem centering after a Relu frees both LNs; a LayerScale is 
     for (std::size_t o = 0; o < 8; ++o) mean += scaled[i * 8 + o] / 8;
     CHECK(w[i * 8] == Approx(scaled[i * 8] - mean).margin(1e-6));
   }
+
+  const auto lsb_original = layer_scale_after_bias().m;
+  const auto lsb = convert(lsb_original);
+  CHECK(lsb.summary.fused == std::vector<std::string>{"layer_scale"});
+  CHECK(lsb.summary.centered == std::vector<std::string>{"W", "b"});
+  const auto* identity = node_named(lsb.model, "layer_scale");
+  REQUIRE(identity != nullptr);
+  CHECK(identity->op_type() == "Identity");
+  CHECK(identity->input(0) == "hb");
+  const auto b0 = values(initializer(lsb_original, "b")), sc = values(initializer(lsb_original, "scale"));
+  const auto bias = values(initializer(lsb.model, "b"));
+  double mean = 0;
+  for (std::size_t i = 0; i < 8; ++i) mean += b0[i] * sc[i] / 8;
+  for (std::size_t i = 0; i < 8; ++i) CHECK(bias[i] == Approx(b0[i] * sc[i] - mean).margin(1e-6));  // s ⊙ b, centered
 
   const auto d = convert(double_gemm().m);
   const auto* wd = initializer(d.model, "W");

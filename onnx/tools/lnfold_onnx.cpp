@@ -1,16 +1,23 @@
 // lnfold-onnx: which LayerNorms of an ONNX model fold into RMSNorm, and the conversion itself.
 //
-//   lnfold-onnx report MODEL.onnx [--json]
+//   lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]
 //   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
-//                       [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]
+//                       [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]
+//                       [--input-shape NAME=D0,D1,... ...]
+//
+// --input-shape pins the sizes of a model input whose dims are dynamic, for shape inference
+// (graph.hpp, shapes.hpp): a Reshape computed from shapes then has the sizes to match. Repeatable.
 //
 // Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem; convert then
 // writes nothing), 2 on bad usage, 3 when convert finds no foldable LayerNorm (nothing is written).
+#include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lnfold/fold/find_foldable.hpp"
@@ -24,9 +31,10 @@
 namespace {
 
 constexpr std::string_view usage =
-    "usage: lnfold-onnx report MODEL.onnx [--json]\n"
+    "usage: lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]\n"
     "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
-    "                           [--rmsnorm-form decomposed|simplified] [--fold-affine] [--json]\n";
+    "                           [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]\n"
+    "                           [--input-shape NAME=D0,D1,... ...]\n";
 
 constexpr int nothing_to_convert = 3;
 
@@ -36,10 +44,47 @@ struct arguments {
   bool json = false;
   lnfold::fold_options fold{};
   lnfold::onnx::convert_options convert{};
+  lnfold::onnx::shape_options shapes{};
 };
 
+/// The graph of the model at `path`, its directory the base of its external data.
+lnfold::onnx::graph load_graph(const std::string& path, const arguments& args) {
+  const std::filesystem::path file(path);
+  return lnfold::onnx::graph(lnfold::onnx::load_model(path),
+                             {.model_dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path("."),
+                              .shapes = args.shapes});
+}
+
+/// "NAME=1,3,224,224" as (NAME, dims); nullopt (with a message on stderr) when malformed.
+std::optional<std::pair<std::string, lnfold::shape>> parse_input_shape(std::string_view text) {
+  const auto eq = text.rfind('=');
+  std::pair<std::string, lnfold::shape> out;
+  bool ok = eq != std::string_view::npos && eq > 0 && eq + 1 < text.size();
+  if (ok) {
+    out.first = std::string(text.substr(0, eq));
+    std::string_view dims = text.substr(eq + 1);
+    while (ok && !dims.empty()) {
+      const auto comma = dims.find(',');
+      const std::string_view d = dims.substr(0, comma);
+      std::int64_t v = 0;
+      ok = !d.empty() && d.size() <= 12;
+      for (const char c : d) ok = ok && c >= '0' && c <= '9';
+      if (ok) v = std::stoll(std::string(d));
+      ok = ok && v > 0;
+      out.second.push_back(v);
+      dims = comma == std::string_view::npos ? std::string_view() : dims.substr(comma + 1);
+      ok = ok && !(comma != std::string_view::npos && dims.empty());
+    }
+  }
+  if (!ok) {
+    std::cerr << "lnfold-onnx: --input-shape takes NAME=D0,D1,... with sizes > 0 (got '" << text << "')\n";
+    return std::nullopt;
+  }
+  return out;
+}
+
 int report(const arguments& args) {
-  const lnfold::onnx::graph g(lnfold::onnx::load_model(args.paths[0]));
+  const lnfold::onnx::graph g = load_graph(args.paths[0], args);
   const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
   std::cout << (args.json ? lnfold::to_json(plan, g) : lnfold::to_text(plan, g));
   return 0;
@@ -54,7 +99,7 @@ std::string json_list(const std::vector<std::string>& names) {
 int convert(const arguments& args) {
   using lnfold::detail::json_string;
   const std::string &in = args.paths[0], &out = args.paths[1];
-  const lnfold::onnx::graph g(lnfold::onnx::load_model(in));
+  const lnfold::onnx::graph g = load_graph(in, args);
   const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
   std::vector<std::string> kept, kept_json;
   for (const auto& v : plan.lns)
@@ -92,7 +137,7 @@ int convert(const arguments& args) {
             << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
             << s.affine_folded.size() << " norms' γ/β into their linears; passes the ONNX checker; wrote '" << out << "'\n";
   for (const auto& name : s.fallbacks)
-    std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
+    std::cout << "  " << name << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
   return 0;
 }
@@ -120,8 +165,14 @@ std::optional<arguments> parse(int argc, char** argv) {
     } else if (arg == "--rmsnorm-form") {
       const auto v = value();
       const auto f = v ? lnfold::onnx::parse_rmsnorm_form(*v) : std::nullopt;
-      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed or simplified (got '" << v.value_or("") << "')\n", std::nullopt;
+      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed, simplified or rmsnormalization (got '" << v.value_or("") << "')\n", std::nullopt;
       a.convert.form = *f;
+    } else if (arg == "--input-shape") {
+      const auto v = value();
+      const auto pinned = v ? parse_input_shape(*v) : parse_input_shape("");
+      if (!pinned) return std::nullopt;
+      if (!a.shapes.input_shapes.emplace(pinned->first, pinned->second).second)
+        return std::cerr << "lnfold-onnx: --input-shape given twice for '" << pinned->first << "'\n", std::nullopt;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return std::cerr << "lnfold-onnx: unknown option '" << arg << "'\n", std::nullopt;
     } else if (a.command.empty()) {

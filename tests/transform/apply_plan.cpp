@@ -9,6 +9,7 @@
 
 #include "equivalence.hpp"
 #include "lnfold/fold/find_foldable.hpp"
+#include "lnfold/graph/architectures/edge_cases.hpp"
 #include "lnfold/transform/apply_plan.hpp"
 
 using namespace lnfold;
@@ -78,6 +79,22 @@ TEMPLATE_TEST_CASE("GPT-2 tied head: both policies are exact; rank-1 costs V val
       CHECK(converted.summary.untied.size() == 1);
     }
   }
+}
+
+TEMPLATE_TEST_CASE("every edge case converts exactly (LayerScales fused, through a bias add too)", "", float, double) {
+  for (const auto& c : edge_cases::all()) {
+    const graph g = c.build();
+    if (c.name == std::string_view("unknown_op_upstream")) continue;  // the evaluator cannot run it
+    check_equivalent<TestType>(std::string(c.name), g, {}, {});
+    check_equivalent<TestType>(std::string(c.name) + " (affine folded)", g, {}, {.fold_affine = true});
+  }
+  const graph g = edge_cases::layer_scale_after_bias_add();
+  const auto weights = random_weights<TestType>(g, 7);
+  const auto converted = apply_fold_plan(g, weights, find_foldable(g));
+  REQUIRE(converted.summary.fused.size() == 1);
+  CHECK(converted.summary.fused[0].bias_add == g.find("blocks.0.mlp.fc2.add_bias"));
+  CHECK(converted.g.node_op(g.find("blocks.0.ls2")).kind == op_kind::identity);
+  CHECK(converted.g.node_inputs(g.find("blocks.0.ls2"))[0] == g.find("blocks.0.mlp.fc2.add_bias"));
 }
 
 TEST_CASE("negative control: swapping any LN the detector refused changes the outputs") {

@@ -222,8 +222,21 @@ class fold_detector {
       const bool fused = p.what == K::fused_source;
       list.push_back({n, p.what == K::broadcast_constant ? source_kind::broadcast_constant : kind_of_source(n), p.state,
                       p.what == K::broadcast_constant ? p.offender : n, fused});
-      if (fused) fusions_.push_back({p.node, p.offender, *p.scale, r});
+      if (fused) fusions_.push_back(fusion_of(p, r));
     }
+  }
+
+  // The fusion a fused_source producer stands for; a bias add sits between the mul and the linear
+  // when the mul's other input is not the linear itself.
+  scale_fusion fusion_of(const producer_entry& p, std::size_t r) const {
+    scale_fusion f{p.node, p.offender, *p.scale, r, std::nullopt, std::nullopt};
+    for (const node_id m : ix_.inputs(p.node)) {
+      if (ix_.kind(m) != op_kind::add) continue;
+      f.bias_add = m;
+      for (const node_id t : ix_.inputs(m))
+        if (t != p.offender) f.bias = t;
+    }
+    return f;
   }
 
   source_kind kind_of_source(node_id n) const {

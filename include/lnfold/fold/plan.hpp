@@ -62,12 +62,15 @@ struct source_plan {
   std::optional<node_id> reader;
 };
 
-/// A per-channel constant scale that must be fused into the linear before centering (LayerScale).
+/// A per-channel constant scale that must be fused into the linear before centering (LayerScale):
+/// mul(linear(x), s), or mul(add(linear(x), b), s) with a constant bias b.
 struct scale_fusion {
-  node_id mul = 0;     ///< the mul node, which becomes an identity
+  node_id mul = 0;     ///< the mul node, which becomes an identity of its other input
   node_id linear = 0;  ///< the producer that absorbs the scale
   param_id scale = 0;
   std::size_t region = 0;
+  std::optional<node_id> bias_add;  ///< the add between the linear and the mul, if any
+  std::optional<node_id> bias;      ///< its constant bias node, scaled too (and centered as a source)
 };
 
 /// A parameter that a source shares with a use that centering would change, and its resolution.

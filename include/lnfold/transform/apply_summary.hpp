@@ -55,12 +55,14 @@ struct rank1_record {
   node_id sum = 0, means_node = 0, correction = 0, compensated = 0;  ///< the nodes added, in order
 };
 
-/// A per-channel scale fused into the linear before it (LayerScale): W ← diag(s)·W, b ← s ⊙ b; the
-/// `mul` node now passes its input 0, the linear, through unchanged (op_kind::identity).
+/// A per-channel scale fused into the linear before it (LayerScale): W ← diag(s)·W, b ← s ⊙ b (and
+/// a constant bias added between them, when there is one); the `mul` node now passes its input 0,
+/// the linear or that bias add, through unchanged (op_kind::identity).
 struct fusion_record {
   node_id mul = 0;
   node_id linear = 0;
   param_id scale = 0;
+  std::optional<node_id> bias_add;
 };
 
 /// An explicit centering inserted after `after` over `axis`; every reader of `after` reads `center`.

@@ -11,7 +11,8 @@
 //   zeroed_copies  reader R must read a zero constant (new_params) instead of the broadcast constant
 //   rank1          after linear L (input h), add (Σ of h over `axis`, keep dims)·m, m in new_params;
 //                  L's readers and graph output take the sum
-//   fused          mul node M passes its input 0 through (the scale is now inside the linear)
+//   fused          mul node M passes its input 0 through (the scale is now inside the linear and,
+//                  behind a bias add, inside that bias too)
 //   stems          insert x − mean(x) over `axis` after node A, read by all of A's readers
 //   affine_folded  norm N loses γ and β (already folded into the linears' tensors; new biases in
 //                  new_params)
@@ -188,7 +189,8 @@ std::string to_text(const weight_edits<T>& e, const G& g) {
   for (const auto& r : s.rank1)
     out << "rank-1: after '" << node(r.linear) << "' add (sum of '" << node(r.input) << "' over axis " << r.axis
         << ")·'" << param(r.means) << "'; its readers read the sum\n";
-  for (const auto& f : s.fused) out << "fused scale: '" << node(f.mul) << "' passes '" << node(f.linear) << "' through\n";
+  for (const auto& f : s.fused)
+    out << "fused scale: '" << node(f.mul) << "' passes '" << node(f.bias_add.value_or(f.linear)) << "' through\n";
   for (const auto& st : s.stems) out << "stem centering: insert x - mean(x) over axis " << st.axis << " after '" << node(st.after) << "'\n";
   for (const auto n : s.converted) out << "RMSNorm: '" << node(n) << "'\n";
   for (const auto& a : s.affine_folded) {

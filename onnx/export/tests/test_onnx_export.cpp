@@ -215,7 +215,11 @@ TEST_CASE("unsupported nodes and bad arguments throw, naming what is wrong", "[e
   auto weights = lnfold::random_weights<float>(small, 1);
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.ln = ln_form::op, .opset = 16}),
                     Catch::Contains("opset 17") && Catch::Contains("16"));
-  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 18}), Catch::Contains("opset") && Catch::Contains("18"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 24}), Catch::Contains("opset must be 13 … 23 (got 24)"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.elem_type = ::onnx::TensorProto::DOUBLE}),
+                    Catch::Contains("elem_type must be FLOAT, FLOAT16 or BFLOAT16"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.weight_storage = ::onnx::TensorProto::FLOAT}),
+                    Catch::Contains("weight_storage must be 0, FLOAT16 or BFLOAT16"));
   weights.pop_back();
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights), Catch::Contains("weights holds"));
 }

@@ -114,8 +114,10 @@ class region_builder {
       case producer_role::zero_mean: producers.push_back({K::zero_mean, s, n, n}); return;
       case producer_role::blocker:
         if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
-          if (auto linear = fusable_linear(n, a, *pc.culprit_input)) {
-            producers.push_back({K::fused_source, s, n, *linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+          if (auto f = fusable_scale(n, a, *pc.culprit_input)) {
+            producers.push_back({K::fused_source, s, n, f->linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+            // The bias a LayerScale multiplies together with the linear is centered like any constant.
+            if (f->bias) producers.push_back({K::source, f->bias_state, *f->bias, *f->bias});
             return;
           }
         }
@@ -124,22 +126,52 @@ class region_builder {
     }
   }
 
-  // LayerScale: mul(linear(x), γ) folds when the linear is centerable along the axis and the mul is
-  // its only reader, so that γ can be multiplied into its weight first.
-  std::optional<node_id> fusable_linear(node_id mul, std::size_t a, std::size_t scale_input) {
+  struct fusable {
+    node_id linear;
+    std::optional<node_id> bias;  ///< mul(add(linear, bias), γ): the constant bias
+    std::size_t bias_state = no_state;
+  };
+
+  // LayerScale: mul(linear(x), γ), or mul(add(linear(x), b), γ) with a constant bias b (exporters
+  // write a linear's bias as its own add), folds when the linear is centerable along the axis and
+  // each node between it and the mul (and b) has the mul's path as its only reader, so that γ can be
+  // multiplied into the weight (and b) first.
+  std::optional<fusable> fusable_scale(node_id mul, std::size_t a, std::size_t scale_input) {
     const auto in = ix_.inputs(mul);
     const node_id scale = in[scale_input], m = in[1 - scale_input];
-    const auto k = ix_.kind(m);
-    if (!ix_.op(scale).weight || (k != op_kind::linear && k != op_kind::conv && k != op_kind::conv_transpose))
+    if (!ix_.op(scale).weight) return std::nullopt;
+    if (ix_.kind(m) != op_kind::add) {
+      if (centerable_linear(m, mul, a)) return fusable{m, std::nullopt, no_state};
       return std::nullopt;
-    if (ix_.consumers(m).size() != 1 || ix_.is_output(m)) return std::nullopt;
-    const auto out = ix_.dims(mul), lin = ix_.dims(m);
-    const auto axis_in_linear = broadcast_source_axis(*out, *lin, a);
-    if (!axis_in_linear) return std::nullopt;
+    }
+    const auto out = ix_.dims(mul), sum = ix_.dims(m);
+    const auto axis_in_add = broadcast_source_axis(*out, *sum, a);
+    const auto terms = ix_.inputs(m);
+    if (!axis_in_add || terms.size() != 2 || !only_read_by(m, mul)) return std::nullopt;
+    for (std::size_t k = 0; k < 2; ++k) {
+      const node_id lin = terms[k], bias = terms[1 - k];
+      if (ix_.kind(bias) != op_kind::constant || !ix_.op(bias).weight || !only_read_by(bias, m)) continue;
+      const auto axis_in_bias = broadcast_source_axis(*sum, *ix_.dims(bias), *axis_in_add);
+      const std::size_t bias_state = axis_in_bias ? ix_.state(bias, *axis_in_bias) : no_state;
+      if (bias_state != no_state && centerable_linear(lin, m, *axis_in_add)) return fusable{lin, bias, bias_state};
+    }
+    return std::nullopt;
+  }
+
+  bool only_read_by(node_id n, node_id reader) const {
+    const auto c = ix_.consumers(n);
+    return c.size() == 1 && c[0].consumer == reader && !ix_.is_output(n);
+  }
+
+  // `lin` is a linear / conv read only by `reader`, a source along the axis `a` of reader's output.
+  bool centerable_linear(node_id lin, node_id reader, std::size_t a) {
+    const auto k = ix_.kind(lin);
+    if ((k != op_kind::linear && k != op_kind::conv && k != op_kind::conv_transpose) || !only_read_by(lin, reader)) return false;
+    const auto axis_in_linear = broadcast_source_axis(*ix_.dims(reader), *ix_.dims(lin), a);
+    if (!axis_in_linear) return false;
     std::vector<carried_axis> unused;
-    const auto pc = classify_producer(ix_.op(m), lin, ix_.input_dims(m), ix_.input_kinds(m), *axis_in_linear, unused);
-    if (pc.role != producer_role::source) return std::nullopt;
-    return m;
+    const auto pc = classify_producer(ix_.op(lin), ix_.dims(lin), ix_.input_dims(lin), ix_.input_kinds(lin), *axis_in_linear, unused);
+    return pc.role == producer_role::source;
   }
 
   void walk_forward(std::size_t r, std::size_t s, node_id n, std::size_t a) {

@@ -255,12 +255,26 @@ class plan_applier {
       const bool in_out = lin.kind == op_kind::linear && lin.layout == weight_layout::in_out;
       scale_along(*lin.weight, lin.kind == op_kind::conv_transpose || in_out ? 1 : 0, s, f);
       if (lin.bias) scale_along(*lin.bias, 0, s, f);
-      // The mul reads the linear through every input and passes input 0 on unchanged.
+      if (f.bias) scale_bias_constant(*f.bias, s, f);
+      // The mul reads the linear (or the bias add) through every input and passes input 0 on unchanged.
+      const node_id kept = f.bias_add.value_or(f.linear);
       const auto in = inputs(f.mul);
-      for (std::size_t i = 0; i < in.size(); ++i) lnfold::set_node_input(g_, f.mul, i, f.linear);
+      for (std::size_t i = 0; i < in.size(); ++i) lnfold::set_node_input(g_, f.mul, i, kept);
       lnfold::set_node_op(g_, f.mul, op_desc{.kind = op_kind::identity, .type = "fused_scale"});
-      summary_.fused.push_back({f.mul, f.linear, f.scale});
+      summary_.fused.push_back({f.mul, f.linear, f.scale, f.bias_add});
     }
+  }
+
+  // The constant bias of mul(add(linear, b), s): scaled along the axis it is centered over (the
+  // plan's source entry for it), after ties gave it its own copy if it needed one.
+  void scale_bias_constant(node_id bias, const std::vector<double>& s, const scale_fusion& f) {
+    const op_desc c = op(bias);
+    std::optional<std::size_t> axis;
+    for (const auto& src : plan_.sources)
+      if (src.node == bias && !src.params.empty()) axis = src.params[0].axis;
+    require(c.kind == op_kind::constant && c.weight && axis, fn, ": the bias '", name(bias), "' of the scale fused into '",
+            name(f.linear), "' is not a constant the plan centers");
+    scale_along(*c.weight, *axis, s, f);
   }
 
   void scale_along(param_id p, std::size_t axis, const std::vector<double>& s, const scale_fusion& f) {

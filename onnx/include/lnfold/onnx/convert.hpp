@@ -34,7 +34,7 @@ struct convert_options {
 /// What convert_model changed, by ONNX names.
 struct convert_summary {
   std::vector<std::string> converted;    ///< LNs now RMSNorms (decomposed LNs: their first ReduceMean)
-  std::vector<std::string> fallbacks;    ///< of those, written `decomposed` although `simplified` was asked
+  std::vector<std::string> fallbacks;    ///< of those, written `decomposed` although a fused form was asked
   std::vector<std::string> centered;     ///< initializers or Constant values centered
   std::vector<std::string> zeroed;       ///< broadcast constants set to zero
   std::vector<std::string> untied;       ///< new initializers: copies made by the untie policy

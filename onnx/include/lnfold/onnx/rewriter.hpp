@@ -110,7 +110,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   ::onnx::ModelProto take_model() { return std::move(model_); }
   /// The name of the value node id `n` produced in the original model.
   std::string original_value(node_id n) const { return original_value_name(n); }
-  /// LNs written decomposed although the simplified form was asked.
+  /// LNs written decomposed although a fused form (simplified, rmsnormalization) was asked.
   const std::vector<node_id>& fallbacks() const noexcept { return fallbacks_; }
 
  private:
@@ -328,9 +328,15 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     return io;
   }
 
-  bool simplified_applies(const detail::norm_io& io) const {
-    return form_ == rmsnorm_form::simplified &&
-           (io.axis == -1 || (io.rank && io.axis == static_cast<std::int64_t>(*io.rank) - 1));
+  /// The fused op the chosen form writes for this norm, or empty for the decomposed form: the fused
+  /// ops normalize from their axis to the last, so they apply to an LN over the last axis only, and
+  /// RMSNormalization needs opset 23.
+  std::string fused_op(const detail::norm_io& io) const {
+    const bool last_axis = io.axis == -1 || (io.rank && io.axis == static_cast<std::int64_t>(*io.rank) - 1);
+    if (!last_axis) return {};
+    if (form_ == rmsnorm_form::simplified) return "SimplifiedLayerNormalization";
+    if (form_ == rmsnorm_form::rmsnormalization && ed_.opset() >= 23) return "RMSNormalization";
+    return {};
   }
 
   /// Returns true when the norm was written in the decomposed form.
@@ -339,16 +345,17 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
                             g_.at(n).name, "' normalizes from axis ", io.axis, ", not over one axis");
     node_proto* ln = producer(n);
     ed_.remove(ln);
-    const bool simplified = simplified_applies(io);
-    ed_.insert_after(ln, simplified ? write_.simplified_rms(io) : write_.decomposed_rms(io));
-    return !simplified;
+    const std::string op = fused_op(io);
+    ed_.insert_after(ln, op.empty() ? write_.decomposed_rms(io) : write_.fused_rms(op, io));
+    return op.empty();
   }
 
   /// A decomposed LN keeps its own nodes in the decomposed form (the square and the Div read x
-  /// itself; the mean and the Sub go), or is replaced by the simplified form.
+  /// itself; the mean and the Sub go), or is replaced by a fused form.
   bool rms_from_decomposed(node_id n, const detail::norm_io& io) {
     std::vector<node_proto*> h = protos(n);
-    if (!simplified_applies(io)) {
+    const std::string op = fused_op(io);
+    if (op.empty()) {
       const std::string d = h[1]->output(0);
       for (node_proto* p : {h[2], h[6]})
         for (auto& i : *p->mutable_input())
@@ -359,7 +366,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       return true;
     }
     for (auto* p : h) ed_.remove(p);
-    ed_.insert_after(h.back(), write_.simplified_rms(io));
+    ed_.insert_after(h.back(), write_.fused_rms(op, io));
     return false;
   }
 

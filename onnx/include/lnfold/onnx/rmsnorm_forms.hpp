@@ -29,14 +29,23 @@ enum class rmsnorm_form {
   /// ORT, not by the ONNX standard) with γ as its scale, then Add(β). Only over the last axis; an LN
   /// over another axis falls back to `decomposed`.
   simplified,
+  /// The standard RMSNormalization (opset 23 of the default domain) with γ as its scale, then
+  /// Add(β). Only over the last axis of a model at opset 23 or later; elsewhere it falls back to
+  /// `decomposed`.
+  rmsnormalization,
 };
 
 constexpr std::string_view to_string(rmsnorm_form f) noexcept {
-  return f == rmsnorm_form::decomposed ? "decomposed" : "simplified";
+  switch (f) {
+    case rmsnorm_form::decomposed: return "decomposed";
+    case rmsnorm_form::simplified: return "simplified";
+    case rmsnorm_form::rmsnormalization: return "rmsnormalization";
+  }
+  return "unknown";
 }
 inline std::optional<rmsnorm_form> parse_rmsnorm_form(std::string_view s) {
-  if (s == "decomposed") return rmsnorm_form::decomposed;
-  if (s == "simplified") return rmsnorm_form::simplified;
+  for (const auto f : {rmsnorm_form::decomposed, rmsnorm_form::simplified, rmsnorm_form::rmsnormalization})
+    if (s == to_string(f)) return f;
   return std::nullopt;
 }
 
@@ -100,10 +109,12 @@ class node_writer {
     return n;
   }
 
-  /// SimplifiedLayerNormalization(x, γ) → Add(β), ending in io.out. Without γ the scale is ones.
-  std::vector<::onnx::NodeProto> simplified_rms(const norm_io& io) {
+  /// OP(x, γ) → Add(β), ending in io.out, for OP = SimplifiedLayerNormalization (ORT) or the
+  /// standard RMSNormalization (opset 23); both normalize from `axis` (-1 here) to the last axis,
+  /// ε inside the root. Without γ the scale is ones.
+  std::vector<::onnx::NodeProto> fused_rms(const std::string& op, const norm_io& io) {
     std::string gamma = io.gamma.empty() ? ones(io) : io.gamma;  // the op needs a scale
-    ::onnx::NodeProto sln = make_node("SimplifiedLayerNormalization", {io.x, gamma}, "", io.base);
+    ::onnx::NodeProto sln = make_node(op, {io.x, gamma}, "", io.base);
     set_attribute(sln, "axis", -1);
     set_float_attribute(sln, "epsilon", static_cast<float>(io.eps));
     std::vector<::onnx::NodeProto> n;
