@@ -8,6 +8,7 @@ packages=(
   libxsimd-dev xtl-dev        # SIMD kernels (xsimd 8 exports a target that needs xtl)
   libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
   catch2 libbenchmark-dev     # tests and benchmarks
+  clang-format-14             # the test `format` (scripts/check-format.sh): .clang-format is for version 14
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
   zlib1g-dev dataset-fashion-mnist  # lnfold-train: Fashion-MNIST's gzip IDX files, /usr/share/datasets/fashion-mnist
 )

@@ -391,7 +391,7 @@ TEST_CASE("convert: LayerNormalization after Gemm(transB): W centered per input 
   }
 }
 
-TEST_CASE("convert: a decomposed LN keeps its nodes minus the mean and the Sub; its dead constants go") {
+TEST_CASE("convert: a decomposed LN keeps its nodes minus the mean and the Sub, its dead constants go") {
   for (const bool constant_nodes : {true, false}) {
     CAPTURE(constant_nodes);
     const auto original = decomposed_ln(constant_nodes).m;
@@ -456,7 +456,7 @@ TEST_CASE("convert: a tied Gather/Gemm table, untied by a copy or compensated by
   }
 }
 
-TEST_CASE("convert: Conv weights centered over C_out; a channel LN over axis 1 falls back to decomposed") {
+TEST_CASE("convert: Conv weights centered over C_out, a channel LN over axis 1 falls back to decomposed") {
   const auto r = convert(conv_ln().m, {}, rmsnorm_form::simplified);
   CHECK(r.summary.centered == std::vector<std::string>{"W", "B"});
   CHECK(worst_mean(values(initializer(r.model, "W")), 8, 27, 0) < 1e-6);
@@ -474,7 +474,7 @@ TEST_CASE("convert: Conv weights centered over C_out; a channel LN over axis 1 f
   CHECK(worst_mean(values(initializer(c.model, "W")), 6, 3, 0) < 1e-6);
 }
 
-TEST_CASE("convert: stem centering after a Relu frees both LNs; a LayerScale is fused, also behind a bias Add; double storage") {
+TEST_CASE("convert: stem centering after a Relu frees both LNs, a LayerScale is fused, also behind a bias Add, double storage") {
   const auto stem = convert(relu_stem().m, with_stems());
   CHECK(stem.summary.stems == std::vector<std::string>{"r"});
   CHECK(stem.summary.converted.size() == 2);
@@ -667,7 +667,7 @@ TEST_CASE("lnfold-onnx convert: an output path that cannot be written fails clea
   for (const auto& e : fs::directory_iterator(t.path)) CHECK(e.path().filename().string().find(".lnfold-") == std::string::npos);
 }
 
-TEST_CASE("lnfold-onnx convert: nothing foldable is exit 3 and no file; bad usage is exit 2") {
+TEST_CASE("lnfold-onnx convert: nothing foldable is exit 3 and no file, bad usage is exit 2") {
   temp_dir t;
   auto b = gemm_ln();
   b.g().mutable_node(1)->set_input(0, "x");  // the LN reads the graph input
@@ -710,7 +710,7 @@ TEST_CASE("write original/converted pairs of every case for ONNX Runtime", "[.or
 
 // ---- the real models of issue 6 (hidden: run by "onnx: real model verdicts" after the fetch) -----
 
-TEST_CASE("openWakeWord heads convert in both forms and pass the checker; unchanged initializers keep their bytes",
+TEST_CASE("openWakeWord heads convert in both forms and pass the checker, unchanged initializers keep their bytes",
           "[.real]") {
   const char* dir = std::getenv("LNFOLD_ONNX_MODELS");
   REQUIRE(dir != nullptr);

@@ -9,7 +9,7 @@
 #                               (float16) or 2^-8 (bfloat16) per weight; bounds 20x those, 1e-2 and
 #                               1e-1, for what a few layers add up (measured at most 8.9e-4 and 5.3e-3)
 # and the originals converted by lnfold-onnx convert must compute the same to 1e-5 (the project's
-# float gate), or exit 3 (nothing foldable: the LayerScale and adaLN models) and write nothing.
+# float gate), or exit 3 (nothing foldable: the adaLN model) and write nothing.
 #   torch_forms.sh NODE COMPARE_MJS DIR LNFOLD_ONNX        (LNFOLD_ORT_DIR in the environment)
 set -euo pipefail
 node=$1 compare=$2 dir=$3 tool=$4

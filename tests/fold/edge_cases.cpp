@@ -1,4 +1,4 @@
-// Every rule of METHOD §3 has a small graph that must fold and one that must not
+// Every rule of docs/method.md §3 has a small graph that must fold and one that must not
 // (lnfold::edge_cases::all()); the refused ones must say why, naming the offending node.
 #include <catch2/catch.hpp>
 
@@ -120,7 +120,7 @@ TEST_CASE("LayerScale behind a bias add folds through fusion: the scale goes int
   CHECK(find_foldable(g, {.fuse_scales = false}).lns[0].reason == fold_reason::per_channel_scale);
 }
 
-TEST_CASE("a constant bias added to the stream is centered like any source; a broadcast constant is zeroed") {
+TEST_CASE("a constant bias added to the stream is centered like any source, a broadcast constant is zeroed") {
   const graph g = edge_cases::constant_bias_add();
   const auto plan = find_foldable(g);
   bool bias_centered = false;

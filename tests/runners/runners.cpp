@@ -126,7 +126,7 @@ TEST_CASE("ViT runner computes what the graph says, original and converted", "[r
   }
 }
 
-TEST_CASE("BERT runner computes what the graph says; only the embedding LN converts", "[runners][bert]") {
+TEST_CASE("BERT runner computes what the graph says, only the embedding LN converts", "[runners][bert]") {
   const auto g = lnfold::build_bert(lnfold::bert_config::tiny());
   for (const auto& v : variants) {
     if (v.tied == lnfold::tied_policy::untie) continue;

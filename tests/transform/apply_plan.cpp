@@ -56,7 +56,7 @@ TEMPLATE_TEST_CASE("every architecture: the converted model computes the same ou
   }
 }
 
-TEMPLATE_TEST_CASE("GPT-2 tied head: both policies are exact; rank-1 costs V values, untie V×d", "", float, double) {
+TEMPLATE_TEST_CASE("GPT-2 tied head: both policies are exact, rank-1 costs V values, untie V×d", "", float, double) {
   const auto cfg = gpt2_config::tiny();
   const graph g = build_gpt2(cfg);
   const auto weights = random_weights<TestType>(g, 3);
@@ -92,7 +92,7 @@ TEMPLATE_TEST_CASE("every edge case converts exactly (LayerScales fused, through
   const auto weights = random_weights<TestType>(g, 7);
   const auto converted = apply_fold_plan(g, weights, find_foldable(g));
   REQUIRE(converted.summary.fused.size() == 1);
-  CHECK(converted.summary.fused[0].bias_add == g.find("blocks.0.mlp.fc2.add_bias"));
+  CHECK(converted.summary.fused[0].scaled == g.find("blocks.0.mlp.fc2.add_bias"));
   CHECK(converted.g.node_op(g.find("blocks.0.ls2")).kind == op_kind::identity);
   CHECK(converted.g.node_inputs(g.find("blocks.0.ls2"))[0] == g.find("blocks.0.mlp.fc2.add_bias"));
 }
@@ -119,12 +119,12 @@ TEST_CASE("negative control: swapping any LN the detector refused changes the ou
       CHECK(max_rel_diff(reference, run(forced, converted.weights, inputs)) > 1e-6);
     }
   }
-  // Every architecture METHOD §4 expects refusals from contributes some (38 LNs at the tiny sizes).
+  // Every architecture docs/method.md §4 expects refusals from contributes some (38 LNs at the tiny sizes).
   CHECK(with_refusals == std::set<std::string>{"bert", "clip-vision", "convnext", "swin", "whisper-encoder"});
   CHECK(refused >= 30);
 }
 
-TEST_CASE("apply_fold_plan leaves its inputs alone; the in-place form edits them") {
+TEST_CASE("apply_fold_plan leaves its inputs alone, the in-place form edits them") {
   const graph g = build_gpt2(gpt2_config::tiny());
   const auto weights = random_weights<double>(g, 1);
   const auto plan = find_foldable(g);

@@ -1,6 +1,7 @@
-// The exactness claim of CBWC, measured with lnfold's own training pieces (docs/training.md): a small
-// pre-LN network trained with SGD in double, forward and backward through lnfold's layers (Eigen
-// products, the SIMD norm kernels and their backward), in four forms from the same initialization:
+// The exactness claim of CBWC (docs/method.md §2), measured with lnfold's own training pieces
+// (docs/training.md): a small pre-LN network trained with SGD in double, forward and backward through
+// lnfold's layers (Eigen products, the SIMD norm kernels and their backward), in four forms from the
+// same initialization:
 //   (a) LayerNorm, free weights W₀;
 //   (b) the CBWC + RMSNorm twin: every source of the residual stream is a cbwc_parameter (V₀ = W₀,
 //       W = C·V), one of each layout center_param supports — a convolution stem [d, C_in, k, k], a

@@ -256,7 +256,7 @@ void apply_graph_edits(net<T>& n, const net_reader<T>& reader, const lnfold::wei
     redirect(r.linear, fixed);
   }
   for (const auto& f : s.fused) n.layers.at(f.mul) = {.name = n.layers.at(f.mul).name, .type = "Identity",
-                                                      .inputs = {f.bias_add.value_or(f.linear)}, .dims = n.layers.at(f.mul).dims};
+                                                      .inputs = {f.scaled}, .dims = n.layers.at(f.mul).dims};
   for (const auto& st : s.stems) {
     const std::size_t c = add({.name = "stem.center", .type = "Center", .inputs = {st.after},
                                .axis = static_cast<std::int64_t>(st.axis), .dims = n.layers.at(st.after).dims});

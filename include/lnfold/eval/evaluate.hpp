@@ -1,6 +1,6 @@
 // lnfold::evaluate: the reference evaluator of the built-in IR. It executes a graph on given weights and
 // inputs and returns the value of every node, so that an original graph and its converted form
-// (LayerNorm → RMSNorm after centering the sources, METHOD §1) can be compared output by output.
+// (LayerNorm → RMSNorm after centering the sources, docs/method.md §1) can be compared output by output.
 // It is the oracle, not the fast path: plain loops, double accumulation, strict checks.
 //
 // Semantics are graph_builder's (graph/builder.hpp) and op.hpp's, op by op (eval/ops.hpp):

@@ -8,6 +8,8 @@
 // other row.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <cstddef>
 #include <type_traits>
 
@@ -43,3 +45,5 @@ void rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
 }
 
 }  // namespace lnfold
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -24,8 +24,12 @@
 #include <string_view>
 #include <vector>
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 in the AVX-512 code Eigen inlines
+
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+
+#include "lnfold/detail/restore_warnings.hpp"
 
 #ifdef __GLIBC__
 #include <malloc.h>

@@ -57,12 +57,13 @@ struct rank1_record {
 
 /// A per-channel scale fused into the linear before it (LayerScale): W ← diag(s)·W, b ← s ⊙ b (and
 /// a constant bias added between them, when there is one); the `mul` node now passes its input 0,
-/// the linear or that bias add, through unchanged (op_kind::identity).
+/// `scaled` (what it multiplied: the linear, or the bias add or reshape after it), through
+/// unchanged (op_kind::identity).
 struct fusion_record {
   node_id mul = 0;
   node_id linear = 0;
   param_id scale = 0;
-  std::optional<node_id> bias_add;
+  node_id scaled = 0;
 };
 
 /// An explicit centering inserted after `after` over `axis`; every reader of `after` reads `center`.

@@ -190,7 +190,7 @@ std::string to_text(const weight_edits<T>& e, const G& g) {
     out << "rank-1: after '" << node(r.linear) << "' add (sum of '" << node(r.input) << "' over axis " << r.axis
         << ")·'" << param(r.means) << "'; its readers read the sum\n";
   for (const auto& f : s.fused)
-    out << "fused scale: '" << node(f.mul) << "' passes '" << node(f.bias_add.value_or(f.linear)) << "' through\n";
+    out << "fused scale: '" << node(f.mul) << "' passes '" << node(f.scaled) << "' through\n";
   for (const auto& st : s.stems) out << "stem centering: insert x - mean(x) over axis " << st.axis << " after '" << node(st.after) << "'\n";
   for (const auto n : s.converted) out << "RMSNorm: '" << node(n) << "'\n";
   for (const auto& a : s.affine_folded) {

@@ -1,7 +1,7 @@
 // CCWT, the column-centered weight transformation: center the parameters that produce a LayerNorm's
 // input, once, so that the LayerNorm can be replaced by an RMSNorm with the same γ, β and ε.
 //
-// Identity preserved (METHOD §1, fact 3). With C = I − 11ᵀ/d the centering projector over the output
+// Identity preserved (docs/method.md §1, fact 3). With C = I − 11ᵀ/d the centering projector over the output
 // axis (size d) of a linear producer z = Wx + b,
 //     Cz = (CW)x + Cb,   so   LN(Wx + b) = LN(C(Wx + b)) = RMS((CW)x + Cb)
 // for every input x: CW subtracts from every column its mean over the output axis, Cb subtracts from
@@ -10,7 +10,7 @@
 // centered like the weight (Cb); γ and β stay on the RMSNorm, unchanged. Every other tensor downstream
 // changes by a per-row multiple of 1 only (a find_foldable plan guarantees its readers ignore that).
 //
-// Which axis, per layout (METHOD §2): the output axis of the producer, i.e. the axis that becomes the
+// Which axis, per layout (docs/method.md §2): the output axis of the producer, i.e. the axis that becomes the
 // normalized axis downstream:
 //   linear weight [out, in] (weight_layout::out_in): axis 0;  [in, out] (in_out): axis 1;  bias: axis 0
 //   conv weight [C_out, C_in, k…] (groups = 1, any spatial rank): axis 0;  bias: axis 0

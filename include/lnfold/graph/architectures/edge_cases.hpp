@@ -1,4 +1,4 @@
-// Small hand-made graphs, one per rule of METHOD §3–§4, each with a named LayerNorm under test: for
+// Small hand-made graphs, one per rule of docs/method.md §3–§4, each with a named LayerNorm under test: for
 // every rule one graph whose LN must fold and one whose LN must not. The detector's tests run them.
 //
 // Structure only, no values (see builder.hpp). All tensors are tiny ([1, 4, 8] token streams, 4×4
@@ -25,7 +25,7 @@ struct edge_case {
   std::string_view name;  ///< the function below that builds it
   std::string_view ln;    ///< the LayerNorm under test
   expected_verdict expect;
-  std::string_view rule;  ///< what the case shows, in METHOD's words
+  std::string_view rule;  ///< what the case shows, in docs/method.md's words
   graph (*build)();
 };
 

@@ -256,12 +256,11 @@ class plan_applier {
       scale_along(*lin.weight, lin.kind == op_kind::conv_transpose || in_out ? 1 : 0, s, f);
       if (lin.bias) scale_along(*lin.bias, 0, s, f);
       if (f.bias) scale_bias_constant(*f.bias, s, f);
-      // The mul reads the linear (or the bias add) through every input and passes input 0 on unchanged.
-      const node_id kept = f.bias_add.value_or(f.linear);
+      // The mul reads what it scaled through every input and passes input 0 on unchanged.
       const auto in = inputs(f.mul);
-      for (std::size_t i = 0; i < in.size(); ++i) lnfold::set_node_input(g_, f.mul, i, kept);
+      for (std::size_t i = 0; i < in.size(); ++i) lnfold::set_node_input(g_, f.mul, i, f.scaled);
       lnfold::set_node_op(g_, f.mul, op_desc{.kind = op_kind::identity, .type = "fused_scale"});
-      summary_.fused.push_back({f.mul, f.linear, f.scale, f.bias_add});
+      summary_.fused.push_back({f.mul, f.linear, f.scale, f.scaled});
     }
   }
 

@@ -273,6 +273,14 @@ inline std::string tensor_bytes(const ::onnx::TensorProto& t, const std::filesys
   return detail::typed_field_bytes(t);
 }
 
+/// Whether any tensor of `model` (initializers and attribute tensors, in every graph) is stored as
+/// external data.
+inline bool has_external_data(const ::onnx::ModelProto& model) {
+  bool any = false;
+  detail::for_each_tensor(model.graph(), [&](const ::onnx::TensorProto& t) { any = any || t.data_location() == ::onnx::TensorProto::EXTERNAL; });
+  return any;
+}
+
 struct external_data_options {
   /// The data file's name, in the model file's directory; empty: the model's file name + ".data".
   std::string data_file{};

@@ -126,6 +126,8 @@ class graph {
 
   // ---- for tools and the convert step ----
   const ::onnx::ModelProto& model() const noexcept { return *model_; }
+  /// What the graph was read with: model_dir is where the model's external data is.
+  const graph_options& options() const noexcept { return options_; }
   const node& at(node_id n) const { return nodes_[n]; }
   const param& parameter(param_id p) const { return params_[p]; }
   std::size_t param_count() const noexcept { return params_.size(); }

@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,7 @@
 #include "lnfold/error.hpp"
 #include "lnfold/graph/op.hpp"
 #include "lnfold/onnx/edit.hpp"
+#include "lnfold/onnx/external_data.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/onnx/rmsnorm_forms.hpp"
 #include "lnfold/onnx/tensor.hpp"
@@ -55,26 +57,35 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   }
 
   // ---- parameters (rewritable_graph) ---------------------------------------------------------------
+  // A parameter is a stored tensor as its readers see it: possibly behind a chain of Cast / Reshape /
+  // Unsqueeze … (graph.hpp), so its dims and element type are the view's (param_view), and its
+  // values are the stored elements in row-major order. Float and double tensors stored in the model
+  // are edited in their own type and representation (edit.hpp); float16 / bfloat16 and external
+  // tensors are decoded to double and written back as raw_data, rounded once to the stored type.
 
   std::string param_name(param_id p) const { return p < g_.param_count() ? g_.param_name(p) : tensor(p).name(); }
-  shape param_shape(param_id p) const { return tensor_dims(tensor(p)); }
+  shape param_shape(param_id p) const { return view_of(p).dims; }
   template <class F>
   void visit_param(param_id p, F&& f) const {
-    with_values(tensor(p), [&](const auto& v) { f(v.view()); });
+    with_param(p, false, [&](const auto& v) { f(tensor_view<const typename std::remove_cvref_t<decltype(v)>::element>(v.view)); });
   }
   template <class F>
   void edit_param(param_id p, F&& f) {
-    edit_values(tensor(p), [&](auto& v) { f(v.view()); });
+    with_param(p, true, [&](const auto& v) { f(v.view); });
   }
   param_id copy_param(param_id p, std::string_view name) {
     ::onnx::TensorProto copy = tensor(p);
     copy.set_name(ed_.unique_name(std::string(name)));
-    return add(std::move(copy));
+    return add(std::move(copy), view_of(p), p);
   }
+  /// A new parameter of `dims` in the element type readers of `like` see (after its chain's Cast),
+  /// read without a chain.
   param_id add_param_like(param_id like, std::string_view name, const shape& dims) {
     std::size_t size = 1;
     for (const auto d : dims) size *= static_cast<std::size_t>(d);
-    return add(make_tensor(ed_.unique_name(std::string(name)), tensor(like).data_type(), dims, std::vector<double>(size, 0.0)));
+    const int type = view_of(like).type;
+    return add(make_tensor(ed_.unique_name(std::string(name)), type, dims, std::vector<double>(size, 0.0)), {dims, type},
+               std::nullopt);
   }
   /// Gemm computes alpha·A·B + beta·C; every other linear has factors 1.
   linear_scale linear_scale_of(node_id n) const {
@@ -116,8 +127,24 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
  private:
   // ---- parameters ----------------------------------------------------------------------------------
 
+  struct param_view {
+    shape dims;
+    int type = 0;
+  };
+  struct created_param {
+    ::onnx::TensorProto* tensor;
+    param_view view;
+    std::optional<param_id> copy_of;  ///< a copy reads the original's chain, copied (chain_end)
+  };
+  /// The values of a parameter, in the view's dims, as the type T they are edited in.
+  template <class T>
+  struct values_view {
+    using element = T;
+    tensor_view<T> view;
+  };
+
   ::onnx::TensorProto& tensor(param_id p) const {
-    if (p >= g_.param_count()) return *created_.at(p - g_.param_count());
+    if (p >= g_.param_count()) return *created_.at(p - g_.param_count()).tensor;
     const auto& par = g_.parameter(p);
     ::onnx::TensorProto* t = par.tensor ? ed_.tensor(par.tensor) : nullptr;
     if (!t) t = ed_.constant_tensor(par.name);
@@ -125,9 +152,76 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
                             "' is not an initializer or a Constant value, so its values cannot be edited");
     return *t;
   }
-  param_id add(::onnx::TensorProto t) {
-    created_.push_back(ed_.add_initializer(std::move(t)));
+  param_view view_of(param_id p) const {
+    if (p >= g_.param_count()) return created_.at(p - g_.param_count()).view;
+    const auto& par = g_.parameter(p);
+    return {par.dims, par.type ? par.type : tensor(p).data_type()};
+  }
+  param_id add(::onnx::TensorProto t, param_view view, std::optional<param_id> copy_of) {
+    created_.push_back({ed_.add_initializer(std::move(t)), std::move(view), copy_of});
     return g_.param_count() + created_.size() - 1;
+  }
+
+  /// Calls f(values_view<T>) with p's values seen with the view's dims; writes them back if `write`.
+  template <class F>
+  void with_param(param_id p, bool write, F&& f) const {
+    ::onnx::TensorProto& t = tensor(p);
+    const shape& dims = view_of(p).dims;
+    std::vector<std::size_t> extents(dims.begin(), dims.end());
+    const auto strides = row_major_strides(extents);
+    std::size_t count = 1;
+    for (const auto e : extents) count *= e;
+    const auto check = [&](std::size_t stored) {
+      lnfold::detail::require(stored == count, fn, ": parameter '", t.name(), "' holds ", stored,
+                              " values, its readers see dims of ", count);
+    };
+    const bool native = t.data_location() != ::onnx::TensorProto::EXTERNAL &&
+                        (t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE);
+    if (native) {
+      const auto call = [&](auto& v) {
+        using T = std::remove_reference_t<decltype(v[0])>;
+        check(v.size());
+        f(values_view<T>{tensor_view<T>{v.data(), extents, strides}});
+      };
+      if (write) edit_values(t, call);
+      else with_values(t, call);
+      return;
+    }
+    std::vector<double> v = decode_raw(t.data_type(), tensor_bytes(t, g_.options().model_dir));
+    check(v.size());
+    f(values_view<double>{tensor_view<double>{v.data(), extents, strides}});
+    if (!write) return;
+    t.set_raw_data(encode_raw(t.data_type(), v));  // rounded once to the stored type
+    t.clear_int32_data();                           // float16 / bfloat16 may have been stored there
+    t.clear_external_data();
+    t.set_data_location(::onnx::TensorProto::DEFAULT);
+  }
+
+  /// The value name reader `n` must read parameter `p` under: the tensor itself, or, behind a chain,
+  /// the chain's last output; for a copy of a chained parameter, a copy of that chain reading the
+  /// copied tensor, written once per copy right after the original chain.
+  std::string chain_end(node_id n, param_id p) {
+    if (p < g_.param_count()) {
+      const auto& chain = n < base_count() ? g_.chain(n, p) : no_chain_;
+      return chain.empty() ? param_name(p) : chain.back()->output(0);
+    }
+    const created_param& c = created_.at(p - g_.param_count());
+    if (!c.copy_of) return param_name(p);
+    if (const auto it = copied_chain_end_.find(p); it != copied_chain_end_.end()) return it->second;
+    const auto* chain = &no_chain_;
+    for (node_id r = 0; r < base_count() && chain->empty(); ++r) chain = &g_.chain(r, *c.copy_of);
+    std::string previous = param_name(p);
+    std::vector<node_proto> copies;
+    for (const node_proto* link : *chain) {
+      node_proto copy = *link;
+      copy.set_name(ed_.unique_name((link->name().empty() ? link->output(0) : link->name()) + "/lnfold_copy"));
+      copy.set_input(0, previous);
+      copy.set_output(0, ed_.unique_name(link->output(0) + "/" + param_name(p)));
+      previous = copy.output(0);
+      copies.push_back(std::move(copy));
+    }
+    if (!copies.empty()) ed_.insert_after(ed_.node(chain->back()), std::move(copies));
+    return copied_chain_end_[p] = previous;
   }
 
   // ---- values --------------------------------------------------------------------------------------
@@ -165,15 +259,15 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     value_.resize(node_count());
     for (node_id n = 0; n < base_count(); ++n) {
       value_[n] = original_value_name(n);
-      // An untied constant: its readers read the copy's name.
+      // An untied constant: its readers read the copy (through a copy of its chain, if any).
       if (const op_desc* op = changed_op(n); op && op->kind == op_kind::constant && op->weight)
-        value_[n] = param_name(*op->weight);
+        value_[n] = chain_end(n, *op->weight);
     }
     for (node_id m = base_count(); m < node_count(); ++m) {
       const op_desc op = node_op(m);
       if (op.kind == op_kind::constant) {
         lnfold::detail::require(op.weight.has_value(), fn, ": added constant '", node_name(m), "' has no parameter");
-        value_[m] = param_name(*op.weight);
+        value_[m] = chain_end(m, *op.weight);
       } else if (const auto it = takeover_.find(m); it != takeover_.end()) {
         value_[m] = value_[it->second];
         value_[it->second] = ed_.unique_name(value_[it->second] + "/lnfold_raw");
@@ -236,7 +330,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       } else if (before.kind == now->kind && before.layout == now->layout && before.axis == now->axis) {
         if (before.weight != now->weight) rename_param(n, *before.weight, *now->weight);
         if (before.bias && before.bias != now->bias) rename_param(n, *before.bias, *now->bias);
-        if (!before.bias && now->bias) add_bias(n, param_name(*now->bias));
+        if (!before.bias && now->bias) add_bias(n, chain_end(n, *now->bias));
       } else {
         lnfold::detail::fail(lnfold::detail::concat(fn, ": cannot write '", g_.at(n).name, "' as ", to_string(now->kind),
                                                     " (it was ", to_string(before.kind), ")"));
@@ -254,7 +348,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     }
   }
   void rename_param(node_id n, param_id from, param_id to) {
-    const std::string a = param_name(from), b = param_name(to);
+    const std::string a = chain_end(n, from), b = chain_end(n, to);
     for (node_proto* p : protos(n))
       for (auto& i : *p->mutable_input())
         if (i == a) i = b;
@@ -304,8 +398,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     io.out = value_[n];
     if (nd.dims) io.rank = nd.dims->size();
     io.base = nd.name + "/lnfold_rms";
-    for (const auto& p : {nd.op.beta, nd.op.gamma})
-      if (p && g_.parameter(*p).tensor) io.type = g_.parameter(*p).tensor->data_type();
+    for (const auto& p : {nd.op.beta, nd.op.gamma})  // the type the norm computes in: its affine's, as read
+      if (p && g_.parameter(*p).tensor) io.type = view_of(*p).type;
     io.axis = nd.hidden.empty() ? nd.op.axis : nd.op.axes.at(0);
     if (io.axis < 0 && io.rank) io.axis += static_cast<std::int64_t>(*io.rank);
     if (nd.dims && io.axis >= 0 && static_cast<std::size_t>(io.axis) < nd.dims->size() &&
@@ -459,7 +553,9 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   mutable model_editor ed_;  // reading a Constant's value may turn its attribute into a tensor
   detail::node_writer write_;
   rmsnorm_form form_;
-  std::vector<::onnx::TensorProto*> created_;  // new parameters, ids from g_.param_count() on
+  std::vector<created_param> created_;         // new parameters, ids from g_.param_count() on
+  std::map<param_id, std::string> copied_chain_end_;
+  static inline const std::vector<const node_proto*> no_chain_{};
   std::optional<node_id> released_;            // a graph output just withdrawn
   std::map<node_id, node_id> takeover_;        // added node -> the output it took over
   std::vector<std::string> value_;             // every node's value name in the written model
