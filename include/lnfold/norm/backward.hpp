@@ -24,6 +24,8 @@
 // A row's ∂L/∂x does not depend on the range it runs in.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <cstddef>
 #include <type_traits>
 
@@ -126,3 +128,5 @@ void residual_add_rms_norm_backward(matrix_ref<const std::type_identity_t<T>> re
 }
 
 }  // namespace lnfold
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -31,6 +31,8 @@
 // (scaled_backward_row), so no finite row gets a wrong gradient.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -351,3 +353,5 @@ void checked_norm_backward_rows(const char* fn, const char* x_name, const char* 
 
 }  // namespace detail
 }  // namespace lnfold
+
+#include "lnfold/detail/restore_warnings.hpp"
