@@ -10,6 +10,7 @@ packages=(
   catch2 libbenchmark-dev     # tests and benchmarks
   clang-format-14             # the test `format` (scripts/check-format.sh): .clang-format is for version 14
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
+  zlib1g-dev dataset-fashion-mnist  # lnfold-train: Fashion-MNIST's gzip IDX files, /usr/share/datasets/fashion-mnist
 )
 
 missing=()

@@ -24,6 +24,16 @@ void norms(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T> r, lnfold::matri
   lnfold::residual_add_rms_norm(x, r, y, w, 1e-5);
   lnfold::layers::layer_norm<T>(x.cols, 1e-5)(x, y);
   lnfold::layers::rms_norm<T>(x.cols, 1e-5).residual(x, r, y);
+  // The backward kernels (norm/backward.hpp) and the layers' backward (layers/backward.hpp): x stands
+  // for ∂L/∂y, y for ∂L/∂x, r for the residual after the add.
+  const lnfold::norm_affine_grads grads{};
+  const lnfold::matrix_ref<const T> residual = r;
+  lnfold::layer_norm_backward(x, x, y, w, grads, 1e-5);
+  lnfold::rms_norm_backward(x, x, y, w, grads, 1e-5);
+  lnfold::residual_add_layer_norm_backward(residual, x, y, w, grads, 1e-5);
+  lnfold::residual_add_rms_norm_backward(residual, x, y, w, grads, 1e-5);
+  lnfold::layers::norm_backward(lnfold::layers::layer_norm<T>(x.cols, 1e-5), x, x, y, grads);
+  lnfold::layers::residual_norm_backward(lnfold::layers::rms_norm<T>(x.cols, 1e-5), residual, x, y, grads);
 }
 
 void norms_float(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r, lnfold::matrix_ref<float> y,

@@ -1,5 +1,6 @@
 // CBWC building blocks: W = C·V out of place, the projected gradient C·G in place, and the projected
-// update W ← W − s·C·Δ, against a long double reference; strides, aliasing, errors.
+// update W ← W − s·C·Δ, against a long double reference; strides, aliasing, errors. Then the trainable
+// form, cbwc_parameter, for every layout center_param supports.
 // Tolerance: each result is one rounding of a value computed in the accumulator (double for float,
 // long double for double storage), so |got − ref| ≤ u_T·|ref| + n·eps_A·spread, as in ccwt.cpp; the
 // tests use the looser 4·eps_T·max|fiber| which is still far below any wrong-axis error.
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -145,4 +147,121 @@ TEST_CASE("CBWC misuse throws lnfold::error naming the argument", "[cbwc]") {
   CHECK_THROWS_WITH(lnfold::apply_projected_update(tensor_view<double>{a.data(), {3, 4}, {0, 1}}, a34, 0, 1.0),
                     Contains("w has stride 0 on axis 0"));
   CHECK(std::all_of(a.begin(), a.end(), [](double x) { return x == 1.0; }));
+}
+
+// ---- cbwc_parameter: V, W = C·V, the projected gradient and the update, per layout ---------------------
+
+namespace {
+
+/// Max |a − C·v| over `axis` (long double reference), or max |a| for a broadcast constant.
+template <class T>
+ld centered_gap(const lnfold::tensor<T>& a, const lnfold::tensor<T>& v, std::optional<std::size_t> axis) {
+  if (!axis) {
+    ld m = 0;
+    for (auto x : a.values()) m = std::max(m, std::abs(static_cast<ld>(x)));
+    return m;
+  }
+  // Collapse to [outer, n, inner] around the axis.
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t k = 0; k < v.rank(); ++k) {
+    if (k < *axis) outer *= static_cast<std::size_t>(v.dim(k));
+    if (k > *axis) inner *= static_cast<std::size_t>(v.dim(k));
+  }
+  const auto n = static_cast<std::size_t>(v.dim(*axis));
+  ld worst = 0;
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t i = 0; i < inner; ++i) {
+      ld mean = 0;
+      for (std::size_t j = 0; j < n; ++j) mean += v[(o * n + j) * inner + i];
+      mean /= static_cast<ld>(n);
+      for (std::size_t j = 0; j < n; ++j) {
+        const std::size_t k = (o * n + j) * inner + i;
+        worst = std::max(worst, std::abs(static_cast<ld>(a[k]) - (static_cast<ld>(v[k]) - mean)));
+      }
+    }
+  return worst;
+}
+
+template <class T>
+lnfold::tensor<T> random_tensor(typename lnfold::tensor<T>::shape dims, unsigned seed, double offset) {
+  lnfold::tensor<T> t(dims);
+  const auto v = random_values<T>(t.size(), seed, offset - 1.0, offset + 1.0);
+  std::copy(v.begin(), v.end(), t.data());
+  return t;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("cbwc_parameter keeps W = C·V over the layout's axis, projects gradients and updates V", "[cbwc]",
+                   float, double) {
+  using T = TestType;
+  using P = lnfold::cbwc_parameter<T>;
+  using axis_t = std::optional<std::size_t>;
+  struct layout_case {
+    const char* name;
+    P param;
+    axis_t axis;
+  };
+  const auto make = [](unsigned seed, typename lnfold::tensor<T>::shape dims) { return random_tensor<T>(dims, seed, 3.0); };
+  std::vector<layout_case> cases;
+  cases.push_back({"linear out_in", P::linear_weight(make(1, {5, 3}), lnfold::weight_layout::out_in), axis_t{0}});
+  cases.push_back({"linear in_out", P::linear_weight(make(2, {3, 5}), lnfold::weight_layout::in_out), axis_t{1}});
+  cases.push_back({"conv", P::conv_weight(make(3, {4, 2, 3, 3})), axis_t{0}});
+  cases.push_back({"conv transpose", P::conv_transpose_weight(make(4, {2, 4, 3})), axis_t{1}});
+  cases.push_back({"embedding", P::embedding(make(5, {7, 6})), axis_t{1}});
+  cases.push_back({"bias", P::bias(make(6, {5})), axis_t{0}});
+  cases.push_back({"constant", P::constant(make(7, {3, 6}), 1), axis_t{1}});
+  cases.push_back({"plan: broadcast constant", P(lnfold::centered_param{0, std::nullopt}, make(8, {1})), axis_t{}});
+  cases.push_back({"plan: axis 2", P(lnfold::centered_param{0, 2}, make(9, {2, 3, 4})), axis_t{2}});
+  const ld u = std::numeric_limits<T>::epsilon();
+  for (auto& c : cases) {
+    INFO(c.name);
+    P& p = c.param;
+    CHECK(p.axis() == c.axis);
+    const auto v0 = p.value();
+    // W = C·V, each element one rounding of a value computed in the accumulator (4u·max|V| covers it).
+    CHECK(centered_gap(p.weight(), p.value(), c.axis) <= 4 * u * 4);
+    const T* w_storage = p.weight().data();
+    // project: C·G over the same axis; 0 for a broadcast constant.
+    auto g = random_tensor<T>(v0.dims(), 11, 0.5);
+    const auto g0 = g;
+    p.project(g);
+    CHECK(centered_gap(g, g0, c.axis) <= 4 * u * 2);
+    // sgd_step: V ← V − lr·C·G, then W = C·V, in the same storage.
+    const double lr = 0.25;
+    p.sgd_step(g0, lr);
+    ld worst = 0;
+    for (std::size_t k = 0; k < v0.size(); ++k) {
+      const ld expected = c.axis ? static_cast<ld>(v0[k]) - static_cast<ld>(lr) * static_cast<ld>(g[k]) : v0[k];
+      worst = std::max(worst, std::abs(static_cast<ld>(p.value()[k]) - expected));
+    }
+    CHECK(worst <= 4 * u * 4);
+    CHECK(p.weight().data() == w_storage);
+    CHECK(centered_gap(p.weight(), p.value(), c.axis) <= 4 * u * 4);
+    // update: any rule edits V, W follows.
+    p.update([](lnfold::tensor<T>& v) {
+      for (auto& x : v.values()) x = static_cast<T>(2 * x);
+    });
+    CHECK(centered_gap(p.weight(), p.value(), c.axis) <= 8 * u * 8);
+  }
+}
+
+TEST_CASE("cbwc_parameter misuse throws lnfold::error naming the argument", "[cbwc]") {
+  using Catch::Contains;
+  using P = lnfold::cbwc_parameter<double>;
+  lnfold::tensor<double> m({3, 4}, std::vector<double>(12, 1.0));
+  CHECK_THROWS_WITH(P(m, 2), Contains("lnfold::cbwc_parameter") && Contains("got axis 2 for rank 2"));
+  auto bad = m;
+  bad[5] = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(P(bad, 0), Contains("initial must be finite") && Contains("index [1, 1]"));
+  CHECK_THROWS_WITH(P::conv_weight(m), Contains("conv_weight") && Contains("rank >= 3") && Contains("got rank 2"));
+  CHECK_THROWS_WITH(P::bias(m), Contains("bias") && Contains("a vector"));
+  CHECK_THROWS_WITH(P::embedding(lnfold::tensor<double>({4})), Contains("embedding") && Contains("[V, d]"));
+  P p = P::linear_weight(m, lnfold::weight_layout::out_in);
+  lnfold::tensor<double> wrong({4, 3});
+  CHECK_THROWS_WITH(p.project(wrong), Contains("project") && Contains("grad has extents [4, 3]"));
+  CHECK_THROWS_WITH(p.sgd_step(wrong, 0.1), Contains("sgd_step") && Contains("grad_w has extents [4, 3]"));
+  CHECK_THROWS_WITH(p.sgd_step(m, std::nan("")), Contains("scale must be finite"));
+  CHECK_THROWS_WITH(p.update([](lnfold::tensor<double>& v) { v = lnfold::tensor<double>({2}); }),
+                    Contains("changed the value's shape"));
 }

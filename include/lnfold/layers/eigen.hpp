@@ -77,6 +77,18 @@ struct eigen_gemm {
       });
     });
   }
+
+  /// y = aᵀ·b (a [k, m], b [k, n], y [m, n]), the weight gradient of a linear (layers/backward.hpp):
+  /// Eigen multiplies the transpose of a's map directly, where product() would first copy the
+  /// strided transpose into a temporary.
+  template <class T>
+  static void product_transposed_left(strided_matrix<const T> a, strided_matrix<const T> b, strided_matrix<T> y) {
+    detail::with_eigen_map(a, [&](const auto& am) {
+      detail::with_eigen_map(b, [&](const auto& bm) {
+        detail::with_eigen_map(y, [&](auto ym) { ym.noalias() = am.transpose() * bm; });
+      });
+    });
+  }
 };
 
 template <class T>

@@ -7,8 +7,10 @@
 //   reference.hpp   the same in long double, scalar: the test oracle
 #pragma once
 
+#include "lnfold/norm/backward.hpp"
 #include "lnfold/norm/layer_norm.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
 #include "lnfold/norm/reference.hpp"
+#include "lnfold/norm/reference_backward.hpp"
 #include "lnfold/norm/residual.hpp"
 #include "lnfold/norm/rms_norm.hpp"

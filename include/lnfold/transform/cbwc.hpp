@@ -19,6 +19,13 @@
 // so a zero-mean vector no longer has zero mean after it. (At inference dropout is the identity and
 // the fold is exact again.) Put dropout before the centered layer, or on the residual branch input.
 //
+// As a trainable layer: cbwc_parameter<T> (below) owns V and W = C·V for one parameter, over the axis a
+// fold plan names for it (centered_param::axis; none for a constant broadcast along the normalized
+// axis, whose centered form is 0), or the axis of a named layout (linear, conv, transposed conv,
+// embedding, bias, constant). The forward pass reads weight(); the backward turns ∂L/∂W into ∂L/∂V
+// (project); an optimizer then edits V (sgd_step, or update with any rule) and W is recomputed.
+// Layers that keep a view of weight() (layers/linear.hpp, layers/embedding.hpp) see every update:
+// W is rewritten in place, never reallocated.
 // Axes are those of CCWT (transform/ccwt.hpp): the producer's output axis, e.g. 0 for [out, in].
 // Non-finite values propagate (no exception) because these run every step and a loss scaler must see
 // inf/nan gradients; shape misuse throws lnfold::error naming the function, argument and value.
@@ -28,9 +35,14 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "lnfold/error.hpp"
+#include "lnfold/fold/plan.hpp"
+#include "lnfold/graph/op.hpp"
+#include "lnfold/tensor/tensor.hpp"
 #include "lnfold/tensor/view.hpp"
 #include "lnfold/transform/ccwt.hpp"
 
@@ -110,5 +122,106 @@ void apply_projected_update(W&& w, D&& delta, std::size_t axis, double scale) {
                          static_cast<center_accumulator_t<T>>(scale), "lnfold::apply_projected_update", "w",
                          "delta");
 }
+
+/// One CBWC-parametrized parameter (see the top of this header): owns V and W = C·V over `axis`.
+/// T is float, double or long double. Copying copies both tensors.
+template <class T>
+class cbwc_parameter {
+  static_assert(std::is_floating_point_v<T>, "lnfold::cbwc_parameter: T must be a floating-point type");
+
+ public:
+  /// V = `initial`, W = C·V over `axis`; no axis: a constant broadcast along the normalized axis,
+  /// W = 0 for every V and ∂L/∂V = 0. Throws lnfold::error: axis ≥ rank, a non-finite initial value
+  /// (naming its index). O(N).
+  cbwc_parameter(tensor<T> initial, std::optional<std::size_t> axis) : v_(std::move(initial)), axis_(axis) {
+    constexpr const char* fn = "lnfold::cbwc_parameter";
+    const auto view = std::as_const(v_).view();
+    if (axis_) detail::check_axis(*axis_, view.rank(), view.extents, fn, "initial");
+    if (const auto bad = detail::find_non_finite(view))
+      detail::fail(detail::concat(fn, ": initial must be finite (got ", view(*bad), " at index ",
+                                  detail::format_index(*bad), ")"));
+    w_ = v_;
+    refresh();
+  }
+  /// The parameter of a fold plan's source (fold/plan.hpp): `initial` holds its current value.
+  cbwc_parameter(const centered_param& planned, tensor<T> initial) : cbwc_parameter(std::move(initial), planned.axis) {}
+
+  /// Named layouts (the axes of center_linear_weight, center_conv_weight, …); each also throws when
+  /// the rank does not fit the layout.
+  static cbwc_parameter linear_weight(tensor<T> w, weight_layout layout) {
+    require_rank(w, 2, 2, "linear_weight", "a matrix");
+    return {std::move(w), std::size_t{layout == weight_layout::out_in ? 0U : 1U}};
+  }
+  static cbwc_parameter conv_weight(tensor<T> w) {
+    require_rank(w, 3, static_cast<std::size_t>(-1), "conv_weight", "[C_out, C_in, k...] of rank >= 3");
+    return {std::move(w), std::size_t{0}};
+  }
+  static cbwc_parameter conv_transpose_weight(tensor<T> w) {
+    require_rank(w, 3, static_cast<std::size_t>(-1), "conv_transpose_weight", "[C_in, C_out, k...] of rank >= 3");
+    return {std::move(w), std::size_t{1}};
+  }
+  static cbwc_parameter embedding(tensor<T> table) {
+    require_rank(table, 2, 2, "embedding", "[V, d]");
+    return {std::move(table), std::size_t{1}};
+  }
+  static cbwc_parameter bias(tensor<T> b) {
+    require_rank(b, 1, 1, "bias", "a vector");
+    return {std::move(b), std::size_t{0}};
+  }
+  static cbwc_parameter constant(tensor<T> c, std::size_t axis) { return {std::move(c), axis}; }
+
+  /// V, the free parameter.
+  const tensor<T>& value() const noexcept { return v_; }
+  /// W = C·V: what the forward pass uses. Its storage stays put for the parameter's lifetime.
+  const tensor<T>& weight() const noexcept { return w_; }
+  const std::optional<std::size_t>& axis() const noexcept { return axis_; }
+
+  /// ∂L/∂W → ∂L/∂V = C·∂L/∂W, in place; grad has V's extents (any strides). Non-finite gradients
+  /// propagate. Throws lnfold::error on other extents. O(N).
+  template <class G>
+    requires writable_tensor_like<G>
+  void project(G&& grad) const {
+    const auto g = as_tensor_view(grad);
+    detail::require_same_extents(g, std::as_const(v_).view(), "lnfold::cbwc_parameter::project", "grad", "value");
+    if (axis_) project_gradient(g, *axis_);
+    else detail::zero_all(g);
+  }
+
+  /// Plain SGD on V: V ← V − lr·C·grad_w, then W ← C·V (grad_w = ∂L/∂W, V's extents, left unchanged).
+  /// Throws lnfold::error on other extents or a non-finite lr. O(N).
+  template <class G>
+    requires tensor_like<G>
+  void sgd_step(const G& grad_w, double lr) {
+    const auto g = as_tensor_view(grad_w);
+    detail::require_same_extents(g, std::as_const(v_).view(), "lnfold::cbwc_parameter::sgd_step", "grad_w", "value");
+    if (axis_) apply_projected_update(v_, g, *axis_, lr);
+    refresh();
+  }
+
+  /// Any other update rule: f(V) edits the tensor V in place (keeping its shape), given ∂L/∂V from
+  /// project(); then W ← C·V. Throws lnfold::error when f changed V's shape.
+  template <class F>
+  void update(F&& f) {
+    const auto dims = v_.dims();
+    std::forward<F>(f)(v_);
+    detail::require(v_.dims() == dims, "lnfold::cbwc_parameter::update: the update changed the value's shape");
+    refresh();
+  }
+
+ private:
+  static void require_rank(const tensor<T>& t, std::size_t lo, std::size_t hi, const char* layout, const char* what) {
+    detail::require(t.rank() >= lo && t.rank() <= hi, "lnfold::cbwc_parameter::", layout, ": the tensor must be ",
+                    what, " (got rank ", t.rank(), ")");
+  }
+  /// W ← C·V, in place in W's storage.
+  void refresh() {
+    if (axis_) cbwc_weight(std::as_const(v_).view(), *axis_, w_.view());
+    else detail::zero_all(w_.view());
+  }
+
+  tensor<T> v_;
+  std::optional<std::size_t> axis_;
+  tensor<T> w_;
+};
 
 }  // namespace lnfold
