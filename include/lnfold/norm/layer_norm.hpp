@@ -5,6 +5,8 @@
 //
 // γ = 1 when w.gamma is null, β = 0 when w.beta is null. Float rows are reduced in float with
 // block-wise flushes to double; the statistics stay accurate when |μ| ≫ σ (see kernels/rows.hpp).
+// Finite rows of any magnitude and any ε > 0 are normalized right: rows whose sums overflow or
+// underflow T are recomputed scaled (kernels/scaled.hpp, docs/kernels.md).
 // A NaN or Inf in a row makes that row non-finite and touches no other row.
 #pragma once
 

@@ -4,8 +4,9 @@
 //
 // γ = 1 when w.gamma is null, β = 0 when w.beta is null. Σx² is reduced with four accumulators and
 // block-wise flushes to double, so the float result is within ~5e-7 of max|y| for any d (the bound
-// is derived in kernels/reduce.hpp). A NaN or Inf in a row makes that row non-finite and touches no
-// other row.
+// is derived in kernels/reduce.hpp). Finite rows of any magnitude and any ε > 0 are normalized
+// right: rows whose sums overflow or underflow T are recomputed scaled (kernels/scaled.hpp,
+// docs/kernels.md). A NaN or Inf in a row makes that row non-finite and touches no other row.
 #pragma once
 
 #include <cstddef>

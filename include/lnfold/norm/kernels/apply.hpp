@@ -22,6 +22,7 @@ struct row_scale {
   T mu = T(0);     // μ rounded to T (0 for RMSNorm)
   T mu_lo = T(0);  // μ − mu rounded to T
   T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
+  bool ordinary = true;  // false: the row is recomputed by scaled_norm_row (scaled.hpp) instead
 };
 
 // LayerNorm centers with one subtraction and folds μ_lo into an fma:

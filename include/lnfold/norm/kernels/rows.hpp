@@ -27,12 +27,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
 #include "lnfold/norm/checks.hpp"
 #include "lnfold/norm/kernels/apply.hpp"
 #include "lnfold/norm/kernels/reduce.hpp"
+#include "lnfold/norm/kernels/scaled.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
 
 namespace lnfold::detail {
@@ -50,6 +52,18 @@ T median3(T a, T b, T c) noexcept {
   return std::max(std::min(a, b), std::min(std::max(a, b), c));
 }
 
+/// Whether the vector path can compute a row in T, from v = σ² + ε (LayerNorm) or mean(x²) + ε
+/// (RMSNorm) as its sums in T give it (see scaled.hpp): false when the sums were not finite (NaN
+/// fails both comparisons); below the range, squares that underflowed in T (each off by at most
+/// half T's smallest subnormal) could matter against v, and 1/sqrt(v) would not fit in T; above it,
+/// 1/sqrt(v) would be subnormal in T. The bounds leave a factor 2^24 (float) / 2^120 (double) of
+/// margin on each side.
+template <class T>
+bool ordinary_range(double v) noexcept {
+  if constexpr (std::is_same_v<T, float>) return v >= 0x1p-100 && v <= 0x1p200;
+  else return v >= 0x1p-900 && v <= std::numeric_limits<double>::max();
+}
+
 template <class T>
 row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t d, double eps) noexcept {
   const auto dd = static_cast<double>(d);
@@ -64,7 +78,7 @@ row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t
   const double lo = (a - (hi - bv)) + (m1 - bv);
   const auto mu_hi = static_cast<T>(hi);
   return {mu_hi, static_cast<T>((hi - static_cast<double>(mu_hi)) + lo),
-          static_cast<T>(1.0 / std::sqrt(var + eps))};
+          static_cast<T>(1.0 / std::sqrt(var + eps)), ordinary_range<T>(var + eps)};
 }
 
 /// True when σ² = S2/d − m1² would amplify the rounding errors of S2 by more than K.
@@ -101,8 +115,10 @@ LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const T* row, s
 template <class Arch, class T, class Src, class Along>
 LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, double eps,
                                                const Along& along) noexcept {
+  const double v = sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps;
   row_scale<T> out;
-  out.inv = static_cast<T>(1.0 / std::sqrt(sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps));
+  out.inv = static_cast<T>(1.0 / std::sqrt(v));
+  out.ordinary = ordinary_range<T>(v);
   return out;
 }
 
@@ -138,12 +154,19 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
     using output = output_row<Arch, center, G, B, T>;
+    // What the output pass reads: x, or the updated residual.
+    auto input_row = [&](std::size_t r) -> const T* {
+      if constexpr (fused) return residual->row(r);
+      else return x.row(r);
+    };
+    struct row_stats {
+      output out;
+      bool ordinary;
+    };
     // The statistics of row r (reading x, or updating the residual), with `along` (the output of
     // the previous row) interleaved column by column; returns the output of row r, to be written.
     auto stats = [&](std::size_t r, const auto& along) {
-      const T* in;  // what the output pass reads: x, or the updated residual
-      if constexpr (fused) in = residual->row(r);
-      else in = x.row(r);
+      const T* in = input_row(r);
       auto scale = [&](const auto& src) {
         if constexpr (center) return layer_norm_scale<Arch, Method, T>(src, in, d, eps, along);
         else return rms_norm_scale<Arch, T>(src, d, eps, along);
@@ -151,15 +174,24 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
       row_scale<T> sc;
       if constexpr (!fused) sc = scale(plain_source<T>{in});
       else sc = scale(residual_source<T>{residual->row(r), x.row(r)});
-      return output(in, y.row(r), sc, w.gamma, w.beta);
+      return row_stats{output(in, y.row(r), sc, w.gamma, w.beta), sc.ordinary};
     };
     // Software-pipelined over rows: the statistics of row r run together with the output of row
     // r − 1, so memory sees one read stream and one write stream, as in y = s·x, and the statistics
     // never run as a phase of their own. Each row's arithmetic does not depend on its neighbours,
-    // so a row gets the same result in any row range.
-    output pending = stats(row_begin, nothing_along{});
-    for (std::size_t r = row_begin + 1; r < row_end; ++r) pending = stats(r, pending);
-    write_rows(pending, d);
+    // so a row gets the same result in any row range. A row the vector path cannot compute
+    // (row_scale::ordinary, scaled.hpp) is written at once by scaled_norm_row, and the next row's
+    // statistics run alone.
+    row_stats current = stats(row_begin, nothing_along{});
+    for (std::size_t r = row_begin;; ++r) {
+      const bool written = !current.ordinary && scaled_norm_row<center>(input_row(r), y.row(r), d, w.gamma,
+                                                                        w.beta, eps);
+      if (r + 1 == row_end) {
+        if (!written) write_rows(current.out, d);
+        break;
+      }
+      current = written ? stats(r + 1, nothing_along{}) : stats(r + 1, current.out);
+    }
   });
 }
 
