@@ -91,10 +91,10 @@ inline bool ln_cancels(const shifted_sums_t& s, std::size_t d) noexcept {
 /// μ and 1/sqrt(σ²+ε) of a row. `src` is read (and, for the fused source, written) once; the
 /// fallback and the two-pass variant re-read `row`, which then holds the values `src` produced.
 /// `along` runs with the first pass (see reduce_loop).
-template <class Arch, ln_method Method, class T, class Src, class Along>
-LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const T* row, std::size_t d, double eps,
+template <class Arch, ln_method Method, class T, class Src, class S, class Along>
+LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const S* row, std::size_t d, double eps,
                                                  const Along& along) noexcept {
-  const plain_source<T> again{row};
+  const plain_source<S> again{row};
   T shift;
   shifted_sums_t s;
   if constexpr (Method == ln_method::two_pass) {
@@ -139,23 +139,23 @@ void with_affine(const norm_affine<T>& w, F&& f) {
 /// Rows [row_begin, row_end) of y = norm(x) when `residual` is nullptr, else of r += x; y = norm(r)
 /// with `residual` a pointer to r. Which one is a compile-time choice, so a caller of the plain norm
 /// never instantiates the fused kernels and vice versa (half the code, and half the build time of
-/// the tests).
-template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class T,
-          class Residual>
-void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, matrix_ref<T> y,
-               norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
-               std::size_t row_end) {
+/// the tests). x, r and y hold S, γ and β hold P; the arithmetic is in T = compute_t<S>.
+template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class S,
+          class Residual, class P>
+void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, matrix_ref<S> y,
+               norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  using T = compute_t<S>;
   constexpr bool fused = !std::is_same_v<Residual, std::nullptr_t>;
-  static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<T>*>,
-                "norm_rows: residual must be nullptr or a pointer to a matrix_ref<T>");
+  static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<S>*>,
+                "norm_rows: residual must be nullptr or a pointer to a matrix_ref<S>");
   const std::size_t d = x.cols;
   if (row_begin == row_end) return;
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
-    using output = output_row<Arch, center, G, B, T>;
+    using output = output_row<Arch, center, G, B, S, P>;
     // What the output pass reads: x, or the updated residual.
-    auto input_row = [&](std::size_t r) -> const T* {
+    auto input_row = [&](std::size_t r) -> const S* {
       if constexpr (fused) return residual->row(r);
       else return x.row(r);
     };
@@ -166,14 +166,14 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
     // The statistics of row r (reading x, or updating the residual), with `along` (the output of
     // the previous row) interleaved column by column; returns the output of row r, to be written.
     auto stats = [&](std::size_t r, const auto& along) {
-      const T* in = input_row(r);
+      const S* in = input_row(r);
       auto scale = [&](const auto& src) {
         if constexpr (center) return layer_norm_scale<Arch, Method, T>(src, in, d, eps, along);
         else return rms_norm_scale<Arch, T>(src, d, eps, along);
       };
       row_scale<T> sc;
-      if constexpr (!fused) sc = scale(plain_source<T>{in});
-      else sc = scale(residual_source<T>{residual->row(r), x.row(r)});
+      if constexpr (!fused) sc = scale(plain_source<S>{in});
+      else sc = scale(residual_source<S>{residual->row(r), x.row(r)});
       return row_stats{output(in, y.row(r), sc, w.gamma, w.beta), sc.ordinary};
     };
     // Software-pipelined over rows: the statistics of row r run together with the output of row
@@ -195,14 +195,21 @@ void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, m
   });
 }
 
+/// The element types the public entry points take: S for x, the residual and y; P for γ and β.
+template <class S, class P>
+inline constexpr bool norm_types_v =
+    (std::is_same_v<S, float> || std::is_same_v<S, double> || is_16bit_float_v<S>) &&
+    (std::is_same_v<P, S> || (is_16bit_float_v<S> && std::is_same_v<P, float>));
+
 /// What every public SIMD entry point does (layer_norm.hpp, rms_norm.hpp, residual.hpp): the
-/// element type checked at compile time, the arguments at run time (messages name `fn`), then the
+/// element types checked at compile time, the arguments at run time (messages name `fn`), then the
 /// rows [row_begin, row_end). `residual` is nullptr for the plain norms.
-template <class Arch, norm_kind Kind, class T, class Residual>
-void checked_norm_rows(const char* fn, matrix_ref<const T> x, Residual residual, matrix_ref<T> y,
-                       norm_affine<T> w, double eps, std::size_t row_begin, std::size_t row_end) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold norms: T must be float or double");
+template <class Arch, norm_kind Kind, class S, class Residual, class P>
+void checked_norm_rows(const char* fn, matrix_ref<const S> x, Residual residual, matrix_ref<S> y,
+                       norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  static_assert(norm_types_v<S, P>,
+                "lnfold norms: x, y (and the residual) must hold float, double, lnfold::float16_t or "
+                "lnfold::bfloat16_t, and γ, β (norm_affine<P>) the same type, or float for the 16-bit types");
   if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
     check_norm_args(fn, x, y, eps, row_begin, row_end);
   } else {

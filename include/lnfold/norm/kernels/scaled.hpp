@@ -25,7 +25,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "lnfold/norm/kernels/reduce.hpp"
+#include "lnfold/norm/kernels/attributes.hpp"
 
 
 namespace lnfold::detail {
