@@ -11,6 +11,11 @@
 //   BM_<op>_simd_f16, _bf16 the same kernels on lnfold::float16_t / bfloat16_t rows (x, residual, y
 //                           and γ, β in the 16-bit type; computed in float)
 //   BM_scale                y = s·x with xsimd, ordinary stores: the same memory traffic as a norm
+//   BM_rowpass              a norm's skeleton: per row, read the row, then write y = s·x (no
+//                           statistics): what a norm, which cannot write a row before it has read all
+//                           of it, can reach; BM_rowpass_stream the same with non-temporal stores
+//   BM_<op>_simd_cached     layer_norm, rms_norm with ordinary stores at any size (BM_<op>_simd
+//                           streams outputs larger than the last-level cache: norm/streaming.hpp)
 //   BM_scale_f16, _bf16     the same on 16-bit rows, with the kernels' conversions (kernels/convert.hpp)
 //   BM_copy                 memcpy of x into y
 // All norms have γ and β. bytes_per_second counts x read + y written (2·rows·d·sizeof(element)
@@ -24,6 +29,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -121,6 +127,53 @@ void BM_scale(benchmark::State& state) {
   f.done(state, 2);
 }
 
+/// What any norm must do at least, without its statistics: per row, read the whole row (into four
+/// running sums: the least a pass can do with what it loads), then write y = s·x with s taken from
+/// those sums (a norm's scale depends on the whole row too). Ordinary stores (Stream = false) or
+/// non-temporal ones (the kernels' own, kernels/convert.hpp), rows one after another.
+template <bool Stream>
+void BM_rowpass(benchmark::State& state) {
+  fixture<> f(state);
+  auto store = [](float* p, const xsimd::batch<float>& v) {
+    if constexpr (Stream) lnfold::detail::stream_as(p, v);
+    else v.store_unaligned(p);
+  };
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
+  for (auto _ : state) {
+    for (std::size_t row = 0; row < f.rows; ++row) {
+      const float* x = f.x.get() + row * f.d;
+      float* y = f.y.get() + row * f.d;
+      batch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+      std::size_t i = 0;
+      for (; i + 4 * W <= f.d; i += 4 * W) {
+        a0 += batch::load_unaligned(x + i);
+        a1 += batch::load_unaligned(x + i + W);
+        a2 += batch::load_unaligned(x + i + 2 * W);
+        a3 += batch::load_unaligned(x + i + 3 * W);
+      }
+      for (; i + W <= f.d; i += W) a0 += batch::load_unaligned(x + i);
+      float sum = xsimd::hadd((a0 + a1) + (a2 + a3));
+      for (; i < f.d; ++i) sum += x[i];
+      const float scale = 1.0009765625f + 0.0f * sum;  // = 1.0009765625 for finite rows, but waits for the sum
+      const batch s(scale);
+      i = 0;
+      for (; i + 4 * W <= f.d; i += 4 * W) {
+        store(y + i, batch::load_unaligned(x + i) * s);
+        store(y + i + W, batch::load_unaligned(x + i + W) * s);
+        store(y + i + 2 * W, batch::load_unaligned(x + i + 2 * W) * s);
+        store(y + i + 3 * W, batch::load_unaligned(x + i + 3 * W) * s);
+      }
+      for (; i + W <= f.d; i += W) store(y + i, batch::load_unaligned(x + i) * s);
+      for (; i < f.d; ++i) y[i] = x[i] * scale;
+    }
+    if constexpr (Stream) lnfold::detail::end_streaming();
+    benchmark::DoNotOptimize(f.y.get());
+    benchmark::ClobberMemory();
+  }
+  f.done(state, 2);
+}
+
 /// BM_scale on 16-bit rows: each vector widened to float, scaled, rounded back, with the kernels'
 /// conversions (pairs of vectors, as the norms' unrolled loops use them: kernels/convert.hpp).
 template <class T>
@@ -174,6 +227,16 @@ void BM_simd(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   f.done(state, 2);
+}
+
+/// BM_simd with ordinary stores whatever the output's size (the streaming threshold at its maximum
+/// for the run; streaming.hpp).
+template <class T, auto Norm>
+void BM_simd_cached(benchmark::State& state) {
+  const std::size_t threshold = lnfold::norm_streaming_threshold();
+  lnfold::set_norm_streaming_threshold(std::numeric_limits<std::size_t>::max());
+  BM_simd<T, Norm>(state);
+  lnfold::set_norm_streaming_threshold(threshold);
 }
 
 template <class T, auto Norm>
@@ -368,11 +431,15 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_copy)->Apply(shapes);
 BENCHMARK(BM_scale)->Apply(shapes);
+BENCHMARK(BM_rowpass<false>)->Name("BM_rowpass")->Apply(shapes);
+BENCHMARK(BM_rowpass<true>)->Name("BM_rowpass_stream")->Apply(shapes);
 BENCHMARK(BM_scale_16bit<float16_t>)->Name("BM_scale_f16")->Apply(shapes);
 BENCHMARK(BM_scale_16bit<bfloat16_t>)->Name("BM_scale_bf16")->Apply(shapes);
 BENCHMARK(BM_simd<float, layer_norm_simd<>>)->Name("BM_layer_norm_simd")->Apply(shapes);
 BENCHMARK(BM_simd<float, layer_norm_two_pass>)->Name("BM_layer_norm_simd_two_pass")->Apply(shapes);
 BENCHMARK(BM_simd<float, rms_norm_simd<>>)->Name("BM_rms_norm_simd")->Apply(shapes);
+BENCHMARK(BM_simd_cached<float, layer_norm_simd<>>)->Name("BM_layer_norm_simd_cached")->Apply(shapes);
+BENCHMARK(BM_simd_cached<float, rms_norm_simd<>>)->Name("BM_rms_norm_simd_cached")->Apply(shapes);
 BENCHMARK(BM_simd_residual<float, residual_layer_norm_simd<>>)->Name("BM_residual_add_layer_norm_simd")->Apply(shapes);
 BENCHMARK(BM_simd_residual<float, residual_layer_norm_two_pass>)
     ->Name("BM_residual_add_layer_norm_simd_two_pass")

@@ -6,6 +6,7 @@
 //   rms_norm.hpp    y = γ ⊙ x/sqrt(mean(x²) + ε) + β
 //   residual.hpp    r += x; y = norm(r), in one pass over memory
 //   reference.hpp   the same in long double, scalar: the test oracle
+//   streaming.hpp   when y is written with non-temporal stores (outputs larger than the caches)
 #pragma once
 
 #include "lnfold/norm/half.hpp"
@@ -14,3 +15,4 @@
 #include "lnfold/norm/reference.hpp"
 #include "lnfold/norm/residual.hpp"
 #include "lnfold/norm/rms_norm.hpp"
+#include "lnfold/norm/streaming.hpp"

@@ -21,6 +21,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -278,4 +279,59 @@ LNFOLD_NORM_INLINE void store_pair_as(S* p, const Batch& first, const Batch& sec
   }
 }
 
+/// Non-temporal stores of one whole register (streaming.hpp); p must be aligned to its size.
+#if XSIMD_WITH_SSE2
+LNFOLD_NORM_INLINE void stream_register(void* p, __m128 v) noexcept { _mm_stream_ps(static_cast<float*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m128d v) noexcept { _mm_stream_pd(static_cast<double*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m128i v) noexcept { _mm_stream_si128(static_cast<__m128i*>(p), v); }
+#endif
+#if XSIMD_WITH_AVX
+LNFOLD_NORM_INLINE void stream_register(void* p, __m256 v) noexcept { _mm256_stream_ps(static_cast<float*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m256d v) noexcept { _mm256_stream_pd(static_cast<double*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m256i v) noexcept { _mm256_stream_si256(static_cast<__m256i*>(p), v); }
+#endif
+#if XSIMD_WITH_AVX512F
+LNFOLD_NORM_INLINE void stream_register(void* p, __m512 v) noexcept { _mm512_stream_ps(static_cast<float*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m512d v) noexcept { _mm512_stream_pd(static_cast<double*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m512i v) noexcept { _mm512_stream_si512(static_cast<__m512i*>(p), v); }
+#endif
+
+/// Whether Arch has non-temporal stores here (the x86 families; elsewhere the norms never stream).
+template <class Arch>
+inline constexpr bool can_stream =
+#if XSIMD_WITH_SSE2
+    std::is_base_of_v<xsimd::sse2, Arch> ||
+#endif
+#if XSIMD_WITH_AVX
+    std::is_base_of_v<xsimd::avx, Arch> ||
+#endif
+#if XSIMD_WITH_AVX512F
+    std::is_base_of_v<xsimd::avx512f, Arch> ||
+#endif
+    false;
+
+/// Copies `bytes` bytes from src to dst with non-temporal stores of whole registers (dst aligned to
+/// the register size of Arch; src anywhere), the remainder with ordinary stores.
+template <class Arch>
+LNFOLD_NORM_INLINE void stream_copy(void* dst, const void* src, std::size_t bytes) noexcept {
+  using words = xsimd::batch<std::uint32_t, Arch>;
+  constexpr std::size_t R = words::size * sizeof(std::uint32_t);
+  auto* out = static_cast<unsigned char*>(dst);
+  const auto* in = static_cast<const unsigned char*>(src);
+  std::size_t i = 0;
+  if constexpr (can_stream<Arch>) {
+    for (; i + R <= bytes; i += R) {
+      const typename words::register_type v = words::load_unaligned(vector_ptr<const std::uint32_t>(in + i));
+      stream_register(out + i, v);
+    }
+  }
+  if (i < bytes) std::memcpy(out + i, in + i, bytes - i);
+}
+
+/// Orders the non-temporal stores before any later store (they are weakly ordered).
+LNFOLD_NORM_INLINE void end_streaming() noexcept {
+#if XSIMD_WITH_SSE2
+  _mm_sfence();
+#endif
+}
 }  // namespace lnfold::detail

@@ -27,7 +27,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -36,6 +39,7 @@
 #include "lnfold/norm/kernels/reduce.hpp"
 #include "lnfold/norm/kernels/scaled.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
+#include "lnfold/norm/streaming.hpp"
 
 namespace lnfold::detail {
 
@@ -122,6 +126,21 @@ LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, do
   return out;
 }
 
+/// Whether a call writes y with non-temporal stores (streaming.hpp): y is at least the threshold,
+/// every row of it starts on a register boundary, and it is neither x nor the residual.
+template <class Arch, class S>
+bool streams_output(matrix_ref<S> y, const void* x, const void* residual) noexcept {
+  if constexpr (!can_stream<Arch>) {
+    return false;
+  } else {
+    constexpr std::size_t register_bytes = xsimd::batch<compute_t<S>, Arch>::size * sizeof(compute_t<S>);
+    const std::size_t bytes = y.rows * y.row_stride * sizeof(S);
+    const void* out = y.data;
+    return bytes >= norm_streaming_threshold() && reinterpret_cast<std::uintptr_t>(out) % register_bytes == 0 &&
+           (y.row_stride * sizeof(S)) % register_bytes == 0 && out != x && out != residual;
+  }
+}
+
 /// Calls f(bool_constant<has γ>, bool_constant<has β>) once, so the row loops are specialized.
 template <class T, class F>
 void with_affine(const norm_affine<T>& w, F&& f) {
@@ -150,6 +169,20 @@ void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, m
                 "norm_rows: residual must be nullptr or a pointer to a matrix_ref<S>");
   const std::size_t d = x.cols;
   if (row_begin == row_end) return;
+  const void* residual_data = nullptr;
+  if constexpr (fused) residual_data = residual->data;
+  const bool stream = streams_output<Arch>(y, x.data, residual_data);
+  // Streaming (streaming.hpp): each row is written to an L1-resident staging row, then copied out
+  // with non-temporal stores. This keeps one compiled output pass: streaming from it directly would
+  // need it compiled a second time with the other stores (every caller's build time) or a run-time
+  // choice of store inside the pipelined loop that ordinary, in-cache calls would pay for.
+  std::unique_ptr<S[]> staging;
+  if (stream) staging.reset(new (std::nothrow) S[d]);
+  const bool streaming = staging != nullptr;
+  auto destination = [&](std::size_t r) { return streaming ? staging.get() : y.row(r); };
+  auto finish_row = [&](std::size_t r) {
+    if (streaming) stream_copy<Arch>(y.row(r), staging.get(), d * sizeof(S));
+  };
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
@@ -174,25 +207,31 @@ void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, m
       row_scale<T> sc;
       if constexpr (!fused) sc = scale(plain_source<S>{in});
       else sc = scale(residual_source<S>{residual->row(r), x.row(r)});
-      return row_stats{output(in, y.row(r), sc, w.gamma, w.beta), sc.ordinary};
+      return row_stats{output(in, destination(r), sc, w.gamma, w.beta), sc.ordinary};
     };
     // Software-pipelined over rows: the statistics of row r run together with the output of row
     // r − 1, so memory sees one read stream and one write stream, as in y = s·x, and the statistics
     // never run as a phase of their own. Each row's arithmetic does not depend on its neighbours,
     // so a row gets the same result in any row range. A row the vector path cannot compute
-    // (row_scale::ordinary, scaled.hpp) is written at once by scaled_norm_row, and the next row's
-    // statistics run alone.
+    // (row_scale::ordinary, scaled.hpp) is written at once by scaled_norm_row (unless it declines:
+    // a NaN or an infinity in the row), and the next row's statistics run alone.
     row_stats current = stats(row_begin, nothing_along{});
     for (std::size_t r = row_begin;; ++r) {
       const bool written = !current.ordinary && scaled_norm_row<center>(input_row(r), y.row(r), d, w.gamma,
                                                                         w.beta, eps);
       if (r + 1 == row_end) {
-        if (!written) write_rows(current.out, d);
+        if (!written) {
+          write_rows(current.out, d);
+          finish_row(r);
+        }
         break;
       }
-      current = written ? stats(r + 1, nothing_along{}) : stats(r + 1, current.out);
+      const row_stats next = written ? stats(r + 1, nothing_along{}) : stats(r + 1, current.out);
+      if (!written) finish_row(r);
+      current = next;
     }
   });
+  if (streaming) end_streaming();
 }
 
 /// The element types the public entry points take: S for x, the residual and y; P for γ and β.
