@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "runners/models.hpp"
+#include "lnfold/runners/models.hpp"
 
 namespace {
 

@@ -51,10 +51,10 @@ int main(int argc, char** argv) {
   const auto& s = converted.summary;
   std::cout << "Applied: " << s.converted.size() << " LayerNorms are now RMSNorms; " << s.centered.size()
             << " parameters centered";
-  if (!s.rank1_means.empty())
-    std::cout << "; lm_head keeps the tie and adds (Σh)·m (" << converted.weights[s.rank1_means.front()].size()
+  if (!s.rank1.empty())
+    std::cout << "; lm_head keeps the tie and adds (Σh)·m (" << converted.weights[s.rank1.front().means].size()
               << " means stored)";
-  if (!s.untied_copies.empty()) std::cout << "; " << s.untied_copies.size() << " parameter(s) untied by copy";
+  if (!s.untied.empty()) std::cout << "; " << s.untied.size() << " parameter(s) untied by copy";
   std::cout << ".\n\n";
 
   std::printf("worst relative logits difference, original vs converted: %.3g (double), %.3g (float)\n",

@@ -3,9 +3,11 @@
 //   1. the plan: how many LayerNorms fold, which sources are centered, how the tied head is handled;
 //   2. the check: original vs converted outputs (max relative difference, argmax at every position);
 //   3. the timing: whole forward and time inside normalization, before and after (median and min–max
-//      of repeated interleaved runs after a warm-up), one table; then the norm-time ratio inside the
-//      forward next to the ratio of the same norm calls run alone at the model's shape, which is
-//      the kernel-level figure it is judged against (within one run, so both see the same machine).
+//      of repeated interleaved runs after a warm-up), one table; then three RMSNorm / LayerNorm time
+//      ratios measured in this process: the norm calls inside the forward, the same calls alone at the
+//      model's shape, and bench_norm's fused kernels at 64 × 768, with what separates them. Reported,
+//      not judged: on a shared machine noise moves them by more than the differences a pass/miss
+//      word would decide. Only the output check decides the exit status.
 // Usage: lnfold-demo [--model gpt2|vit|bert|all] [--tokens N] [--repeats N] [--tied rank1|untie]
 //                    [--keep-affine] [--json]
 // Progress goes to stderr; the report (text or JSON) to stdout. See docs/demo.md.
@@ -15,13 +17,15 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "lnfold/eval/compare.hpp"
-#include "runners/models.hpp"
+#include "lnfold/norm/norm.hpp"
+#include "lnfold/runners/models.hpp"
 
 namespace {
 
@@ -61,22 +65,21 @@ struct result {
   double max_rel_diff = 0;
   std::size_t argmax_same = 0, positions = 0;
   stats ln_ms, rms_ms, speedup, norm_before, norm_after, ln_cpu_ms, rms_cpu_ms, speedup_cpu;
-  stats norm_ratio;                                  ///< per run: norm_after / norm_before inside the forward
-  stats kernel_before, kernel_after, kernel_ratio;  ///< the same norm calls alone (norms_alone), per run
-  // Σ over norm calls of each call's minimum over runs, ms: inside the forward and alone.
-  double inside_before = 0, inside_after = 0, alone_before = 0, alone_after = 0;
+  stats norm_ratio;                              ///< per run: norm_after / norm_before inside the forward
+  stats alone_ms_before, alone_ms_after, alone_run_ratio;  ///< the same norm calls alone (norms_alone), per run
+  stats kernel_run_ratio;                         ///< bench_norm's fused kernels, per repetition
+  std::size_t converted_faster_runs = 0, runs = 0;  ///< runs in which the converted forward was faster
+  // Σ over norm calls of each call's minimum over runs, ms: inside the forward and alone; and the
+  // fused kernels' fastest time per call at bench_norm's shape, µs.
+  double inside_before = 0, inside_after = 0, alone_before = 0, alone_after = 0, kernel_ln_us = 0, kernel_rms_us = 0;
   std::string plan_text;
 
-  // The gate: inside the forward, the converted norms cost at most the kernel-level ratio
-  // + 10%. Both sides are sums of per-call minima: on a shared machine noise only ever adds time (a
-  // preemption inside one norm call adds milliseconds to a 2 ms total), so each call's fastest run
-  // is the steadiest estimate of its cost; the medians of the per-run ratios are printed next to them.
+  // Each ratio is converted / original of minima: on a shared machine noise only ever adds time (a
+  // preemption inside one norm call adds milliseconds to a 2 ms total), so each call's fastest run is
+  // the steadiest estimate of its cost; the medians and ranges of the per-run ratios go next to them.
   double inside_ratio() const { return inside_after / inside_before; }
   double alone_ratio() const { return alone_after / alone_before; }
-  double norm_bound() const { return alone_ratio() * 1.1; }
-  bool norm_within_bound() const { return inside_ratio() <= norm_bound(); }
-  /// Never slower than the original beyond the spread: some run was at least as fast.
-  bool speedup_within_spread() const { return speedup.max >= 1.0; }
+  double kernel_ratio() const { return kernel_rms_us / kernel_ln_us; }
 };
 
 double total_ms(const std::vector<double>& seconds) {
@@ -100,11 +103,52 @@ void time_norms_alone(const Runner& original, const Runner& converted, std::size
     rn::keep_minima(min_before, a);
     rn::keep_minima(min_after, c);
   }
-  r.kernel_before = summarize(before);
-  r.kernel_after = summarize(after);
-  r.kernel_ratio = summarize(ratio);
+  r.alone_ms_before = summarize(before);
+  r.alone_ms_after = summarize(after);
+  r.alone_run_ratio = summarize(ratio);
   r.alone_before = total_ms(min_before);
   r.alone_after = total_ms(min_after);
+}
+
+/// bench_norm's kernel-level figure in this process: residual_add_rms_norm against residual_add_layer_norm
+/// on 64 × 768 float rows with γ and β, in cache, as BM_residual_add_{rms,layer}_norm_simd/64/768
+/// measure them (x with a mean of 0.5; x, the residual and y 17 cache lines apart modulo a page, as
+/// bench_norm places them, so that no two streams alias). `reps` interleaved repetitions of a batch
+/// of calls after a warm-up; the fastest batch of each kernel gives its time per call.
+void time_kernels_like_bench_norm(int reps, result& r) {
+  constexpr std::size_t rows = 64, d = 768, n = rows * d, gap = 17 * 64 / sizeof(float), calls = 20;
+  std::vector<float> memory(3 * (n + gap) + 2 * d);
+  std::mt19937 gen(42);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& v : memory) v = normal(gen);
+  float* const x = memory.data();
+  float* const residual = x + n + gap;
+  float* const y = residual + n + gap;
+  float* const gamma = y + n + gap;
+  float* const beta = gamma + d;
+  for (std::size_t i = 0; i < n; ++i) x[i] += 0.5f;
+  for (std::size_t i = 0; i < d; ++i) gamma[i] += 1.0f;
+  const lnfold::matrix_ref<const float> xs(x, rows, d);
+  const lnfold::matrix_ref<float> rs(residual, rows, d), ys(y, rows, d);
+  const lnfold::norm_affine<float> w{gamma, beta};
+  const auto per_call_us = [&](auto&& kernel) {
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t c = 0; c < calls; ++c) kernel();
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / calls;
+  };
+  std::vector<double> ratio;
+  double ln_min = 0, rms_min = 0;
+  for (int i = -1; i < reps; ++i) {
+    const double ln = per_call_us([&] { lnfold::residual_add_layer_norm(xs, rs, ys, w, 1e-5); });
+    const double rms = per_call_us([&] { lnfold::residual_add_rms_norm(xs, rs, ys, w, 1e-5); });
+    if (i < 0) continue;
+    ratio.push_back(rms / ln);
+    ln_min = i == 0 ? ln : std::min(ln_min, ln);
+    rms_min = i == 0 ? rms : std::min(rms_min, rms);
+  }
+  r.kernel_run_ratio = summarize(ratio);
+  r.kernel_ln_us = ln_min;
+  r.kernel_rms_us = rms_min;
 }
 
 /// Positions (rows along the last axis) where both outputs have the same argmax.
@@ -128,7 +172,9 @@ std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, 
   std::ostringstream out;
   out << "  plan:   " << plan.foldable_count() << " of " << plan.lns.size() << " LayerNorms fold to RMSNorm";
   if (plan.foldable_count() < plan.lns.size()) out << " (" << plan.lns.size() - plan.foldable_count() << " kept)";
-  out << "\n  center: " << s.centered.size() << " parameters of " << plan.sources.size() << " sources";
+  const auto zeroed = static_cast<std::size_t>(
+      std::count_if(s.centered.begin(), s.centered.end(), [](const lnfold::centered_record& c) { return !c.axis; }));
+  out << "\n  center: " << s.centered.size() - zeroed << " parameters of " << plan.sources.size() << " sources";
   std::size_t shown = 0;
   for (const auto& src : plan.sources) {
     if (shown == 4) {
@@ -138,13 +184,13 @@ std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, 
     out << (shown++ ? ", " : " (") << g.node_name(src.node);
   }
   if (shown) out << (shown < 4 ? ")" : ")");
-  if (!s.zeroed.empty()) out << "; " << s.zeroed.size() << " broadcast constants zeroed";
+  if (zeroed) out << "; " << zeroed << " broadcast constants zeroed";
   out << "\n  tied:   ";
   if (plan.tied.empty()) out << "no tied parameter in a folded region";
   for (const auto& t : plan.tied) {
     out << g.param_name(t.param) << " (" << g.node_name(t.source_use) << " / " << g.node_name(t.other_use) << "): ";
-    if (t.resolution == lnfold::tied_policy::rank1 && !s.rank1_means.empty())
-      out << "rank-1 compensation, tie kept; logits += (Σh)·m with " << converted.param_shape(s.rank1_means.front())[0]
+    if (t.resolution == lnfold::tied_policy::rank1 && !s.rank1.empty())
+      out << "rank-1 compensation, tie kept; logits += (Σh)·m with " << converted.param_shape(s.rank1.front().means)[0]
           << " stored means";
     else if (t.resolution == lnfold::tied_policy::untie)
       out << "untied: the embedding gets a centered copy, the head keeps the original";
@@ -175,8 +221,10 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
   r.max_rel_diff = lnfold::max_rel_diff(before, after);
   std::tie(r.argmax_same, r.positions) = argmax_agreement(before, after);
 
-  progress("the norm kernels alone");
+  progress("the norm calls alone");
   time_norms_alone(*b->original_runner, *b->converted_runner, tokens, 31, r);
+  progress("the fused kernels at bench_norm's shape");
+  time_kernels_like_bench_norm(31, r);
 
   std::vector<double> ln_ms, rms_ms, ratio, nb, na, norm_ratio, lc, rc, ratio_cpu, calls_before, calls_after;
   for (int i = -1; i < o.repeats; ++i) {  // i = -1: warm-up (one more run of each)
@@ -195,6 +243,8 @@ result run_model(const std::string& name, const std::string& title, lnfold::grap
     lc.push_back(a.cpu_s * 1e3);
     rc.push_back(c.cpu_s * 1e3);
     ratio_cpu.push_back(a.cpu_s / c.cpu_s);
+    r.converted_faster_runs += c.total_s < a.total_s ? 1u : 0u;
+    ++r.runs;
   }
   r.ln_cpu_ms = summarize(lc);
   r.rms_cpu_ms = summarize(rc);
@@ -235,28 +285,42 @@ void print_text(const std::vector<result>& results, const options& o) {
                 100.0 * r.norm_before.median / r.ln_ms.median);
   }
   std::printf("\nnorm share = norm LN / forward LN: no change to normalization can speed the forward up by more "
-              "than 1/(1 - share). speedup: %s\n",
-              std::all_of(results.begin(), results.end(), [](const result& r) { return r.speedup_within_spread(); })
-                  ? "never worse than the original beyond the spread of the runs"
-                  : "SLOWER than the original in every run for some model");
+              "than 1/(1 - share). The converted forward was the faster of its interleaved pair in");
+  for (const auto& r : results)
+    std::printf("%s %zu of %zu runs (%s)", &r == &results.front() ? "" : ",", r.converted_faster_runs, r.runs,
+                r.name.c_str());
+  std::printf(".\n");
 
-  std::printf("\nNormalization inside the forward vs the same norm calls alone, back to back at the model's "
-              "[tokens, d] (same layers, kernels, gamma/beta and clock; %d runs inside, 31 alone, interleaved).\n"
-              "ms = sum over the norm calls of each call's fastest run; RMS/LN = converted / original, with the "
-              "median [min-max] of the per-run ratios of totals in parentheses. Gate: inside <= alone x 1.1.\n",
+  std::printf("\nNormalization time, converted / original (RMS/LN; below 1: the converted norms are faster), three ways "
+              "in this process:\n"
+              "  inside = the norm calls of the forward passes (%d runs), alone = the same calls back to back at the "
+              "model's [tokens, d] (31 runs),\n"
+              "  ms = sum over the norm calls of each call's fastest run; kernel = bench_norm's "
+              "BM_residual_add_{rms,layer}_norm_simd/64/768, µs per call of the fastest of 31 batches.\n"
+              "  The ratio of the fastest times comes first, then the median [min-max] of the per-run ratios.\n",
               o.repeats);
-  std::printf("%-6s %6s  %-10s %-10s %-30s %-10s %-10s %-30s %-6s %s\n", "model", "tokens", "inside LN", "inside RMS",
-              "inside RMS/LN", "alone LN", "alone RMS", "alone RMS/LN", "bound", "verdict");
+  std::printf("%-6s %6s  %-10s %-10s %-30s %-10s %-10s %-30s %-8s %-8s %s\n", "model", "tokens", "inside LN",
+              "inside RMS", "inside RMS/LN", "alone LN", "alone RMS", "alone RMS/LN", "kern LN", "kern RMS",
+              "kernel RMS/LN");
   for (const auto& r : results) {
-    char a[64], b[64];
+    char a[64], b[64], c[64];
     std::snprintf(a, sizeof a, "%.3f (%.3f [%.3f-%.3f])", r.inside_ratio(), r.norm_ratio.median, r.norm_ratio.min,
                   r.norm_ratio.max);
-    std::snprintf(b, sizeof b, "%.3f (%.3f [%.3f-%.3f])", r.alone_ratio(), r.kernel_ratio.median, r.kernel_ratio.min,
-                  r.kernel_ratio.max);
-    std::printf("%-6s %6zu  %-10.3f %-10.3f %-30s %-10.3f %-10.3f %-30s %-6.3f %s\n", r.name.c_str(), r.tokens,
-                r.inside_before, r.inside_after, a, r.alone_before, r.alone_after, b, r.norm_bound(),
-                r.norm_within_bound() ? "ok" : "MISS");
+    std::snprintf(b, sizeof b, "%.3f (%.3f [%.3f-%.3f])", r.alone_ratio(), r.alone_run_ratio.median,
+                  r.alone_run_ratio.min, r.alone_run_ratio.max);
+    std::snprintf(c, sizeof c, "%.3f (%.3f [%.3f-%.3f])", r.kernel_ratio(), r.kernel_run_ratio.median,
+                  r.kernel_run_ratio.min, r.kernel_run_ratio.max);
+    std::printf("%-6s %6zu  %-10.3f %-10.3f %-30s %-10.3f %-10.3f %-30s %-8.2f %-8.2f %s\n", r.name.c_str(), r.tokens,
+                r.inside_before, r.inside_after, a, r.alone_before, r.alone_after, b, r.kernel_ln_us, r.kernel_rms_us,
+                c);
   }
+  std::printf(
+      "\nWhat separates them (docs/demo.md): kernel is what RMSNorm saves in arithmetic, every operand in cache. "
+      "alone is the model's own\nnorm calls: its [tokens, d], and converted norms that read no gamma/beta where "
+      "affine folding moved them into the next linear.\ninside adds the forward's cache state: between two norms "
+      "the matrix products stream megabytes of weights, so the residual\nstream comes back from L3 or memory, and "
+      "those bytes cost LayerNorm and RMSNorm the same: the more of a call is memory, the closer\nits ratio is to "
+      "1. The ranges show how far this machine's noise moves each ratio from run to run.\n");
 }
 
 void print_json(const std::vector<result>& results) {
@@ -269,20 +333,21 @@ void print_json(const std::vector<result>& results) {
                 "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
                 "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f], "
                 "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f], "
-                "\"speedup_within_spread\": %s, \"inside_norm_ms_before\": %.4f, \"inside_norm_ms_after\": %.4f, "
-                "\"inside_ratio\": %.4f, \"inside_ratio_median\": %.4f, \"inside_ratio_range\": [%.4f, %.4f], "
-                "\"kernel_norm_ms_before\": %.4f, \"kernel_norm_ms_after\": %.4f, \"kernel_ratio\": %.4f, "
-                "\"kernel_ratio_median\": %.4f, \"kernel_ratio_range\": [%.4f, %.4f], \"norm_bound\": %.4f, "
-                "\"norm_within_bound\": %s}",
+                "\"converted_faster_runs\": %zu, \"runs\": %zu, \"inside_norm_ms_before\": %.4f, "
+                "\"inside_norm_ms_after\": %.4f, \"inside_ratio\": %.4f, \"inside_ratio_median\": %.4f, "
+                "\"inside_ratio_range\": [%.4f, %.4f], \"alone_norm_ms_before\": %.4f, \"alone_norm_ms_after\": %.4f, "
+                "\"alone_ratio\": %.4f, \"alone_ratio_median\": %.4f, \"alone_ratio_range\": [%.4f, %.4f], "
+                "\"kernel_us_ln\": %.3f, \"kernel_us_rms\": %.3f, \"kernel_ratio\": %.4f, "
+                "\"kernel_ratio_median\": %.4f, \"kernel_ratio_range\": [%.4f, %.4f]}",
                 i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
                 r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
                 r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max,
                 r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max,
                 r.ln_cpu_ms.median, r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max,
-                r.speedup_within_spread() ? "true" : "false", r.inside_before, r.inside_after, r.inside_ratio(),
-                r.norm_ratio.median, r.norm_ratio.min, r.norm_ratio.max, r.alone_before, r.alone_after, r.alone_ratio(),
-                r.kernel_ratio.median, r.kernel_ratio.min, r.kernel_ratio.max, r.norm_bound(),
-                r.norm_within_bound() ? "true" : "false");
+                r.converted_faster_runs, r.runs, r.inside_before, r.inside_after, r.inside_ratio(), r.norm_ratio.median,
+                r.norm_ratio.min, r.norm_ratio.max, r.alone_before, r.alone_after, r.alone_ratio(),
+                r.alone_run_ratio.median, r.alone_run_ratio.min, r.alone_run_ratio.max, r.kernel_ln_us, r.kernel_rms_us,
+                r.kernel_ratio(), r.kernel_run_ratio.median, r.kernel_run_ratio.min, r.kernel_run_ratio.max);
   }
   std::printf("\n]}\n");
 }

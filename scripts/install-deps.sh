@@ -8,6 +8,7 @@ packages=(
   libxsimd-dev xtl-dev        # SIMD kernels (xsimd 8 exports a target that needs xtl)
   libeigen3-dev               # Eigen adapters, layers, the evaluator's linear algebra
   catch2 libbenchmark-dev     # tests and benchmarks
+  clang-format-14             # the test `format` (scripts/check-format.sh): .clang-format is for version 14
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
 )
 
@@ -31,3 +32,7 @@ if ! command -v npm >/dev/null 2>&1; then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
+
+# The ONNX tests that export torchvision and torch.nn models at test time need Debian's torch
+# (scripts/install-torch.sh: ~1.5 GB, 97 s on the development machine; without it they are skipped).
+"$(dirname "$0")/install-torch.sh"

@@ -1,5 +1,6 @@
 // lnfold: exact LayerNorm -> RMSNorm conversion. This header includes the whole public API except
-// the Eigen adapters (lnfold/tensor/eigen.hpp, target lnfold::eigen), so the core never needs Eigen.
+// what needs Eigen (target lnfold::eigen): the adapters lnfold/tensor/eigen.hpp and
+// lnfold/layers/eigen.hpp, and the model runners of lnfold/runners/. So the core never needs Eigen.
 #pragma once
 
 #include "lnfold/config.hpp"
@@ -19,7 +20,11 @@
 #include "lnfold/tensor/tensor.hpp"
 #include "lnfold/tensor/view.hpp"
 
+#include "lnfold/layers/from_graph.hpp"
+#include "lnfold/layers/layers.hpp"
+
 #include "lnfold/transform/apply_plan.hpp"
+#include "lnfold/transform/apply_to_weights.hpp"
 #include "lnfold/transform/cbwc.hpp"
 #include "lnfold/transform/ccwt.hpp"
 

@@ -9,7 +9,9 @@
 // float inputs are N(0, 1) (Box-Muller on a seeded xorshift generator, so a seed gives the same
 // inputs on every machine), integer inputs (token ids) are uniform integers in [0, HI] with HI from
 // --int-range NAME=HI, default 1 (valid for any table of two or more rows), bool inputs are 0/1.
-// A symbolic dim takes its value from --dim NAME=VALUE, else 1. B must accept the same inputs.
+// float16 inputs get N(0, 1) rounded to float16. A symbolic dim takes its value from --dim NAME=VALUE,
+// else 1. B must accept the same inputs; where B takes float16 for A's float32 (or the reverse), it
+// gets the same values rounded (or widened).
 //
 // Output: {"max_rel_diff": x, "outputs": [{"name", "max_abs_diff", "scale"}],
 //          "a_ms": {"median", "min", "max"}, "b_ms": {...}}
@@ -98,6 +100,37 @@ function makeRng(seed) {
   return { next, normal };
 }
 
+// float16 bit patterns <-> numbers (ONNX Runtime for Node hands float16 tensors over as Uint16Array
+// bit patterns). toHalf rounds to nearest, ties to even, as lnfold's float16.hpp does.
+function fromHalf(h) {
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1024 + m) * 2 ** (e - 25);
+}
+function toHalf(x) {
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (Number.isNaN(x)) return 0x7e00;
+  const e = Math.max(Math.floor(Math.log2(a || 1)), -14);
+  const unit = 2 ** (e - 10), q = a / unit;  // exact: q < 2^11
+  let r = Math.floor(q);
+  if (q - r > 0.5 || (q - r === 0.5 && r % 2 === 1)) r += 1;
+  if (a === 0 || r === 0) return sign;
+  let exp = e + 15, man = r;
+  if (man >= 2048) { man /= 2; exp += 1; }
+  if (man < 1024) return sign | man;  // subnormal
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | (man - 1024);
+}
+const numbers = (t) => (t.type === 'float16' ? Array.from(t.data, fromHalf) : Array.from(t.data, Number));
+function asType(ort, t, type) {
+  if (t.type === type) return t;
+  if (type === 'float16' && t.type === 'float32') return new ort.Tensor('float16', Uint16Array.from(t.data, toHalf), t.dims);
+  if (type === 'float32' && t.type === 'float16') return new ort.Tensor('float32', Float32Array.from(t.data, fromHalf), t.dims);
+  return t;  // ORT names the mismatch
+}
+
 function makeInput(ort, meta, opts, rng) {
   if (!meta.isTensor) fail(`input '${meta.name}' is not a tensor`);
   const dims = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : (opts.dims[d] ?? 1)));
@@ -107,6 +140,7 @@ function makeInput(ort, meta, opts, rng) {
   switch (meta.type) {
     case 'float32': return new ort.Tensor('float32', Float32Array.from({ length: size }, rng.normal), dims);
     case 'float64': return new ort.Tensor('float64', Float64Array.from({ length: size }, rng.normal), dims);
+    case 'float16': return new ort.Tensor('float16', Uint16Array.from({ length: size }, () => toHalf(rng.normal())), dims);
     case 'int64': return new ort.Tensor('int64', BigInt64Array.from({ length: size }, () => BigInt(int())), dims);
     case 'int32': return new ort.Tensor('int32', Int32Array.from({ length: size }, int), dims);
     case 'bool': return new ort.Tensor('bool', Uint8Array.from({ length: size }, () => (rng.next() < 0.5 ? 0 : 1)), dims);
@@ -142,8 +176,9 @@ function compareOutputs(namesA, outA, namesB, outB) {
     const a = outA[namesA[k]], b = outB[namesB[k]];
     const sameShape = a.dims.length === b.dims.length && a.dims.every((d, i) => d === b.dims[i]);
     let scale = 0, diff = sameShape ? 0 : Infinity;
-    for (let i = 0; sameShape && i < a.data.length; ++i) {
-      const x = Number(a.data[i]), y = Number(b.data[i]);
+    const av = numbers(a), bv = numbers(b);
+    for (let i = 0; sameShape && i < av.length; ++i) {
+      const x = av[i], y = bv[i];
       if (Number.isNaN(x - y)) { diff = Infinity; break; }
       scale = Math.max(scale, Math.abs(x));
       diff = Math.max(diff, Math.abs(x - y));
@@ -170,7 +205,10 @@ async function compare(ort, opts) {
   for (const meta of a.inputMetadata) feeds[meta.name] = makeInput(ort, meta, opts, rng);
   for (const name of b.inputNames)
     if (!(name in feeds)) fail(`'${fileB}' has input '${name}', which '${fileA}' does not have`);
-  const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, feeds[n]]));
+  // B gets A's tensors; where B takes the other float type (a float16 export of a float32 model),
+  // the same values rounded to it (to nearest even) or widened.
+  const metaB = Object.fromEntries(b.inputMetadata.map((m) => [m.name, m]));
+  const feedsB = Object.fromEntries(b.inputNames.map((n) => [n, asType(ort, feeds[n], metaB[n]?.type ?? feeds[n].type)]));
 
   const first = [await run(a, feeds, fileA), await run(b, feedsB, fileB)];
   const result = compareOutputs(a.outputNames, first[0].out, b.outputNames, first[1].out);

@@ -115,7 +115,7 @@ struct model_builder {
     a->set_name("value");
     a->set_type(::onnx::AttributeProto::TENSOR);
     a->mutable_t()->set_data_type(elem);
-    if (elem == ::onnx::TensorProto::DOUBLE) a->mutable_t()->add_double_data(v);
+    if (elem == ::onnx::TensorProto::DOUBLE) a->mutable_t()->add_double_data(static_cast<double>(v));
     else a->mutable_t()->add_float_data(v);
   }
 };

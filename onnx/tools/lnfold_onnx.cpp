@@ -1,16 +1,23 @@
 // lnfold-onnx: which LayerNorms of an ONNX model fold into RMSNorm, and the conversion itself.
 //
-//   lnfold-onnx report MODEL.onnx [--json]
+//   lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]
 //   lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]
-//                       [--rmsnorm-form decomposed|simplified] [--json]
+//                       [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]
+//                       [--input-shape NAME=D0,D1,... ...]
+//
+// --input-shape pins the sizes of a model input whose dims are dynamic, for shape inference
+// (graph.hpp, shapes.hpp): a Reshape computed from shapes then has the sizes to match. Repeatable.
 //
 // Exit status: 0 on success, 1 on bad input (one line on stderr naming the problem; convert then
 // writes nothing), 2 on bad usage, 3 when convert finds no foldable LayerNorm (nothing is written).
+#include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lnfold/fold/find_foldable.hpp"
@@ -24,9 +31,10 @@
 namespace {
 
 constexpr std::string_view usage =
-    "usage: lnfold-onnx report MODEL.onnx [--json]\n"
+    "usage: lnfold-onnx report MODEL.onnx [--json] [--input-shape NAME=D0,D1,... ...]\n"
     "       lnfold-onnx convert IN.onnx OUT.onnx [--tied rank1|untie|refuse] [--stem-centering]\n"
-    "                           [--rmsnorm-form decomposed|simplified] [--json]\n";
+    "                           [--rmsnorm-form decomposed|simplified|rmsnormalization] [--fold-affine] [--json]\n"
+    "                           [--input-shape NAME=D0,D1,... ...]\n";
 
 constexpr int nothing_to_convert = 3;
 
@@ -36,10 +44,47 @@ struct arguments {
   bool json = false;
   lnfold::fold_options fold{};
   lnfold::onnx::convert_options convert{};
+  lnfold::onnx::shape_options shapes{};
 };
 
+/// The graph of the model at `path`, its directory the base of its external data.
+lnfold::onnx::graph load_graph(const std::string& path, const arguments& args) {
+  const std::filesystem::path file(path);
+  return lnfold::onnx::graph(lnfold::onnx::load_model(path),
+                             {.model_dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path("."),
+                              .shapes = args.shapes});
+}
+
+/// "NAME=1,3,224,224" as (NAME, dims); nullopt (with a message on stderr) when malformed.
+std::optional<std::pair<std::string, lnfold::shape>> parse_input_shape(std::string_view text) {
+  const auto eq = text.rfind('=');
+  std::pair<std::string, lnfold::shape> out;
+  bool ok = eq != std::string_view::npos && eq > 0 && eq + 1 < text.size();
+  if (ok) {
+    out.first = std::string(text.substr(0, eq));
+    std::string_view dims = text.substr(eq + 1);
+    while (ok && !dims.empty()) {
+      const auto comma = dims.find(',');
+      const std::string_view d = dims.substr(0, comma);
+      std::int64_t v = 0;
+      ok = !d.empty() && d.size() <= 12;
+      for (const char c : d) ok = ok && c >= '0' && c <= '9';
+      if (ok) v = std::stoll(std::string(d));
+      ok = ok && v > 0;
+      out.second.push_back(v);
+      dims = comma == std::string_view::npos ? std::string_view() : dims.substr(comma + 1);
+      ok = ok && !(comma != std::string_view::npos && dims.empty());
+    }
+  }
+  if (!ok) {
+    std::cerr << "lnfold-onnx: --input-shape takes NAME=D0,D1,... with sizes > 0 (got '" << text << "')\n";
+    return std::nullopt;
+  }
+  return out;
+}
+
 int report(const arguments& args) {
-  const lnfold::onnx::graph g(lnfold::onnx::load_model(args.paths[0]));
+  const lnfold::onnx::graph g = load_graph(args.paths[0], args);
   const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
   std::cout << (args.json ? lnfold::to_json(plan, g) : lnfold::to_text(plan, g));
   return 0;
@@ -54,7 +99,7 @@ std::string json_list(const std::vector<std::string>& names) {
 int convert(const arguments& args) {
   using lnfold::detail::json_string;
   const std::string &in = args.paths[0], &out = args.paths[1];
-  const lnfold::onnx::graph g(lnfold::onnx::load_model(in));
+  const lnfold::onnx::graph g = load_graph(in, args);
   const lnfold::fold_plan plan = lnfold::find_foldable(g, args.fold);
   std::vector<std::string> kept, kept_json;
   for (const auto& v : plan.lns)
@@ -69,8 +114,18 @@ int convert(const arguments& args) {
     return nothing_to_convert;
   }
   auto result = lnfold::onnx::convert_model(g, plan, args.convert);
-  lnfold::onnx::check_converted_model(result.model);
-  lnfold::onnx::write_model_atomically(result.model, out);
+  // libonnx 1.12's checker knows opsets up to 17; a newer model is validated by running it (ORT).
+  const bool checked = lnfold::onnx::checker_covers(result.model);
+  if (checked) lnfold::onnx::check_converted_model(result.model);
+  const std::string check_text = checked ? "passes the ONNX checker"
+                                         : "not checked (opset " + std::to_string(lnfold::onnx::detail::default_opset(result.model)) +
+                                               " is past this libonnx's checker: run it in ONNX Runtime to validate)";
+  // A model read with external data is written with it: its large tensors go to OUT.data, copied in
+  // chunks from the input's data file when the converter left them unchanged.
+  if (lnfold::onnx::has_external_data(result.model))
+    lnfold::onnx::write_model_with_external_data(result.model, out, {.source_dir = g.options().model_dir});
+  else
+    lnfold::onnx::write_model_atomically(result.model, out);
   const auto& s = result.summary;
   if (args.json) {
     std::string k = "[";
@@ -82,16 +137,17 @@ int convert(const arguments& args) {
               << ", \"centered\": " << json_list(s.centered) << ", \"zeroed\": " << json_list(s.zeroed)
               << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
               << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
-              << ", \"check\": \"onnx::checker::check_model\"}\n";
+              << ", \"affine_folded\": " << json_list(s.affine_folded)
+              << ", \"check\": " << (checked ? "\"onnx::checker::check_model\"" : "null") << "}\n";
     return 0;
   }
   std::cout << "converted " << s.converted.size() << " of " << plan.lns.size() << " LayerNorms to RMSNorm (form "
             << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
-            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size()
-            << " stem centerings; passes the ONNX checker; wrote '" << out << "'\n";
+            << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
+            << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out << "'\n";
   for (const auto& name : s.fallbacks)
-    std::cout << "  " << name << ": written decomposed (SimplifiedLayerNormalization needs the last axis)\n";
+    std::cout << "  " << name << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
   return 0;
 }
@@ -108,6 +164,8 @@ std::optional<arguments> parse(int argc, char** argv) {
       a.json = true;
     } else if (arg == "--stem-centering") {
       a.fold.stem_centering = true;
+    } else if (arg == "--fold-affine") {
+      a.convert.fold_affine = true;
     } else if (arg == "--tied") {
       const auto v = value();
       if (v == "rank1") a.fold.tied = lnfold::tied_policy::rank1;
@@ -117,8 +175,14 @@ std::optional<arguments> parse(int argc, char** argv) {
     } else if (arg == "--rmsnorm-form") {
       const auto v = value();
       const auto f = v ? lnfold::onnx::parse_rmsnorm_form(*v) : std::nullopt;
-      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed or simplified (got '" << v.value_or("") << "')\n", std::nullopt;
+      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed, simplified or rmsnormalization (got '" << v.value_or("") << "')\n", std::nullopt;
       a.convert.form = *f;
+    } else if (arg == "--input-shape") {
+      const auto v = value();
+      const auto pinned = v ? parse_input_shape(*v) : parse_input_shape("");
+      if (!pinned) return std::nullopt;
+      if (!a.shapes.input_shapes.emplace(pinned->first, pinned->second).second)
+        return std::cerr << "lnfold-onnx: --input-shape given twice for '" << pinned->first << "'\n", std::nullopt;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return std::cerr << "lnfold-onnx: unknown option '" << arg << "'\n", std::nullopt;
     } else if (a.command.empty()) {

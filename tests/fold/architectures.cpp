@@ -1,4 +1,4 @@
-// Verdicts on every architecture builder match METHOD §4's table, reasons included.
+// Verdicts on every architecture builder match docs/method.md §4's table, reasons included.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -37,7 +37,7 @@ void check_all_foldable(const graph& g, std::size_t expected_lns) {
 
 }  // namespace
 
-TEST_CASE("GPT-2 small: 25 of 25 LNs fold; the tied lm_head is resolved by the chosen policy") {
+TEST_CASE("GPT-2 small: 25 of 25 LNs fold, the tied lm_head is resolved by the chosen policy") {
   const graph g = build_gpt2();
   SECTION("rank-1 (default): the head keeps the tie and adds (Σh)·m") {
     const auto plan = find_foldable(g);
@@ -75,7 +75,7 @@ TEST_CASE("OPT-125m and GPT-J: every LN folds") {
   CHECK(find_foldable(build_gptj()).tied.empty());  // GPT-J's head is untied
 }
 
-TEST_CASE("ViT-B/16: every LN folds; patch conv, cls token and positions are sources") {
+TEST_CASE("ViT-B/16: every LN folds, patch conv, cls token and positions are sources") {
   const graph g = build_vit();
   const auto plan = find_foldable(g);
   CHECK(plan.foldable_count() == 25);
@@ -126,7 +126,7 @@ TEST_CASE("CLIP vision: only pre_layrnorm folds, until stem centering frees the 
   CHECK_FALSE(verdict_of(stem, g, "pre_layrnorm").needs_stem_centering);
 }
 
-TEST_CASE("Whisper base: the encoder folds nothing (GELU stem) unless one centering is inserted; the decoder folds all") {
+TEST_CASE("Whisper base: the encoder folds nothing (GELU stem) unless one centering is inserted, the decoder folds all") {
   const graph enc = build_whisper_encoder();
   const auto plan = find_foldable(enc);
   REQUIRE(plan.lns.size() == 13);

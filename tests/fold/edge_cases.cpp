@@ -1,4 +1,4 @@
-// Every rule of METHOD §3 has a small graph that must fold and one that must not
+// Every rule of docs/method.md §3 has a small graph that must fold and one that must not
 // (lnfold::edge_cases::all()); the refused ones must say why, naming the offending node.
 #include <catch2/catch.hpp>
 
@@ -29,6 +29,7 @@ const std::map<std::string, expected_refusal, std::less<>> refusals = {
     {"sliced_source", {fold_reason::slice_along_axis, fold_condition::zero_mean_input, "proj.first_half"}},
     {"cls_token_from_input", {fold_reason::graph_input, fold_condition::zero_mean_input, "cls_token"}},
     {"scale_on_residual_stream", {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.scale.gamma"}},
+    {"layer_scale_after_exposed_bias_add", {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.ls2.gamma"}},
     {"broadcast_data_add_along_axis", {fold_reason::broadcast_along_axis, fold_condition::zero_mean_input, "offset"}},
     {"reshape_merges_axis", {fold_reason::axis_not_preserved, fold_condition::zero_mean_input, "proj.merge_tokens"}},
     {"pad_along_axis", {fold_reason::pad_along_axis, fold_condition::zero_mean_input, "proj.pad_features"}},
@@ -101,7 +102,25 @@ TEST_CASE("LayerScale after a linear folds only through fusion") {
   CHECK(unfused.lns[0].reason == fold_reason::per_channel_scale);
 }
 
-TEST_CASE("a constant bias added to the stream is centered like any source; a broadcast constant is zeroed") {
+TEST_CASE("LayerScale behind a bias add folds through fusion: the scale goes into the weight and the bias") {
+  const graph g = edge_cases::layer_scale_after_bias_add();
+  const auto plan = find_foldable(g);
+  CHECK(plan.foldable_count() == plan.lns.size());
+  REQUIRE(plan.fusions.size() == 1);
+  const auto& f = plan.fusions[0];
+  CHECK(g.node_name(f.linear) == "blocks.0.mlp.fc2");
+  REQUIRE(f.bias_add.has_value());
+  REQUIRE(f.bias.has_value());
+  CHECK(g.node_name(*f.bias_add) == "blocks.0.mlp.fc2.add_bias");
+  CHECK(g.node_name(*f.bias) == "blocks.0.mlp.fc2.bias");
+  bool bias_centered = false;
+  for (const auto& s : plan.sources)
+    if (s.node == *f.bias) bias_centered = s.kind == source_kind::constant && s.params.size() == 1 && s.params[0].axis == 0u;
+  CHECK(bias_centered);
+  CHECK(find_foldable(g, {.fuse_scales = false}).lns[0].reason == fold_reason::per_channel_scale);
+}
+
+TEST_CASE("a constant bias added to the stream is centered like any source, a broadcast constant is zeroed") {
   const graph g = edge_cases::constant_bias_add();
   const auto plan = find_foldable(g);
   bool bias_centered = false;

@@ -138,7 +138,7 @@ TEST_CASE("OPT: offset positions, ReLU MLP, tied head") {
   check_well_formed(tiny);
 }
 
-TEST_CASE("GPT-J: one LN feeds both parallel branches; untied head with bias") {
+TEST_CASE("GPT-J: one LN feeds both parallel branches, untied head with bias") {
   const graph g = lnfold::build_gptj();
   const node_id ln_1 = g.find("h.5.ln_1");
   CHECK(g[g.find("h.5.attn.q_proj")].inputs[0] == ln_1);

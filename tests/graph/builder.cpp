@@ -110,7 +110,7 @@ TEST_CASE("constants: a new parameter, or an existing one shared") {
   CHECK(shape_of(g, scalar).empty());
 }
 
-TEST_CASE("conv infers output sizes from kernel, stride, padding; weight [C_out, C_in/groups, k...]") {
+TEST_CASE("conv infers output sizes from kernel, stride, padding, weight [C_out, C_in/groups, k...]") {
   graph g;
   graph_builder b(g);
   SECTION("ViT patch embedding") {
@@ -166,7 +166,7 @@ TEST_CASE("matmul multiplies the last two axes and broadcasts the batch") {
   CHECK_THROWS_AS(b.matmul("vector", a, v), lnfold::error);
 }
 
-TEST_CASE("transpose permutes dims; reshape keeps the element count") {
+TEST_CASE("transpose permutes dims, reshape keeps the element count") {
   graph g;
   graph_builder b(g);
   const node_id x = b.input("x", {1, 16, 12, 64});

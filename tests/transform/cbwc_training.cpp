@@ -1,4 +1,4 @@
-// The CBWC training claim, measured (METHOD §2): a small pre-LN network trained with SGD.
+// The CBWC training claim, measured (docs/method.md §2): a small pre-LN network trained with SGD.
 //   (a) LayerNorm model, free weights, starting from W0;
 //   (b) CBWC + RMSNorm twin: every source of the residual stream (input projection and its bias, an
 //       additive position-like constant, each block's output projection and its bias) is W = C·V with

@@ -184,7 +184,7 @@ TEMPLATE_TEST_CASE("center_bias and center_linear center weight and bias togethe
   check_centered(lone.before(), lone.after(), 0);
 }
 
-TEMPLATE_TEST_CASE("conv weights of spatial rank 1, 2, 3 over C_out; transposed conv over axis 1", "[ccwt]", float,
+TEMPLATE_TEST_CASE("conv weights of spatial rank 1, 2, 3 over C_out, transposed conv over axis 1", "[ccwt]", float,
                    double) {
   using T = TestType;
   const std::vector<std::vector<std::size_t>> shapes = {{6, 3, 5}, {8, 2, 3, 3}, {5, 2, 2, 3, 2}};
@@ -236,7 +236,7 @@ TEMPLATE_TEST_CASE("embedding rows, constants of rank 1 and 2, rank-0 and broadc
                     Catch::Contains("center_constant") && Catch::Contains("rank 0"));
 }
 
-TEMPLATE_TEST_CASE("center_param: over the plan's axis, or zero for a broadcast constant; tensor_like too", "[ccwt]",
+TEMPLATE_TEST_CASE("center_param: over the plan's axis, or zero for a broadcast constant, tensor_like too", "[ccwt]",
                    float, double) {
   using T = TestType;
   fixture<T> w({7, 5}, 21, 1.5);

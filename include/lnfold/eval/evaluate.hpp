@@ -1,6 +1,6 @@
 // lnfold::evaluate: the reference evaluator of the built-in IR. It executes a graph on given weights and
 // inputs and returns the value of every node, so that an original graph and its converted form
-// (LayerNorm → RMSNorm after centering the sources, METHOD §1) can be compared output by output.
+// (LayerNorm → RMSNorm after centering the sources, docs/method.md §1) can be compared output by output.
 // It is the oracle, not the fast path: plain loops, double accumulation, strict checks.
 //
 // Semantics are graph_builder's (graph/builder.hpp) and op.hpp's, op by op (eval/ops.hpp):
@@ -171,8 +171,8 @@ tensor<T> evaluate_node(const graph& g, node_id v, const weight_set<T>& weights,
             "cannot reshape ", shape_text(arg(0).dims()), " to ", shape_text(*declared));
       return arg(0).reshaped(*declared);
     }
-    case op_kind::identity:
-      arity(1);
+    case op_kind::identity:  // input 0 passes; a fused scale's mul keeps its other input (op.hpp)
+      check(w, !ins.empty(), "reads no input; identity passes its input 0");
       return arg(0);
     case op_kind::gelu:
     case op_kind::relu:

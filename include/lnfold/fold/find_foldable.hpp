@@ -1,6 +1,6 @@
 // find_foldable: which LayerNorms of a graph can become RMSNorm exactly, and what to center for it.
 //
-// An LN is foldable (METHOD §4) when, along its normalized axis,
+// An LN is foldable (docs/method.md §4) when, along its normalized axis,
 //   1. walking backward from its input through transparent ops reaches only sources (centerable
 //      linear producers and constants) or already zero-mean tensors;
 //   2. every tensor of that zero-mean region is read only by mean-invariant consumers (LNs over the
@@ -222,8 +222,29 @@ class fold_detector {
       const bool fused = p.what == K::fused_source;
       list.push_back({n, p.what == K::broadcast_constant ? source_kind::broadcast_constant : kind_of_source(n), p.state,
                       p.what == K::broadcast_constant ? p.offender : n, fused});
-      if (fused) fusions_.push_back({p.node, p.offender, *p.scale, r});
+      if (fused) fusions_.push_back(fusion_of(p, r));
     }
+  }
+
+  // The fusion a fused_source producer stands for: what the mul scales (its input that is not the
+  // scale), and the bias add on the way down to the linear, if any (through the reshapes,
+  // transposes and identities region_builder::fusable_scale accepts).
+  scale_fusion fusion_of(const producer_entry& p, std::size_t r) const {
+    scale_fusion f{p.node, p.offender, *p.scale, r, std::nullopt, std::nullopt, p.offender};
+    const auto in = ix_.inputs(p.node);
+    f.scaled = ix_.param(in[0], 0) == p.scale && in.size() == 2 ? in[1] : in[0];
+    for (node_id m = f.scaled; m != p.offender;) {
+      const auto ins = ix_.inputs(m);
+      if (ix_.kind(m) != op_kind::add) {
+        m = ins[0];  // a reshape, transpose or identity: its data input is the first
+        continue;
+      }
+      const std::size_t b = ix_.kind(ins[0]) == op_kind::constant && ix_.op(ins[0]).weight ? 0 : 1;
+      f.bias_add = m;
+      f.bias = ins[b];
+      m = ins[1 - b];
+    }
+    return f;
   }
 
   source_kind kind_of_source(node_id n) const {
@@ -244,7 +265,7 @@ class fold_detector {
     const centered_param* end() const { return items.data() + size; }
   };
 
-  // The parameters a source centers, each with the axis of its own dims to center over (METHOD §2).
+  // The parameters a source centers, each with the axis of its own dims to center over (docs/method.md §2).
   source_params params_of(const centered_source& s) const {
     const op_view op = ix_.op(s.node);
     const auto weight = ix_.param(s.node, 0), bias = ix_.param(s.node, 1);
@@ -273,12 +294,12 @@ class fold_detector {
       for (const auto& cp : params_of(s))
         for (const auto& use : uses_of(s.node, cp.param))
           if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
-            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r});
+            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r, cp.axis});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
         for (const auto& u : ix_.consumers(s.node))
           if (const auto weight = ix_.param(s.node, 0); u.consumer != s.reader && weight)
-            conflicts.push_back({*weight, s.node, u.consumer, untie_or_refuse(), r});
+            conflicts.push_back({*weight, s.node, u.consumer, untie_or_refuse(), r, std::nullopt});
       }
     }
     for (const auto& c : conflicts)
@@ -336,7 +357,7 @@ class fold_detector {
   }
 
   // Rank-1 compensation applies to a linear that contracts the very axis that was centered: then
-  // W h = W̃ h + m (1ᵀh) and the head adds (Σh)·m (METHOD §5).
+  // W h = W̃ h + m (1ᵀh) and the head adds (Σh)·m (docs/method.md §5).
   tied_policy resolution(const param_use& use, const centered_param& cp) const {
     if (options_.tied != tied_policy::rank1) return options_.tied;
     const op_view op = ix_.op(use.node);

@@ -1,7 +1,7 @@
 // The result of detection: which LayerNorms fold, what must be centered to make them fold, and why
 // the others do not. A fold_plan never touches weights; transform/ applies it.
 //
-// Identity preserved when a region's LNs fold (METHOD §1, §4): every source of the region is
+// Identity preserved when a region's LNs fold (docs/method.md §1, §4): every source of the region is
 // centered over the axis that becomes the LN's normalized axis, which makes each LN input exactly
 // zero-mean and changes every other tensor in the region by a per-row multiple of 1 only; all the
 // region's consumers are mean-invariant, so no model output changes and LN(x) = RMS(x) with the same
@@ -19,7 +19,7 @@
 
 namespace lnfold {
 
-/// What to do when a parameter to center is also used somewhere centering would change (METHOD §5).
+/// What to do when a parameter to center is also used somewhere centering would change (docs/method.md §5).
 enum class tied_policy {
   untie,   ///< copy the parameter for its source uses; costs one more copy of it
   rank1,   ///< keep the tie; the other use (a linear over the centered axis) adds (Σh)·m; costs V floats.
@@ -30,7 +30,7 @@ enum class tied_policy {
 struct fold_options {
   tied_policy tied = tied_policy::rank1;
   /// Insert one explicit centering after a region's blocking producer when that frees the region
-  /// (METHOD §5, stem centering: Whisper encoder, CLIP vision, BLOOM).
+  /// (docs/method.md §5, stem centering: Whisper encoder, CLIP vision, BLOOM).
   bool stem_centering = false;
   /// Fuse a per-channel constant scale that directly follows a linear into it (LayerScale).
   bool fuse_scales = true;
@@ -62,12 +62,17 @@ struct source_plan {
   std::optional<node_id> reader;
 };
 
-/// A per-channel constant scale that must be fused into the linear before centering (LayerScale).
+/// A per-channel constant scale that must be fused into the linear before centering (LayerScale):
+/// mul(linear(x), s), or with a constant bias add (mul(add(linear(x), b), s)) and reshapes,
+/// transposes or identities that keep the axis anywhere between the linear and the mul.
 struct scale_fusion {
-  node_id mul = 0;     ///< the mul node, which becomes an identity
+  node_id mul = 0;     ///< the mul node, which becomes an identity of `scaled`
   node_id linear = 0;  ///< the producer that absorbs the scale
   param_id scale = 0;
   std::size_t region = 0;
+  std::optional<node_id> bias_add;  ///< the add between the linear and the mul, if any
+  std::optional<node_id> bias;      ///< its constant bias node, scaled too (and centered as a source)
+  node_id scaled = 0;               ///< the mul's input that is not the scale (the linear when nothing is between)
 };
 
 /// A parameter that a source shares with a use that centering would change, and its resolution.
@@ -77,6 +82,9 @@ struct tied_conflict {
   node_id other_use = 0;   ///< the node that must not see the change
   tied_policy resolution = tied_policy::untie;  ///< refuse: the region stays unfolded
   std::size_t region = 0;
+  /// The axis of the parameter's own dims that the source centers (as in its centered_param): the
+  /// axis rank-1 compensation takes the means over. None for a broadcast constant (zeroed whole).
+  std::optional<std::size_t> axis;
 };
 
 /// One inserted centering that frees a whole region (only with fold_options::stem_centering).
@@ -86,7 +94,7 @@ struct stem_centering {
   std::size_t region = 0;  ///< whose LNs it frees
 };
 
-/// Which of the conditions of METHOD §4 an LN fails.
+/// Which of the conditions of docs/method.md §4 an LN fails.
 enum class fold_condition {
   none,             ///< foldable
   zero_mean_input,  ///< 1: walking back from its input meets a blocker
@@ -109,7 +117,7 @@ struct ln_verdict {
   std::optional<std::size_t> region;  ///< none when the LN itself is malformed
 };
 
-/// A zero-mean region: tensors connected by transparent ops along one axis (METHOD §4).
+/// A zero-mean region: tensors connected by transparent ops along one axis (docs/method.md §4).
 struct region_plan {
   std::vector<node_id> lns;  ///< LNs reading the region
   bool foldable = false;

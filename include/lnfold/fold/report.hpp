@@ -7,7 +7,7 @@
 //    "sources": [{"name", "axis", "node", "kind", "lns"}]      one per centered parameter;
 //                                                               axis null: broadcast, set to zero
 //    "tied": [{"param", "source_use", "other_use", "resolution"}],
-//    "fusions": [{"mul", "linear", "scale"}],
+//    "fusions": [{"mul", "linear", "scale", "bias"}],
 //    "stem_centerings": [{"after", "axis", "frees": [names]}]}
 #pragma once
 
@@ -127,7 +127,8 @@ std::string to_text(const fold_plan& plan, const G& g) {
     out << "\nPer-channel scales fused into their linear first:\n";
     for (const auto& f : plan.fusions)
       out << "  " << lnfold::param_name(g, f.scale) << " (`" << detail::name_of(g, f.mul) << "`) into `"
-          << detail::name_of(g, f.linear) << "`\n";
+          << detail::name_of(g, f.linear) << "`" << (f.bias ? detail::concat(" and its bias `", detail::name_of(g, *f.bias), "`") : "")
+          << "\n";
   }
   if (!plan.stems.empty()) {
     out << "\nStem centerings:\n";
@@ -180,7 +181,8 @@ std::string to_json(const fold_plan& plan, const G& g) {
   }) << ",\n";
   out << " \"fusions\": " << list(plan.fusions, [&](const scale_fusion& f) {
     return detail::concat("{\"mul\": ", name(f.mul), ", \"linear\": ", name(f.linear), ", \"scale\": ",
-                          json_string(std::string_view(lnfold::param_name(g, f.scale))), "}");
+                          json_string(std::string_view(lnfold::param_name(g, f.scale))),
+                          ", \"bias\": ", f.bias ? name(*f.bias) : std::string("null"), "}");
   }) << ",\n";
   out << " \"stem_centerings\": " << list(plan.stems, [&](const stem_centering& s) {
     return detail::concat("{\"after\": ", name(s.after), ", \"axis\": ", s.axis, ", \"frees\": ",

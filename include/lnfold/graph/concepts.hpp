@@ -23,7 +23,11 @@
 //                    + add_node(g, name, op_desc, inputs, shape) -> node_id   appended
 //                    + set_node_input(g, n, index, id)   rewire one data input of n
 //                    + set_graph_output(g, n, bool)
-//                    + add_param(g, name, shape) -> param_id
+// Applying a fold plan also edits parameter values: transform/rewritable_graph.hpp adds those calls
+// (rewritable_graph), and transform/apply_plan.hpp applies a plan to any type that models it.
+// add_param(g, name, shape) -> param_id is a customization point too (the built-in IR and the graph
+// builder declare parameters with it), but no concept requires it: new parameters of a rewrite are
+// made with rewritable_graph's add_param_like, which also says how to store them.
 // Node ids are dense because the detector keeps per-node arrays: an IR with sparse ids maps them.
 #pragma once
 
@@ -35,53 +39,10 @@
 #include <string_view>
 #include <type_traits>
 
+#include "lnfold/graph/detail/cpo.hpp"
 #include "lnfold/graph/op.hpp"
 
 namespace lnfold {
-
-/// Specialize with static member functions to adapt a graph type you cannot change.
-template <class G>
-struct graph_traits {};
-
-namespace detail {
-template <class>
-inline constexpr bool always_false = false;
-}  // namespace detail
-
-// Defines lnfold::NAME as a customization point object (member, then ADL, then graph_traits) and
-// detail::cpo_NAME::available<G, Args...>, the concept that is true when one of the three exists.
-// The deleted NAME() stops ordinary lookup at the detail namespace, so step 2 finds only ADL overloads.
-#define LNFOLD_DETAIL_GRAPH_CPO(NAME, CALL)                                                          \
-  namespace detail::cpo_##NAME {                                                                     \
-  void NAME() = delete;                                                                              \
-  template <class G, class... A>                                                                     \
-  concept has_member = requires(G& g, A&&... a) { g.NAME(static_cast<A&&>(a)...); };               \
-  template <class G, class... A>                                                                     \
-  concept has_adl = requires(G& g, A&&... a) { NAME(g, static_cast<A&&>(a)...); };                 \
-  template <class G, class... A>                                                                     \
-  concept has_traits = requires(G& g, A&&... a) {                                                   \
-    ::lnfold::graph_traits<std::remove_const_t<G>>::NAME(g, static_cast<A&&>(a)...);               \
-  };                                                                                                 \
-  template <class G, class... A>                                                                     \
-  concept available = has_member<G, A...> || has_adl<G, A...> || has_traits<G, A...>;              \
-  struct fn {                                                                                        \
-    template <class G, class... A>                                                                   \
-    constexpr decltype(auto) operator()(G& g, A&&... a) const {                                      \
-      if constexpr (has_member<G, A...>)                                                             \
-        return g.NAME(static_cast<A&&>(a)...);                                                       \
-      else if constexpr (has_adl<G, A...>)                                                           \
-        return NAME(g, static_cast<A&&>(a)...);                                                      \
-      else if constexpr (has_traits<G, A...>)                                                        \
-        return ::lnfold::graph_traits<std::remove_const_t<G>>::NAME(g, static_cast<A&&>(a)...);     \
-      else                                                                                           \
-        static_assert(::lnfold::detail::always_false<G>,                                             \
-                      "lnfold: this graph type does not provide " CALL                               \
-                      ": add a member function, a free function found by ADL, or a static member "  \
-                      "of a lnfold::graph_traits<G> specialization (see lnfold/graph/concepts.hpp)"); \
-    }                                                                                                \
-  };                                                                                                 \
-  }                                                                                                  \
-  inline constexpr detail::cpo_##NAME::fn NAME {}
 
 LNFOLD_DETAIL_GRAPH_CPO(node_count, "node_count(g)");
 LNFOLD_DETAIL_GRAPH_CPO(node_inputs, "node_inputs(g, n)");
@@ -95,8 +56,6 @@ LNFOLD_DETAIL_GRAPH_CPO(add_node, "add_node(g, name, op_desc, inputs, shape)");
 LNFOLD_DETAIL_GRAPH_CPO(set_node_input, "set_node_input(g, n, index, input)");
 LNFOLD_DETAIL_GRAPH_CPO(set_graph_output, "set_graph_output(g, n, bool)");
 LNFOLD_DETAIL_GRAPH_CPO(add_param, "add_param(g, name, shape)");
-
-#undef LNFOLD_DETAIL_GRAPH_CPO
 
 /// Reads structure: nodes, their data inputs, names, and which outputs the graph exposes.
 template <class G>
@@ -125,7 +84,8 @@ concept foldable_graph =
       { lnfold::param_name(g, p) } -> std::convertible_to<std::string_view>;
     };
 
-/// Can also be edited: enough for apply_fold_plan to rewrite the graph in place.
+/// Its structure can also be edited: the graph half of what applying a fold plan needs (the other
+/// half, parameter values, is rewritable_graph in transform/rewritable_graph.hpp).
 template <class G>
 concept mutable_graph =
     foldable_graph<G> &&
@@ -133,11 +93,9 @@ concept mutable_graph =
     detail::cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape> &&
     detail::cpo_set_node_input::available<G, node_id, std::size_t, node_id> &&
     detail::cpo_set_graph_output::available<G, node_id, bool> &&
-    detail::cpo_add_param::available<G, std::string_view, shape> &&
     requires(G& g, node_id n, std::string_view name, const op_desc& op, std::span<const node_id> in,
              const shape& s) {
       { lnfold::add_node(g, name, op, in, s) } -> std::convertible_to<node_id>;
-      { lnfold::add_param(g, name, s) } -> std::convertible_to<param_id>;
     };
 
 }  // namespace lnfold

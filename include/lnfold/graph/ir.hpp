@@ -21,7 +21,6 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "lnfold/detail/index_view.hpp"
 #include "lnfold/error.hpp"
 #include "lnfold/graph/op.hpp"
 
@@ -179,7 +179,7 @@ class graph {
   }
   /// Every node, in id order, as operator[] shows it (a random-access view).
   auto nodes() const {
-    return std::views::iota(node_id{0}, node_count()) | std::views::transform([this](node_id n) { return (*this)[n]; });
+    return detail::index_view(node_count(), [this](node_id n) { return (*this)[n]; });
   }
   std::span<const parameter> params() const noexcept { return params_; }
 

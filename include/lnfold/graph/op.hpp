@@ -1,5 +1,5 @@
 // What lnfold needs to know about one node of a network graph: its op kind and the few attributes
-// that decide how a per-row shift along the normalized axis travels through it (METHOD §3).
+// that decide how a per-row shift along the normalized axis travels through it (docs/method.md §3).
 //
 // A user's graph describes each node with an op_desc (see concepts.hpp); the built-in IR stores one.
 // Axes are tensor dimensions of the node's *output* unless said otherwise; negative axes count from
@@ -20,7 +20,7 @@ using node_id = std::size_t;   ///< dense: 0 .. node_count(g) - 1
 using param_id = std::size_t;  ///< any value; equal ids mean the same stored tensor
 using shape = std::vector<std::int64_t>;  ///< dims of a tensor; -1 for a dim that is not known
 
-/// The op set of METHOD §3. Anything a graph cannot map is `unknown`: a blocker, named in reports.
+/// The op set of docs/method.md §3. Anything a graph cannot map is `unknown`: a blocker, named in reports.
 enum class op_kind {
   input,           ///< graph input: never zero-mean
   constant,        ///< a stored tensor used as data (positions, cls token, a bias, a scale); `weight`
@@ -43,7 +43,9 @@ enum class op_kind {
   pad,             ///< zero padding; `pads` = [begin_0, …, begin_{r-1}, end_0, …, end_{r-1}]
   transpose,       ///< output axis j is input axis perm[j]
   reshape,         ///< to this node's shape
-  identity,        ///< dropout at inference, cast between float types, identity
+  identity,        ///< dropout at inference, cast between float types, identity: input 0 passes
+                   ///< through; further inputs are ignored (a mul whose scale was fused into the
+                   ///< linear before it becomes an identity of that linear and keeps both inputs)
   gelu,
   relu,
   silu,
@@ -52,7 +54,7 @@ enum class op_kind {
   elementwise,     ///< any other pointwise nonlinearity; `type` names it
   layer_norm,      ///< normalizes over `axes` if given (e.g. {1}: channels-first), else from `axis`
                    ///< to the last axis; `eps`, optional `gamma`, `beta`
-  rms_norm,        ///< same axes as layer_norm; ε inside the root, optional `gamma`, `beta` (METHOD §1)
+  rms_norm,        ///< same axes as layer_norm; ε inside the root, optional `gamma`, `beta` (docs/method.md §1)
   center,          ///< x − mean(x) over `axis`
   unknown,         ///< the graph could not say: treated as a blocker and named in reports
 };

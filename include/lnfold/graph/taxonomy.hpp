@@ -1,4 +1,4 @@
-// The op taxonomy of METHOD §3: how one node treats a per-row shift along the axis `a` of the
+// The op taxonomy of docs/method.md §3: how one node treats a per-row shift along the axis `a` of the
 // LayerNorm under analysis.
 //
 // Two questions, one per direction:

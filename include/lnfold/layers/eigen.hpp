@@ -9,7 +9,11 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 in the AVX-512 code Eigen inlines
+
 #include <Eigen/Core>
+
+#include "lnfold/detail/restore_warnings.hpp"
 
 #include "lnfold/layers/linear.hpp"
 #include "lnfold/layers/strided.hpp"

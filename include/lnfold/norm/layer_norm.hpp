@@ -13,6 +13,8 @@
 // float kernel's plus half a unit in y's last place (docs/kernels.md).
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <cstddef>
 #include <type_traits>
 
@@ -51,3 +53,5 @@ void layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
 }
 
 }  // namespace lnfold
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -8,6 +8,8 @@
 // and written once, x read once, y written once; the output pass re-reads the row from cache.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <cstddef>
 #include <type_traits>
 
@@ -63,3 +65,5 @@ void residual_add_rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_r
 }
 
 }  // namespace lnfold
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -21,7 +21,11 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 in the AVX-512 code Eigen inlines
+
 #include <Eigen/Core>
+
+#include "lnfold/detail/restore_warnings.hpp"
 
 #include "lnfold/tensor/view.hpp"
 

@@ -1,4 +1,4 @@
-// CBWC, column-based weight centering: the training-time form of CCWT (METHOD §2). Train a network
+// CBWC, column-based weight centering: the training-time form of CCWT (docs/method.md §2). Train a network
 // whose LayerNorms are RMSNorms while keeping it *exactly* the LayerNorm network.
 //
 // Identity preserved. Every source of a residual stream (a linear or conv writing into it, an

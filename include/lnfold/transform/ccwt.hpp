@@ -1,7 +1,7 @@
 // CCWT, the column-centered weight transformation: center the parameters that produce a LayerNorm's
 // input, once, so that the LayerNorm can be replaced by an RMSNorm with the same γ, β and ε.
 //
-// Identity preserved (METHOD §1, fact 3). With C = I − 11ᵀ/d the centering projector over the output
+// Identity preserved (docs/method.md §1, fact 3). With C = I − 11ᵀ/d the centering projector over the output
 // axis (size d) of a linear producer z = Wx + b,
 //     Cz = (CW)x + Cb,   so   LN(Wx + b) = LN(C(Wx + b)) = RMS((CW)x + Cb)
 // for every input x: CW subtracts from every column its mean over the output axis, Cb subtracts from
@@ -10,7 +10,7 @@
 // centered like the weight (Cb); γ and β stay on the RMSNorm, unchanged. Every other tensor downstream
 // changes by a per-row multiple of 1 only (a find_foldable plan guarantees its readers ignore that).
 //
-// Which axis, per layout (METHOD §2): the output axis of the producer, i.e. the axis that becomes the
+// Which axis, per layout (docs/method.md §2): the output axis of the producer, i.e. the axis that becomes the
 // normalized axis downstream:
 //   linear weight [out, in] (weight_layout::out_in): axis 0;  [in, out] (in_out): axis 1;  bias: axis 0
 //   conv weight [C_out, C_in, k…] (groups = 1, any spatial rank): axis 0;  bias: axis 0
@@ -337,6 +337,22 @@ void center_weight_and_bias(const tensor_view<T>& w, std::size_t w_axis, const t
 template <class X>
 concept non_view_writable = writable_tensor_like<X> && !is_tensor_view<X>;
 
+/// Neither a tensor_view nor a writable adapted tensor: the overloads taking it exist only to say why.
+template <class X>
+concept not_centerable = !is_tensor_view<X> && !non_view_writable<X>;
+
+/// Instantiated for an argument that cannot be centered; names the customization it lacks.
+template <class X>
+constexpr bool explain_not_centerable() {
+  static_assert(tensor_like<X>,
+                "lnfold::center_param / center_over_axis: the argument's type provides no tensor view: add a "
+                "member x.as_tensor_view(), a free function as_tensor_view(x) found by ADL, or a static view(x) "
+                "in a lnfold::tensor_traits<X> specialization (see lnfold/tensor/view.hpp)");
+  static_assert(!tensor_like<X>, "lnfold::center_param / center_over_axis: the argument's view has read-only "
+                                 "elements; centering edits them in place");
+  return true;  // one of the two assertions above has fired
+}
+
 }  // namespace detail
 
 // ---- the general forms ------------------------------------------------------------------------------
@@ -353,6 +369,11 @@ template <class X>
   requires detail::non_view_writable<X>
 void center_over_axis(X&& x, std::size_t axis) {
   center_over_axis(as_tensor_view(x), axis);
+}
+template <class X>
+  requires detail::not_centerable<X>
+void center_over_axis(X&&, std::size_t) {
+  static_assert(detail::explain_not_centerable<std::remove_cvref_t<X>>());
 }
 
 /// Centers one parameter of a fold plan (fold/plan.hpp centered_param): over `axis` when it is
@@ -371,6 +392,11 @@ template <class X>
   requires detail::non_view_writable<X>
 void center_param(X&& x, const std::optional<std::size_t>& axis) {
   center_param(as_tensor_view(x), axis);
+}
+template <class X>
+  requires detail::not_centerable<X>
+void center_param(X&&, const std::optional<std::size_t>&) {
+  static_assert(detail::explain_not_centerable<std::remove_reference_t<X>>());
 }
 
 // ---- named layouts (each takes a tensor_view or anything tensor_like) --------------------------------

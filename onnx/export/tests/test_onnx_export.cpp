@@ -98,9 +98,6 @@ const std::vector<known_difference>& known_differences() {
   // GELU has no op before opset 20: its erf pattern ends in Mul(x, 1 + erf(x/√2)), a product of two
   // data tensors, so the adapter names data_product where the built-in graph says nonlinearity.
   static const verdict gelu{false, "data_product"};
-  // A linear with a bias on a rank > 2 input takes two ONNX nodes (Reshape·Gemm·Reshape, or MatMul + Add):
-  // a LayerScale Mul then no longer reads the linear itself and cannot be fused into it.
-  static const verdict scale{false, "per_channel_scale"};
   static const std::vector<known_difference> list{
       {"whisper-encoder", "layer_norm", true, true, gelu},
       {"whisper-encoder", "layers.0.self_attn_layer_norm", true, true, gelu},
@@ -108,10 +105,6 @@ const std::vector<known_difference>& known_differences() {
       {"whisper-encoder", "layers.1.self_attn_layer_norm", true, true, gelu},
       {"whisper-encoder", "layers.1.final_layer_norm", true, true, gelu},
       {"ln_after_gelu", "ln", true, true, gelu},
-      {"convnext", "encoder.stages.2.downsample_norm", true, true, scale},
-      {"convnext", "encoder.stages.3.downsample_norm", true, true, scale},
-      {"convnext", "layernorm", true, true, scale},
-      {"layer_scale_after_linear", "ln", true, true, scale},
       // ONNX has no centering op: Sub(x, ReduceMean(x)) subtracts a data tensor broadcast along the axis.
       {"explicit_center_into_ln", "ln", true, true, {false, "broadcast_along_axis"}},
       // LayerNormalization requires a Scale: a parameter-free LN gets ones, so ln_a's output is an affine one.
@@ -215,7 +208,11 @@ TEST_CASE("unsupported nodes and bad arguments throw, naming what is wrong", "[e
   auto weights = lnfold::random_weights<float>(small, 1);
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.ln = ln_form::op, .opset = 16}),
                     Catch::Contains("opset 17") && Catch::Contains("16"));
-  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 18}), Catch::Contains("opset") && Catch::Contains("18"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 24}), Catch::Contains("opset must be 13 … 23 (got 24)"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.elem_type = ::onnx::TensorProto::DOUBLE}),
+                    Catch::Contains("elem_type must be FLOAT, FLOAT16 or BFLOAT16"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.weight_storage = ::onnx::TensorProto::FLOAT}),
+                    Catch::Contains("weight_storage must be 0, FLOAT16 or BFLOAT16"));
   weights.pop_back();
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights), Catch::Contains("weights holds"));
 }

@@ -1,4 +1,4 @@
-// Zero-mean regions (METHOD §4): the (node, axis) states connected by transparent ops, with the
+// Zero-mean regions (docs/method.md §4): the (node, axis) states connected by transparent ops, with the
 // producers that feed them and the consumers that read them. Each state joins one region at most,
 // and every state and consumer edge is examined once, so building all regions is linear in the size
 // of the graph.
@@ -114,8 +114,10 @@ class region_builder {
       case producer_role::zero_mean: producers.push_back({K::zero_mean, s, n, n}); return;
       case producer_role::blocker:
         if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
-          if (auto linear = fusable_linear(n, a, *pc.culprit_input)) {
-            producers.push_back({K::fused_source, s, n, *linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+          if (auto f = fusable_scale(n, a, *pc.culprit_input)) {
+            producers.push_back({K::fused_source, s, n, f->linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+            // The bias a LayerScale multiplies together with the linear is centered like any constant.
+            if (f->bias) producers.push_back({K::source, f->bias_state, *f->bias, *f->bias});
             return;
           }
         }
@@ -124,22 +126,73 @@ class region_builder {
     }
   }
 
-  // LayerScale: mul(linear(x), γ) folds when the linear is centerable along the axis and the mul is
-  // its only reader, so that γ can be multiplied into its weight first.
-  std::optional<node_id> fusable_linear(node_id mul, std::size_t a, std::size_t scale_input) {
+  struct fusable {
+    node_id linear;
+    std::optional<node_id> bias;  ///< mul(add(linear, bias), γ): the constant bias
+    std::size_t bias_state = no_state;
+  };
+
+  // LayerScale: mul(linear(x), γ) folds when the linear is centerable along the axis, so that γ can be
+  // multiplied into its weight first. Exporters put more between the two, all accepted: the linear's
+  // bias as its own add of a constant b (scaled and centered too), and reshapes, transposes or
+  // identities that keep the axis (a Gemm wrapped in Reshapes, ConvNeXt's permute) on either side
+  // of that add. Each node on the way, and b, must have the next one as its only reader.
+  std::optional<fusable> fusable_scale(node_id mul, std::size_t a, std::size_t scale_input) {
     const auto in = ix_.inputs(mul);
-    const node_id scale = in[scale_input], m = in[1 - scale_input];
-    const auto k = ix_.kind(m);
-    if (!ix_.op(scale).weight || (k != op_kind::linear && k != op_kind::conv && k != op_kind::conv_transpose))
+    if (!ix_.op(in[scale_input]).weight) return std::nullopt;
+    const auto below = through_shape_ops(in[1 - scale_input], mul, a);
+    if (!below) return std::nullopt;
+    const auto [m, axis] = *below;
+    if (ix_.kind(m) != op_kind::add) {
+      if (centerable_linear(m, axis)) return fusable{m, std::nullopt, no_state};
       return std::nullopt;
-    if (ix_.consumers(m).size() != 1 || ix_.is_output(m)) return std::nullopt;
-    const auto out = ix_.dims(mul), lin = ix_.dims(m);
-    const auto axis_in_linear = broadcast_source_axis(*out, *lin, a);
-    if (!axis_in_linear) return std::nullopt;
+    }
+    const auto terms = ix_.inputs(m);
+    if (terms.size() != 2) return std::nullopt;
+    for (std::size_t k = 0; k < 2; ++k) {
+      const node_id bias = terms[1 - k];
+      if (ix_.kind(bias) != op_kind::constant || !ix_.op(bias).weight || !only_read_by(bias, m)) continue;
+      const auto axis_in_bias = broadcast_source_axis(*ix_.dims(m), *ix_.dims(bias), axis);
+      const std::size_t bias_state = axis_in_bias ? ix_.state(bias, *axis_in_bias) : no_state;
+      const auto lin = through_shape_ops(terms[k], m, axis);
+      if (bias_state != no_state && lin && centerable_linear(lin->first, lin->second))
+        return fusable{lin->first, bias, bias_state};
+    }
+    return std::nullopt;
+  }
+
+  // From `n`, an input of `reader` (axis `a` of reader's output), down through the reshapes,
+  // transposes and identities that carry the axis and have one reader each: the first other node,
+  // and the axis in its output.
+  std::optional<std::pair<node_id, std::size_t>> through_shape_ops(node_id n, node_id reader, std::size_t a) {
+    const auto first = broadcast_source_axis(*ix_.dims(reader), *ix_.dims(n), a);
+    if (!first) return std::nullopt;
+    std::size_t axis = *first;
+    for (;;) {
+      if (!only_read_by(n, reader)) return std::nullopt;
+      if (const auto k = ix_.kind(n); k != op_kind::reshape && k != op_kind::transpose && k != op_kind::identity)
+        return std::pair{n, axis};
+      through_fusion_.clear();
+      const auto pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), axis, through_fusion_);
+      if (pc.role != producer_role::transparent || through_fusion_.size() != 1 || !through_fusion_[0].axis) return std::nullopt;
+      reader = n;
+      n = ix_.inputs(n)[through_fusion_[0].input];
+      axis = *through_fusion_[0].axis;
+    }
+  }
+
+  bool only_read_by(node_id n, node_id reader) const {
+    const auto c = ix_.consumers(n);
+    return c.size() == 1 && c[0].consumer == reader && !ix_.is_output(n);
+  }
+
+  // `lin` is a linear / conv that is a source along axis `a` of its own output.
+  bool centerable_linear(node_id lin, std::size_t a) {
+    const auto k = ix_.kind(lin);
+    if (k != op_kind::linear && k != op_kind::conv && k != op_kind::conv_transpose) return false;
     std::vector<carried_axis> unused;
-    const auto pc = classify_producer(ix_.op(m), lin, ix_.input_dims(m), ix_.input_kinds(m), *axis_in_linear, unused);
-    if (pc.role != producer_role::source) return std::nullopt;
-    return m;
+    const auto pc = classify_producer(ix_.op(lin), ix_.dims(lin), ix_.input_dims(lin), ix_.input_kinds(lin), a, unused);
+    return pc.role == producer_role::source;
   }
 
   void walk_forward(std::size_t r, std::size_t s, node_id n, std::size_t a) {
@@ -171,6 +224,7 @@ class region_builder {
   large_vector<std::pair<index_t, index_t>> links_;
   std::vector<index_t> queue_;
   std::vector<carried_axis> through_;
+  std::vector<carried_axis> through_fusion_;  // fusable_scale's own: it runs while walk_back holds through_
 };
 
 }  // namespace lnfold::detail

@@ -1,4 +1,4 @@
-// Small hand-made graphs, one per rule of METHOD §3–§4, each with a named LayerNorm under test: for
+// Small hand-made graphs, one per rule of docs/method.md §3–§4, each with a named LayerNorm under test: for
 // every rule one graph whose LN must fold and one whose LN must not. The detector's tests run them.
 //
 // Structure only, no values (see builder.hpp). All tensors are tiny ([1, 4, 8] token streams, 4×4
@@ -25,7 +25,7 @@ struct edge_case {
   std::string_view name;  ///< the function below that builds it
   std::string_view ln;    ///< the LayerNorm under test
   expected_verdict expect;
-  std::string_view rule;  ///< what the case shows, in METHOD's words
+  std::string_view rule;  ///< what the case shows, in docs/method.md's words
   graph (*build)();
 };
 
@@ -182,6 +182,28 @@ inline graph layer_scale_after_linear() {
     const node_id gamma = b.constant("blocks.0.ls2.gamma", {detail::d});
     return b.mul("blocks.0.ls2", fc2, gamma);
   });
+}
+/// LayerScale behind the linear's bias written as its own add, as exporters write it:
+/// mul(add(linear(x), b), γ). γ is fused into the weight and into b; b is then centered.
+inline graph layer_scale_after_bias_add() {
+  graph g;
+  graph_builder b(g);
+  const node_id fc2 = b.linear("blocks.0.mlp.fc2", detail::token_input(b), detail::d, {.bias = false});
+  const node_id biased = b.add("blocks.0.mlp.fc2.add_bias", fc2, b.constant("blocks.0.mlp.fc2.bias", {detail::d}));
+  const node_id scaled = b.mul("blocks.0.ls2", biased, b.constant("blocks.0.ls2.gamma", {detail::d}));
+  b.output(b.layer_norm("ln", scaled));
+  return g;
+}
+/// The same, but the biased value is also exposed: γ cannot move into a bias others read.
+inline graph layer_scale_after_exposed_bias_add() {
+  graph g;
+  graph_builder b(g);
+  const node_id fc2 = b.linear("blocks.0.mlp.fc2", detail::token_input(b), detail::d, {.bias = false});
+  const node_id biased = b.add("blocks.0.mlp.fc2.add_bias", fc2, b.constant("blocks.0.mlp.fc2.bias", {detail::d}));
+  b.output(biased);
+  const node_id scaled = b.mul("blocks.0.ls2", biased, b.constant("blocks.0.ls2.gamma", {detail::d}));
+  b.output(b.layer_norm("ln", scaled));
+  return g;
 }
 /// A per-channel scale on a residual stream (a sum of two linears): a blocker.
 inline graph scale_on_residual_stream() {
@@ -412,6 +434,10 @@ inline constexpr auto all() {
                 cls_token_from_input},
       edge_case{"layer_scale_after_linear", "ln", foldable, "a per-channel scale fused into the linear before it",
                 layer_scale_after_linear},
+      edge_case{"layer_scale_after_bias_add", "ln", foldable, "a per-channel scale fused through the linear's bias add",
+                layer_scale_after_bias_add},
+      edge_case{"layer_scale_after_exposed_bias_add", "ln", not_foldable,
+                "a per-channel scale after a bias add whose output is also exposed", layer_scale_after_exposed_bias_add},
       edge_case{"scale_on_residual_stream", "norm", not_foldable, "a per-channel scale on a residual stream",
                 scale_on_residual_stream},
       edge_case{"per_token_gate", "ln", foldable, "multiply by one value per token", per_token_gate},

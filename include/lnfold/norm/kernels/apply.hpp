@@ -8,6 +8,8 @@
 // loaded before it is stored.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -128,3 +130,5 @@ void write_rows(Output out, std::size_t d) noexcept {
 }
 
 }  // namespace lnfold::detail
+
+#include "lnfold/detail/restore_warnings.hpp"

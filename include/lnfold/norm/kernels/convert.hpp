@@ -17,6 +17,8 @@
 // archs go through a small buffer (move_through_memory), element by element.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -335,3 +337,5 @@ LNFOLD_NORM_INLINE void end_streaming() noexcept {
 #endif
 }
 }  // namespace lnfold::detail
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -28,6 +28,8 @@
 // whatever range it is normalized in. The scalar tail (< W elements) is summed in double.
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -336,3 +338,5 @@ LNFOLD_NORM_OUT_OF_LINE shifted_sums_t shifted_sums(Src src, std::size_t d, T sh
 }
 
 }  // namespace lnfold::detail
+
+#include "lnfold/detail/restore_warnings.hpp"

@@ -24,6 +24,8 @@
 // for the benchmark: it always reads the row three times and measured slower (see bench/).
 #pragma once
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -258,3 +260,5 @@ void checked_norm_rows(const char* fn, matrix_ref<const S> x, Residual residual,
 }
 
 }  // namespace lnfold::detail
+
+#include "lnfold/detail/restore_warnings.hpp"

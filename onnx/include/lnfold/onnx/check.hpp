@@ -16,6 +16,8 @@
 #include <onnx/defs/shape_inference.h>
 
 #include "lnfold/error.hpp"
+#include "lnfold/onnx/load.hpp"
+#include "lnfold/onnx/node_attributes.hpp"
 
 namespace lnfold::onnx {
 
@@ -44,8 +46,24 @@ inline void register_ort_simplified_layer_norm() {
   (void)registered;
 }
 
-/// Runs onnx::checker::check_model; throws lnfold::error with the checker's first line on failure.
+/// Whether this libonnx's checker can validate `model`: its default-domain opset is one the
+/// library knows (max_default_opset(), 17 for libonnx 1.12). Later opsets changed the signatures of
+/// ops such as ReduceMean (axes as an input, opset 18), which the older schemas would reject; such
+/// models are validated by loading and running them in ONNX Runtime (onnx/ort/) instead.
+inline bool checker_covers(const ::onnx::ModelProto& model) {
+  for (const auto& op : model.opset_import())
+    if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > max_default_opset()) return false;
+  return true;
+}
+
+/// Runs onnx::checker::check_model; throws lnfold::error with the checker's first line on failure,
+/// and when the checker does not cover the model's opset (checker_covers): a caller that validates
+/// newer opsets another way tests checker_covers first.
 inline void check_converted_model(const ::onnx::ModelProto& model) {
+  if (!checker_covers(model))
+    lnfold::detail::fail(lnfold::detail::concat("the converted model cannot be checked: it imports opset ", detail::default_opset(model),
+                                                " of the default domain, and this libonnx's checker knows opsets up to ",
+                                                max_default_opset()));
   register_ort_simplified_layer_norm();
   try {
     ::onnx::checker::check_model(model);

@@ -76,25 +76,34 @@ void write_values(::onnx::TensorProto& t, const lnfold::tensor<T>& v) {
 
 }  // namespace detail
 
-/// Calls f(tensor<T>&) with the values of a float or double tensor and writes them back in the
-/// same representation. Throws lnfold::error for other element types and for external data.
+/// Calls f(tensor<T>&) with a decoded copy of the values of a float or double tensor (T float or
+/// double); nothing is written back. Throws lnfold::error for other element types and for external
+/// data.
 template <class F>
-void edit_values(::onnx::TensorProto& t, F&& f) {
+void with_values(const ::onnx::TensorProto& t, F&& f) {
   using lnfold::detail::concat;
   if (t.data_location() == ::onnx::TensorProto::EXTERNAL)
     lnfold::detail::fail(concat("tensor '", t.name(), "' is stored as external data, which convert does not rewrite"));
   if (t.data_type() == ::onnx::TensorProto::FLOAT) {
     auto v = detail::read_values<float>(t);
     f(v);
-    detail::write_values(t, v);
   } else if (t.data_type() == ::onnx::TensorProto::DOUBLE) {
     auto v = detail::read_values<double>(t);
     f(v);
-    detail::write_values(t, v);
   } else {
     lnfold::detail::fail(concat("tensor '", t.name(), "' has element type ", detail::element_type_name(t.data_type()),
-                                "; convert centers float and double tensors only"));
+                                "; convert edits float and double tensors only"));
   }
+}
+
+/// Calls f(tensor<T>&) with the values of a float or double tensor and writes them back in the
+/// same representation. Throws lnfold::error for other element types and for external data.
+template <class F>
+void edit_values(::onnx::TensorProto& t, F&& f) {
+  with_values(t, [&](auto& v) {
+    f(v);
+    detail::write_values(t, v);
+  });
 }
 
 /// A new tensor of `type` (FLOAT, DOUBLE or INT64) with `dims`, the values stored as raw data.
@@ -168,6 +177,13 @@ class model_editor {
     return it->second;
   }
   ::onnx::GraphProto* graph_of(const ::onnx::NodeProto* copy) const { return graph_of_.at(copy); }
+  /// Position of a node of the copy in model order (a subgraph's nodes follow the node that owns
+  /// it): new nodes anchored after the latest of their inputs' producers are in topological order.
+  std::size_t position(const ::onnx::NodeProto* copy) const {
+    if (positions_.empty())
+      for (std::size_t i = 0; i < copies_.size(); ++i) positions_[copies_[i]] = i;
+    return positions_.at(copy);
+  }
 
   /// `base`, or `base` with a numeric suffix, unused by any value or node of the model so far.
   std::string unique_name(const std::string& base) {
@@ -332,6 +348,7 @@ class model_editor {
   std::unordered_map<const ::onnx::NodeProto*, ::onnx::NodeProto*> nodes_;
   std::unordered_map<const ::onnx::NodeProto*, ::onnx::GraphProto*> graph_of_;  // copy node -> its graph
   std::vector<::onnx::NodeProto*> copies_;  // every node of the copy, in model order
+  mutable std::unordered_map<const ::onnx::NodeProto*, std::size_t> positions_;
   std::vector<::onnx::GraphProto*> subgraphs_;
   std::set<std::string> names_;
   std::set<const ::onnx::NodeProto*> removed_;

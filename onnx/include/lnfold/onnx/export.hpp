@@ -9,8 +9,11 @@
 // decomposed pattern exporters write at lower opsets,
 //   ReduceMean → Sub → Pow(2) → ReduceMean → Add(ε) → Sqrt → Div → Mul(γ) → Add(β),
 // whose first ReduceMean carries the LN's name (the name the adapter reports). ε stays inside the
-// root; γ and β move nowhere. RMSNorm (no ONNX op before opset 23) is always decomposed:
+// root; γ and β move nowhere. RMSNorm is decomposed below opset 23, and RMSNormalization (+ Add(β))
+// from 23 on:
 //   Pow(2) → ReduceMean → Add(ε) → Sqrt → Div → Mul(γ) → Add(β).
+// Element types (export_options): float32 by default, or float16 / bfloat16 for every float tensor;
+// weights may be stored narrow and Cast once where read (weight_storage).
 //
 // Op mapping (the node's name goes on the ONNX node that computes it; helper nodes are "name/…"):
 //   input        graph input with the node's static shape; int64 when it feeds an embedding's ids
@@ -50,6 +53,7 @@
 #include "lnfold/graph/ir.hpp"
 #include "lnfold/graph/op.hpp"
 #include "lnfold/onnx/attribute.hpp"
+#include "lnfold/onnx/tensor.hpp"
 #include "lnfold/tensor/tensor.hpp"
 
 namespace lnfold::onnx {
@@ -62,11 +66,25 @@ enum class ln_form {
 
 struct export_options {
   ln_form ln = ln_form::op;
-  /// Default-domain opset, 13 … 17: 13 is the first with Softmax over one axis and ReduceSum's axes
-  /// as an input; 18 moves ReduceMean's axes to an input, which Debian 12's libonnx (1.12) cannot check.
+  /// Default-domain opset, 13 … 23: 13 is the first with Softmax over one axis and ReduceSum's axes
+  /// as an input; from 18 on ReduceMean and ReduceMax take their axes as an input too (Debian 12's
+  /// libonnx 1.12 cannot check those models: ONNX Runtime runs them); at 23 an RMSNorm is written as
+  /// the RMSNormalization op.
   std::int64_t opset = 17;
   std::string graph_name = "lnfold";
+  /// Element type of every float tensor: activations, inputs, outputs, weights and helper
+  /// constants (::onnx::TensorProto::FLOAT, FLOAT16 or BFLOAT16), rounded to nearest even.
+  int elem_type = ::onnx::TensorProto::FLOAT;
+  /// When set (FLOAT16 or BFLOAT16): weights are stored in this type and each is Cast to elem_type
+  /// once where it is read (NAME → Cast → "NAME/cast"), the form of weights kept narrow on disk.
+  int weight_storage = 0;
 };
+
+/// The IR version that goes with a default-domain opset (ONNX's versioning table): 8 up to opset
+/// 18, then 9 (19, 20), 10 (21, 22), 11 (23).
+constexpr std::int64_t ir_version_for_opset(std::int64_t opset) {
+  return opset <= 18 ? 8 : opset <= 20 ? 9 : opset <= 22 ? 10 : 11;
+}
 
 namespace detail {
 
@@ -76,7 +94,12 @@ using lnfold::detail::require;
 class exporter {
  public:
   exporter(const lnfold::graph& g, const export_options& o) : g_(g), o_(o) {
-    require(o.opset >= 13 && o.opset <= 17, "lnfold::onnx::export_model: opset must be 13 … 17 (got ", o.opset, ")");
+    require(o.opset >= 13 && o.opset <= 23, "lnfold::onnx::export_model: opset must be 13 … 23 (got ", o.opset, ")");
+    using P = ::onnx::TensorProto;
+    require(o.elem_type == P::FLOAT || o.elem_type == P::FLOAT16 || o.elem_type == P::BFLOAT16,
+            "lnfold::onnx::export_model: elem_type must be FLOAT, FLOAT16 or BFLOAT16 (got ", o.elem_type, ")");
+    require(o.weight_storage == 0 || o.weight_storage == P::FLOAT16 || o.weight_storage == P::BFLOAT16,
+            "lnfold::onnx::export_model: weight_storage must be 0, FLOAT16 or BFLOAT16 (got ", o.weight_storage, ")");
     require(o.ln != ln_form::op || o.opset >= 17, "lnfold::onnx::export_model: the LayerNormalization form needs opset 17 (got ",
             o.opset, "); use ln_form::decomposed");
   }
@@ -95,7 +118,7 @@ class exporter {
                 "', which comes after it (ONNX needs nodes in topological order)");
 
     ::onnx::ModelProto model;
-    model.set_ir_version(8);
+    model.set_ir_version(ir_version_for_opset(o_.opset));
     model.set_producer_name("lnfold");
     auto* opset = model.add_opset_import();
     opset->set_domain("");
@@ -109,8 +132,13 @@ class exporter {
       const op_desc& op = g_.node_op(v);
       for (const auto& p : {op.weight, op.bias, op.gamma, op.beta})
         if (p && param_tensor_[*p].empty()) {
-          param_tensor_[*p] = unique_tensor(std::string(g_.param_name(*p)));
-          add_initializer(param_tensor_[*p], weights[*p]);
+          const std::string stored = unique_tensor(std::string(g_.param_name(*p)));
+          add_initializer(stored, weights[*p], o_.weight_storage ? o_.weight_storage : o_.elem_type);
+          param_tensor_[*p] = stored;
+          if (o_.weight_storage) {  // one Cast per stored weight: every reader (a tie too) reads its output
+            param_tensor_[*p] = unique_tensor(stored + "/cast");
+            set_attribute(emit("Cast", param_tensor_[*p], {stored}, param_tensor_[*p]), "to", o_.elem_type);
+          }
         }
     }
     integer_ = integer_values();
@@ -148,24 +176,23 @@ class exporter {
 
   // ---- initializers ------------------------------------------------------------------------------
 
+  /// An initializer of element type `type` holding `t` rounded once to it (float32: rounded from
+  /// the weight's own precision, as static_cast does; float16 / bfloat16: to nearest even).
   template <class T>
-  void add_initializer(const std::string& name, const tensor<T>& t) {
+  void add_initializer(const std::string& name, const tensor<T>& t, int type) {
     auto* init = graph_->add_initializer();
     init->set_name(name);
-    init->set_data_type(proto_tensor::FLOAT);
+    init->set_data_type(type);
     for (auto d : t.dims()) init->add_dims(d);
-    std::string raw(t.size() * sizeof(float), '\0');
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      const float f = static_cast<float>(t[i]);
-      std::memcpy(raw.data() + i * sizeof(float), &f, sizeof(float));  // ONNX raw data is little-endian
-    }
-    init->set_raw_data(std::move(raw));
+    std::vector<double> values(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) values[i] = static_cast<double>(static_cast<T>(t[i]));
+    init->set_raw_data(encode_raw(type, values));
   }
   std::string float_constant(node_id v, std::string_view what, double value, const shape& dims = {}) {
     const std::string name = temp(v, what);
     std::size_t n = 1;
     for (auto d : dims) n *= static_cast<std::size_t>(d);
-    add_initializer(name, tensor<float>(dims, std::vector<float>(n, static_cast<float>(value))));
+    add_initializer(name, tensor<double>(dims, std::vector<double>(n, value)), o_.elem_type);
     return name;
   }
   std::string int_constant(node_id v, std::string_view what, const std::vector<std::int64_t>& values, bool scalar = false) {
@@ -179,6 +206,16 @@ class exporter {
   }
 
   // ---- nodes -------------------------------------------------------------------------------------
+
+  /// ReduceMean / ReduceMax over `axes`: an attribute up to opset 17, an int64 input from 18 on.
+  void reduce(std::string_view type, std::string node_name, const std::string& arg, const std::string& result,
+              const std::vector<std::int64_t>& axes, bool keep_dims, node_id v) {
+    std::vector<std::string> args{arg};
+    if (o_.opset >= 18) args.push_back(int_constant(v, "axes", axes));
+    auto& n = emit(type, std::move(node_name), std::move(args), result);
+    if (o_.opset < 18) set_attribute(n, "axes", axes);
+    set_attribute(n, "keepdims", keep_dims ? 1 : 0);
+  }
 
   ::onnx::NodeProto& emit(std::string_view type, std::string name, std::vector<std::string> inputs, std::string output) {
     auto* n = graph_->add_node();
@@ -235,7 +272,7 @@ class exporter {
     const node_id in = g_.node_inputs(v)[i];
     if (!integer_[in]) return value_[in];
     const std::string out = temp(v, concat("cast", i));
-    set_attribute(emit("Cast", out, {value_[in]}, out), "to", proto_tensor::FLOAT);
+    set_attribute(emit("Cast", out, {value_[in]}, out), "to", o_.elem_type);
     return out;
   }
   /// Input i of v in v's own element type (re-indexing ops keep ids as ids).
@@ -254,7 +291,7 @@ class exporter {
     auto* o = graph_->add_output();
     o->set_name(name);
     auto* tt = o->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : proto_tensor::FLOAT);
+    tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : o_.elem_type);
     for (auto d : dims(v)) tt->mutable_shape()->add_dim()->set_dim_value(d);
   }
 
@@ -269,7 +306,7 @@ class exporter {
         auto* in = graph_->add_input();
         in->set_name(out);
         auto* tt = in->mutable_type()->mutable_tensor_type();
-        tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : proto_tensor::FLOAT);
+        tt->set_elem_type(integer_[v] ? proto_tensor::INT64 : o_.elem_type);
         for (auto d : dims(v)) tt->mutable_shape()->add_dim()->set_dim_value(d);
         return;
       }
@@ -303,9 +340,7 @@ class exporter {
       case op_kind::softmax: set_attribute(emit("Softmax", name, {x()}, out), "axis", op.axis); return;
       case op_kind::reduce_mean:
       case op_kind::reduce_max: {
-        auto& n = emit(op.kind == op_kind::reduce_mean ? "ReduceMean" : "ReduceMax", name, {x()}, out);
-        set_attribute(n, "axes", op.axes);
-        set_attribute(n, "keepdims", op.keep_dims ? 1 : 0);
+        reduce(op.kind == op_kind::reduce_mean ? "ReduceMean" : "ReduceMax", name, x(), out, op.axes, op.keep_dims, v);
         return;
       }
       case op_kind::reduce_sum: {
@@ -345,9 +380,7 @@ class exporter {
       case op_kind::rms_norm: return write_norm(v, op);
       case op_kind::center: {
         const std::string mean = temp(v, "mean");
-        auto& m = emit("ReduceMean", concat(name, "/mean"), {x()}, mean);
-        set_attribute(m, "axes", std::vector<std::int64_t>{op.axis});
-        set_attribute(m, "keepdims", 1);
+        reduce("ReduceMean", concat(name, "/mean"), x(), mean, {op.axis}, true, v);
         emit("Sub", name, {x(), mean}, out);
         return;
       }
@@ -477,12 +510,19 @@ class exporter {
       set_float_attribute(n, "epsilon", static_cast<float>(op.eps));
       return;
     }
+    if (!layer && o_.opset >= 23) {  // RMSNormalization(X, scale) has no bias: Add(β) after it
+      std::string scale = op.gamma ? param_tensor_[*op.gamma] : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
+      const std::string y = op.beta ? temp(v, "normalized") : out;
+      auto& n = emit("RMSNormalization", name, {x, scale}, y);
+      set_attribute(n, "axis", first - rank);
+      set_float_attribute(n, "epsilon", static_cast<float>(op.eps));
+      if (op.beta) emit("Add", concat(name, "/beta"), {y, param_tensor_[*op.beta]}, out);
+      return;
+    }
     std::vector<std::int64_t> axes;
     for (std::int64_t a = first; a < rank; ++a) axes.push_back(a - rank);  // negative, as exporters write
     const auto reduce_mean = [&](std::string node_name, const std::string& arg, const std::string& result) {
-      auto& n = emit("ReduceMean", std::move(node_name), {arg}, result);
-      set_attribute(n, "axes", axes);
-      set_attribute(n, "keepdims", 1);
+      reduce("ReduceMean", std::move(node_name), arg, result, axes, true, v);
     };
     // The first node of the pattern carries the norm's name: the adapter names a decomposed LN after it.
     std::string centered = x;
@@ -514,7 +554,8 @@ class exporter {
 }  // namespace detail
 
 /// `g` with `weights` (one tensor per parameter, index = param_id, the declared shapes) as an ONNX
-/// model: opset `options.opset`, IR version 8, float32 initializers and activations, batch and every
+/// model: opset `options.opset`, its IR version (ir_version_for_opset), initializers and activations
+/// of options.elem_type (weights stored as options.weight_storage when set), batch and every
 /// other dim as declared. Preconditions: every node has a static shape; nodes read only earlier nodes.
 /// Throws lnfold::error on a weight of the wrong count or shape, on a node it cannot write (see the top
 /// of this header: the message names the node and its kind) and on bad options. The model is not

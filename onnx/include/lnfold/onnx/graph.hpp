@@ -19,6 +19,30 @@
 // condition does not matter), and a per-row shift of either branch output is a per-row shift of the
 // output. Loop and Scan bodies are analysed with their body inputs as graph inputs (blockers, since
 // loop-carried values are not tracked), and their outputs are op_kind::unknown.
+//
+// Weights stored behind a chain. Exporters store weights in a narrow type and Cast them where used,
+// or Reshape / Unsqueeze a bias before it is added. A chain of Cast (between float types, or between
+// integer types), Identity, Reshape, Flatten, Squeeze and Unsqueeze nodes on an initializer or a
+// Constant, with constant shape arguments, is folded for the analysis: its output is the stored
+// tensor's parameter, seen with the dims and element type at the end of the chain. Each of these ops
+// keeps the row-major order of the elements, so the view is the stored elements reinterpreted with
+// the view's dims: the plan's axis for such a parameter refers to the view (param::dims), and
+// centering over view axis a is centering the stored tensor's flat values in lines of extent
+// dims[a] and stride prod(dims[a+1:]). The converter therefore centers the *stored* tensor, in
+// double, with the view's dims, and rounds back to the stored type (param::tensor->data_type()); a
+// Cast in the chain then rounds to the view's type (param::type) again. chain(n, p) lists the nodes
+// between the stored tensor and node n's read of p. All readers of one stored tensor through chains
+// must see the same view (dims and type): a reader with another view reads the chain as ordinary
+// nodes (identity / reshape of a constant node), the conservative mapping.
+//
+// Op support by opset: every default-domain opset from 1 on is read (the tests cover 7 to 23).
+// Shapes come from shapes.hpp (ONNX inference up to opset 17, lnfold's own rules beyond and where it
+// misses). Reduce* with axes as an input (opset 18), LayerNormalization (17) and RMSNormalization
+// (23, and ONNX Runtime's SimplifiedLayerNormalization) are mapped; Expand is a broadcasting add of
+// one input (a constant behind it is a broadcast-constant source when it is broadcast along the
+// analysed axis), Tile a concat along its first repeated axis (transparent along every other axis).
+// An op or a domain the adapter does not know is op_kind::unknown with its name as `type`: a blocker
+// for the LNs it touches, never an error for the model.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +50,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -36,14 +62,24 @@
 #include <vector>
 
 #include <onnx/onnx_pb.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include "lnfold/error.hpp"
 #include "lnfold/graph/op.hpp"
+#include "lnfold/onnx/external_data.hpp"
 #include "lnfold/onnx/load.hpp"
+#include "lnfold/onnx/node_attributes.hpp"
+#include "lnfold/onnx/shapes.hpp"
 #include "lnfold/onnx/tensor.hpp"
 
 namespace lnfold::onnx {
+
+struct graph_options {
+  /// The directory of the model file: small constants stored as external data (axes, shapes, ε)
+  /// are read from there for the analysis. Weights are never read.
+  std::filesystem::path model_dir = ".";
+  /// Pinned input sizes for shape inference (lnfold-onnx --input-shape).
+  shape_options shapes{};
+};
 
 class graph {
  public:
@@ -57,50 +93,26 @@ class graph {
     const ::onnx::NodeProto* proto = nullptr;        ///< the producing ONNX node; null for inputs and constants
     std::vector<const ::onnx::NodeProto*> hidden{};  ///< decomposed LayerNorm: every node of the pattern
   };
+  /// A parameter: a stored tensor (initializer or Constant value) as its readers see it.
   struct param {
-    std::string name;
-    const ::onnx::TensorProto* tensor = nullptr;  ///< null when the parameter is a data tensor (LN scale)
+    std::string name;                             ///< the stored tensor's name
+    const ::onnx::TensorProto* tensor = nullptr;  ///< the stored tensor; null when the parameter is a data tensor (LN scale)
+    shape dims{};  ///< the dims its readers see (after a chain): the plan's axes refer to these
+    int type = 0;  ///< the element type its readers see (after a chain's Cast); 0 when not known
   };
 
-  /// Runs ONNX shape inference on the model, then maps it. Throws lnfold::error when a main-graph
-  /// input has no shape or when the model is not one validate_model accepts.
-  explicit graph(::onnx::ModelProto model) : model_(std::make_unique<::onnx::ModelProto>(std::move(model))) {
+  /// Runs shape inference on the model (shapes.hpp), then maps it. Throws lnfold::error when a
+  /// main-graph input has no shape and options.shapes does not pin one, when a pinned shape does
+  /// not fit the model, or when the model is not one validate_model accepts.
+  explicit graph(::onnx::ModelProto model, graph_options options = {})
+      : model_(std::make_unique<::onnx::ModelProto>(std::move(model))), options_(std::move(options)) {
     validate_model(*model_, "the model");
-    for (const auto& op : model_->opset_import())
-      if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
-    // ONNX shape inference, then our own pass over shape arithmetic (Shape -> Slice/Gather -> Concat ->
-    // Reshape) that libonnx's data propagation misses at old opsets; each Reshape resolved that way is
-    // written back as value_info and inference runs again, so the shapes after it become known too.
-    // Inference runs on a copy whose dynamic input dims are bound to placeholder sizes (see
-    // placeholder_dim): a Reshape that flattens a dynamic axis then has concrete dims to match.
-    ::onnx::ModelProto inferred = *model_;
-    std::int64_t next_placeholder = 0;
-    for (auto& in : *inferred.mutable_graph()->mutable_input())
-      if (in.has_type() && in.type().has_tensor_type() && in.type().tensor_type().has_shape())
-        for (auto& d : *in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim())
-          if (!d.has_dim_value()) d.set_dim_value(placeholder_dim(next_placeholder++));
-    for (int pass = 0; pass < 64; ++pass) {
-      try {
-        ::onnx::ShapeInferenceOptions options{false, 0, true};
-        ::onnx::shape_inference::InferShapes(inferred, ::onnx::OpSchemaRegistry::Instance(), options);
-      } catch (const std::exception&) {
-        // Inference stops at an inconsistency; whatever it inferred is kept, the rest stays unknown.
-      }
-      shapes_.clear();
-      collect_shapes(inferred.graph());
-      if (!resolve_reshapes(*inferred.mutable_graph())) break;
-    }
+    opset_ = detail::default_opset(*model_);
+    auto inferred = infer_shapes(*model_, options_.shapes);
+    shapes_ = std::move(inferred.shapes);
+    values_ = std::move(inferred.values);
     count_uses(model_->graph());
     process(model_->graph(), true);
-  }
-
-  /// The size given to the k-th dynamic (symbolic or missing) dim of a main-graph input during shape
-  /// inference: 2·3·5·7 times the k-th prime from 11 on, so that sizes are distinct, divisible by
-  /// small strides, and unlikely to equal a real model dim. Verdicts depend on sizes only through a
-  /// Reshape's axis matching, which compares sizes; these values make accidental matches unlikely.
-  static std::int64_t placeholder_dim(std::int64_t k) {
-    static constexpr std::int64_t primes[] = {11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53};
-    return 210 * primes[k % 12] + 210 * 53 * (k / 12);
   }
 
   // ---- lnfold customization points (members) ----
@@ -114,28 +126,46 @@ class graph {
 
   // ---- for tools and the convert step ----
   const ::onnx::ModelProto& model() const noexcept { return *model_; }
+  /// What the graph was read with: model_dir is where the model's external data is.
+  const graph_options& options() const noexcept { return options_; }
   const node& at(node_id n) const { return nodes_[n]; }
   const param& parameter(param_id p) const { return params_[p]; }
   std::size_t param_count() const noexcept { return params_.size(); }
   /// Default-domain opset of the model.
   std::int64_t opset() const noexcept { return opset_; }
+  /// The nodes through which node `n` reads parameter `p` (Cast, Reshape, … from the stored tensor
+  /// on, in order); empty when it reads the stored tensor directly.
+  const std::vector<const ::onnx::NodeProto*>& chain(node_id n, param_id p) const {
+    static const std::vector<const ::onnx::NodeProto*> none;
+    const auto it = chains_.find({n, p});
+    return it == chains_.end() ? none : it->second;
+  }
 
  private:
   struct value {
     std::optional<node_id> id;
-    const ::onnx::TensorProto* constant = nullptr;
+    const ::onnx::TensorProto* constant = nullptr;  // the stored tensor
     std::optional<param_id> param;
+    std::vector<const ::onnx::NodeProto*> chain{};  // folded nodes from the stored tensor to this value
+    std::optional<shape> view{};                    // dims after the chain (absent: the tensor's dims)
+    int view_type = 0;                              // element type after the chain
   };
   using scope = std::unordered_map<std::string, value>;
-  using attr_map = std::unordered_map<std::string, const ::onnx::AttributeProto*>;
+  using attr_map = detail::attr_map;
 
   std::unique_ptr<::onnx::ModelProto> model_;
+  graph_options options_;
   std::int64_t opset_ = 1;
+  std::map<std::pair<node_id, param_id>, std::vector<const ::onnx::NodeProto*>> chains_;
+  std::set<const ::onnx::NodeProto*> folded_;  // chain nodes folded into a parameter's view
+  std::vector<std::pair<param_id, std::vector<const ::onnx::NodeProto*>>> pending_chains_;  // see add()
+  mutable std::unordered_map<const ::onnx::TensorProto*, std::unique_ptr<::onnx::TensorProto>> fetched_;  // small external constants
   std::vector<node> nodes_;
   std::vector<param> params_;
   std::deque<::onnx::TensorProto> owned_;  // Constant nodes written with value_float(s) / value_int(s)
   std::vector<scope> scopes_;
-  std::unordered_map<std::string, std::optional<shape>> shapes_;
+  shape_map shapes_;
+  std::unordered_map<std::string, std::vector<std::int64_t>> values_;  // integer tensors computed from shapes
   std::unordered_map<std::string, std::size_t> uses_;  // node inputs and graph outputs, all scopes
   std::unordered_map<std::string, std::vector<const ::onnx::NodeProto*>> consumers_;  // current graph
   std::unordered_map<std::string, const ::onnx::NodeProto*> producer_;                // current graph
@@ -143,158 +173,12 @@ class graph {
 
   // ---- shapes and uses ---------------------------------------------------------------------------
 
-  static std::optional<shape> shape_of(const ::onnx::TypeProto& t) {
-    if (!t.has_tensor_type() || !t.tensor_type().has_shape()) return std::nullopt;
-    shape s;
-    for (const auto& d : t.tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    return s;
-  }
-
   template <class F>
   static void for_each_subgraph(const ::onnx::NodeProto& n, F&& f) {
     for (const auto& a : n.attribute()) {
       if (a.has_g()) f(a.g());
       for (const auto& g : a.graphs()) f(g);
     }
-  }
-
-  void collect_shapes(const ::onnx::GraphProto& g) {
-    for (const auto* list : {&g.input(), &g.output(), &g.value_info()})
-      for (const auto& v : *list)
-        if (v.has_type()) {
-          auto s = shape_of(v.type());
-          auto& slot = shapes_[v.name()];
-          if (!slot || (s && s->size() == slot->size())) slot = std::move(s);
-        }
-    for (const auto& n : g.node()) for_each_subgraph(n, [&](const ::onnx::GraphProto& sub) { collect_shapes(sub); });
-  }
-
-  // Values of small integer tensors that describe shapes (-1: an unknown dim), main graph only.
-  bool resolve_reshapes(::onnx::GraphProto& g) {
-    std::unordered_map<std::string, std::vector<std::int64_t>> sv;
-    std::unordered_map<std::string, std::vector<std::int64_t>> init_dims;
-    for (const auto& t : g.initializer()) {
-      init_dims[t.name()] = tensor_dims(t);
-      if (t.dims_size() <= 1)
-        if (auto v = tensor_ints(t)) sv[t.name()] = std::move(*v);
-    }
-    const auto dims = [&](const std::string& name) -> std::optional<shape> {
-      if (const auto it = shapes_.find(name); it != shapes_.end() && it->second) return it->second;
-      if (const auto it = init_dims.find(name); it != init_dims.end()) return it->second;
-      return std::nullopt;
-    };
-    const auto get = [&](const ::onnx::NodeProto& n, int i) -> const std::vector<std::int64_t>* {
-      if (i >= n.input_size()) return nullptr;
-      const auto it = sv.find(n.input(i));
-      return it == sv.end() ? nullptr : &it->second;
-    };
-    std::vector<std::pair<std::string, shape>> found;
-    for (const auto& n : g.node()) {
-      if (!standard(n) || n.output_size() < 1) continue;
-      const std::string& t = n.op_type();
-      const attr_map a = attrs(n);
-      auto& out = n.output(0);
-      if (t == "Constant") {
-        for (const auto& at : n.attribute())
-          if (at.name() == "value" && at.has_t() && at.t().dims_size() <= 1)
-            if (auto v = tensor_ints(at.t())) sv[out] = std::move(*v);
-      } else if (t == "Shape") {
-        if (auto d = dims(n.input(0))) {
-          const auto r = static_cast<std::int64_t>(d->size());
-          std::int64_t b = attr_int(a, "start", 0), e = attr_int(a, "end", r);
-          b = std::clamp(b < 0 ? b + r : b, std::int64_t{0}, r);
-          e = std::clamp(e < 0 ? e + r : e, std::int64_t{0}, r);
-          sv[out] = b < e ? std::vector<std::int64_t>(d->begin() + b, d->begin() + e) : std::vector<std::int64_t>{};
-        }
-      } else if (t == "Cast" || t == "Identity" || t == "Squeeze" || t == "Unsqueeze") {
-        if (const auto* v = get(n, 0); v && v->size() <= 1) sv[out] = *v;
-        else if (v && (t == "Cast" || t == "Identity")) sv[out] = *v;
-      } else if (t == "Slice") {
-        const auto* v = get(n, 0);
-        if (!v) continue;
-        std::optional<std::vector<std::int64_t>> st, en, ax;
-        if (opset_ < 10) {
-          st = attr_ints(a, "starts"), en = attr_ints(a, "ends"), ax = attr_ints(a, "axes");
-        } else {
-          if (const auto* p = get(n, 1)) st = *p;
-          if (const auto* p = get(n, 2)) en = *p;
-          if (const auto* p = get(n, 3)) ax = *p;
-          if (const auto* p = get(n, 4); p && (p->size() != 1 || (*p)[0] != 1)) continue;
-        }
-        if (!st || !en || st->size() != 1 || en->size() != 1 || (ax && (ax->size() != 1 || ((*ax)[0] != 0 && (*ax)[0] != -1))))
-          continue;
-        const auto r = static_cast<std::int64_t>(v->size());
-        std::int64_t b = (*st)[0], e = (*en)[0];
-        b = std::clamp(b < 0 ? b + r : b, std::int64_t{0}, r);
-        e = std::clamp(e < 0 ? e + r : e, std::int64_t{0}, r);
-        sv[out] = b < e ? std::vector<std::int64_t>(v->begin() + b, v->begin() + e) : std::vector<std::int64_t>{};
-      } else if (t == "Gather") {
-        const auto *v = get(n, 0), *idx = get(n, 1);
-        if (!v || !idx || attr_int(a, "axis", 0) != 0) continue;
-        std::vector<std::int64_t> picked;
-        for (auto i : *idx) {
-          if (i < 0) i += static_cast<std::int64_t>(v->size());
-          if (i < 0 || i >= static_cast<std::int64_t>(v->size())) break;
-          picked.push_back((*v)[static_cast<std::size_t>(i)]);
-        }
-        if (picked.size() == idx->size()) sv[out] = std::move(picked);
-      } else if (t == "Concat") {
-        std::vector<std::int64_t> all;
-        bool ok = attr_int(a, "axis", 0) == 0 || attr_int(a, "axis", 0) == -1;
-        for (int i = 0; ok && i < n.input_size(); ++i) {
-          const auto* v = get(n, i);
-          ok = v != nullptr;
-          if (ok) all.insert(all.end(), v->begin(), v->end());
-        }
-        if (ok) sv[out] = std::move(all);
-      } else if (t == "Reshape") {
-        const auto have = dims(out);
-        const auto* target = get(n, 1);
-        const auto in = dims(n.input(0));
-        if ((have && std::find(have->begin(), have->end(), -1) == have->end()) || !target) continue;
-        shape o = *target;
-        std::int64_t known = 1;
-        std::optional<std::size_t> infer;
-        bool ok = true;
-        for (std::size_t i = 0; i < o.size(); ++i) {
-          if (o[i] == 0 && attr_int(a, "allowzero", 0) == 0) o[i] = in && i < in->size() ? (*in)[i] : -1;
-          if (o[i] == -1 && (*target)[i] == -1) {
-            infer = i;
-          } else if (o[i] < 0) {
-            ok = false;
-          } else {
-            known *= o[i];
-          }
-        }
-        if (infer && ok && in && known > 0 && std::find(in->begin(), in->end(), -1) == in->end()) {
-          std::int64_t total = 1;
-          for (const auto d : *in) total *= d;
-          o[*infer] = total % known == 0 ? total / known : -1;
-        }
-        if (have && *have == o) continue;
-        found.emplace_back(out, std::move(o));
-      }
-    }
-    bool changed = false;
-    for (auto& [name, o] : found) {
-      ::onnx::ValueInfoProto* vi = nullptr;
-      for (auto& v : *g.mutable_value_info())
-        if (v.name() == name) vi = &v;
-      if (!vi) {
-        vi = g.add_value_info();
-        vi->set_name(name);
-      }
-      auto* tt = vi->mutable_type()->mutable_tensor_type();
-      if (tt->has_shape() && tt->shape().dim_size() == static_cast<int>(o.size())) continue;
-      tt->clear_shape();
-      auto* sh = tt->mutable_shape();
-      for (const auto d : o) {
-        auto* dim = sh->add_dim();
-        if (d >= 0) dim->set_dim_value(d);
-      }
-      changed = true;
-    }
-    return changed;
   }
 
   void count_uses(const ::onnx::GraphProto& g) {
@@ -307,7 +191,7 @@ class graph {
 
   std::optional<shape> dims_of(const std::string& name) const {
     if (const auto it = shapes_.find(name); it != shapes_.end() && it->second) return it->second;
-    if (const value* v = lookup(name); v && v->constant) return tensor_dims(*v->constant);
+    if (const value* v = lookup(name); v && v->constant) return v->view ? *v->view : tensor_dims(*v->constant);
     return std::nullopt;
   }
   std::optional<std::size_t> rank_of(const std::string& name) const {
@@ -334,15 +218,44 @@ class graph {
     const value* v = lookup(name);
     return v ? v->constant : nullptr;
   }
+  /// `t` with its data readable for the analysis: a small tensor stored as external data is read
+  /// once from options.model_dir (at most 64 KiB: axes, shapes, ε; never a weight).
+  const ::onnx::TensorProto* readable(const ::onnx::TensorProto* t) const {
+    if (!t || t->data_location() != ::onnx::TensorProto::EXTERNAL) return t;
+    auto& slot = fetched_[t];
+    if (!slot) {
+      try {
+        if (tensor_byte_size(*t) <= 65536) {
+          auto copy = std::make_unique<::onnx::TensorProto>();
+          copy->set_name(t->name());
+          copy->set_data_type(t->data_type());
+          *copy->mutable_dims() = t->dims();
+          copy->set_raw_data(tensor_bytes(*t, options_.model_dir));
+          slot = std::move(copy);
+        }
+      } catch (const lnfold::error&) {
+        // unreadable here: the value stays unknown to the analysis (load_model reports bad references)
+      }
+    }
+    return slot ? slot.get() : t;
+  }
+  std::optional<double> constant_scalar(const std::string& name) const {
+    const auto* t = readable(constant_of(name));
+    return t ? tensor_scalar(*t) : std::nullopt;
+  }
 
   param_id add_param(std::string name, const ::onnx::TensorProto* t) {
-    params_.push_back({std::move(name), t});
+    params_.push_back({std::move(name), t, t ? tensor_dims(*t) : shape{}, t ? t->data_type() : 0});
     return params_.size() - 1;
   }
+  /// Adds a node; the parameter chains param_of recorded since the last node are this node's reads.
   node_id add(std::string name, op_desc op, std::vector<node_id> inputs, std::optional<shape> dims,
               const ::onnx::NodeProto* proto) {
     nodes_.push_back({std::move(name), std::move(op), std::move(inputs), std::move(dims), false, proto, {}});
-    return nodes_.size() - 1;
+    const node_id id = nodes_.size() - 1;
+    for (auto& [p, chain] : pending_chains_) chains_[{id, p}] = std::move(chain);
+    pending_chains_.clear();
+    return id;
   }
   void define(const std::string& name, node_id id) { scopes_.back()[name].id = id; }
 
@@ -354,41 +267,37 @@ class graph {
     if (!v->id && v->constant) {
       op_desc op;
       op.kind = op_kind::constant;
-      op.type = "Initializer";
+      op.type = v->chain.empty() ? "Initializer" : "Initializer (through " + v->chain.back()->op_type() + ")";
       op.weight = v->param;
-      v->id = add(name, std::move(op), {}, tensor_dims(*v->constant), nullptr);
+      auto saved = std::move(pending_chains_);  // a constant node reads only its own chain
+      pending_chains_.clear();
+      if (v->param && !v->chain.empty()) pending_chains_.emplace_back(*v->param, v->chain);
+      v->id = add(name, std::move(op), {}, v->view ? *v->view : tensor_dims(*v->constant), nullptr);
+      pending_chains_ = std::move(saved);
     }
     return v->id;
   }
 
   // ---- attributes --------------------------------------------------------------------------------
 
-  static attr_map attrs(const ::onnx::NodeProto& n) {
-    attr_map m;
-    for (const auto& a : n.attribute()) m[a.name()] = &a;
-    return m;
-  }
-  static std::int64_t attr_int(const attr_map& m, const char* key, std::int64_t fallback) {
-    const auto it = m.find(key);
-    return it == m.end() ? fallback : it->second->i();
-  }
-  static double attr_float(const attr_map& m, const char* key, double fallback) {
-    const auto it = m.find(key);
-    return it == m.end() ? fallback : static_cast<double>(it->second->f());
-  }
-  static std::optional<std::vector<std::int64_t>> attr_ints(const attr_map& m, const char* key) {
-    const auto it = m.find(key);
-    if (it == m.end()) return std::nullopt;
-    return std::vector<std::int64_t>(it->second->ints().begin(), it->second->ints().end());
-  }
+  static attr_map attrs(const ::onnx::NodeProto& n) { return detail::attrs(n); }
+  static std::int64_t attr_int(const attr_map& m, const char* key, std::int64_t fallback) { return detail::attr_int(m, key, fallback); }
+  static double attr_float(const attr_map& m, const char* key, double fallback) { return detail::attr_float(m, key, fallback); }
+  static std::optional<std::vector<std::int64_t>> attr_ints(const attr_map& m, const char* key) { return detail::attr_ints(m, key); }
+  static bool standard(const ::onnx::NodeProto& n) { return detail::standard(n); }
+
   /// An int list given as attribute `key` (older opsets) or as constant input `index` (newer ones).
   /// Outer nullopt: not constant; inner nullopt: absent.
   std::optional<std::optional<std::vector<std::int64_t>>> ints_arg(const ::onnx::NodeProto& n, const attr_map& m,
                                                                    const char* key, int index) const {
     if (auto a = attr_ints(m, key)) return std::optional<std::vector<std::int64_t>>(std::move(a));
     if (index >= n.input_size() || n.input(index).empty()) return std::optional<std::vector<std::int64_t>>();
-    const auto* t = constant_of(n.input(index));
-    if (!t) return std::nullopt;
+    const auto* t = readable(constant_of(n.input(index)));
+    if (!t) {
+      if (const auto it = values_.find(n.input(index)); it != values_.end())
+        return std::optional<std::vector<std::int64_t>>(it->second);
+      return std::nullopt;
+    }
     auto v = tensor_ints(*t);
     if (!v) return std::nullopt;
     return std::optional<std::vector<std::int64_t>>(std::move(v));
@@ -406,7 +315,7 @@ class graph {
     }
     for (const auto& in : g.input()) {
       if (scopes_.back().count(in.name())) continue;  // IR < 4: initializers are listed as inputs too
-      auto dims = in.has_type() ? shape_of(in.type()) : std::nullopt;
+      auto dims = main ? dims_of(in.name()) : in.has_type() ? detail::shape_of(in.type()) : std::nullopt;
       if (main && !dims)
         lnfold::detail::fail(lnfold::detail::concat("graph input '", in.name(), "' has no shape"));
       op_desc op;
@@ -425,8 +334,10 @@ class graph {
       for (const auto& o : n.output()) producer_[o] = &n;
       if (n.op_type() == "Constant" && standard(n)) register_constant(n);
     }
+    if (main) fold_chains(g);
     for (const auto& n : g.node())
-      if (!hidden_.count(&n) && !(n.op_type() == "Constant" && standard(n) && constant_of(n.output(0)))) map(n);
+      if (!hidden_.count(&n) && !folded_.count(&n) && !(n.op_type() == "Constant" && standard(n) && constant_of(n.output(0))))
+        map(n);
     std::vector<std::optional<node_id>> outs;
     for (const auto& o : g.output()) {
       outs.push_back(data(o.name()));
@@ -437,8 +348,6 @@ class graph {
     scopes_.pop_back();
     return outs;
   }
-
-  static bool standard(const ::onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
   void register_constant(const ::onnx::NodeProto& n) {
     if (n.output_size() != 1) return;
@@ -470,18 +379,94 @@ class graph {
     v.param = add_param(n.output(0), t);
   }
 
+  /// Folds constant chains of the main graph (see the top of this header): every Cast, Identity,
+  /// Reshape, Flatten, Squeeze or Unsqueeze whose data input is a stored tensor (or a folded chain
+  /// on one) and whose other inputs are constants becomes a value of that tensor's parameter, seen
+  /// with its own dims and type. A stored tensor whose readers would see different views keeps all
+  /// its chains as ordinary nodes.
+  void fold_chains(const ::onnx::GraphProto& g) {
+    static const std::set<std::string> chain_ops{"Cast", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    struct candidate {
+      const ::onnx::NodeProto* node;
+      std::string root;
+      value v;
+    };
+    std::vector<candidate> cands;
+    std::unordered_map<std::string, std::size_t> by_output;
+    std::unordered_map<std::string, std::size_t> candidate_reads;  // per value: reads by candidate nodes
+    const auto is_int = [](int t) {
+      using T = ::onnx::TensorProto;
+      return t == T::INT64 || t == T::INT32 || t == T::INT16 || t == T::INT8 || t == T::UINT64 || t == T::UINT32 ||
+             t == T::UINT16 || t == T::UINT8;
+    };
+    for (const auto& n : g.node()) {
+      if (!standard(n) || !chain_ops.count(n.op_type()) || n.input_size() < 1 || n.output_size() != 1) continue;
+      const value* src = nullptr;
+      std::string root = n.input(0);
+      if (const auto it = by_output.find(n.input(0)); it != by_output.end()) {
+        src = &cands[it->second].v;
+        root = cands[it->second].root;
+      } else if (const value* v = lookup(n.input(0)); v && v->constant && v->param && !v->id) {
+        src = v;
+      }
+      if (!src) continue;
+      bool args_constant = true;
+      for (int i = 1; i < n.input_size(); ++i)
+        args_constant = args_constant && (n.input(i).empty() || constant_of(n.input(i)) || by_output.count(n.input(i)));
+      const auto view = dims_of(n.output(0));
+      if (!args_constant || !view || std::find(view->begin(), view->end(), -1) != view->end()) continue;
+      const int from = src->view_type ? src->view_type : src->constant->data_type();
+      int to = from;
+      if (n.op_type() == "Cast") {
+        to = static_cast<int>(attr_int(attrs(n), "to", 0));
+        if (!((is_float_type(from) && is_float_type(to)) || (is_int(from) && is_int(to)))) continue;
+      }
+      candidate c{&n, root, *src};
+      c.v.id.reset();
+      c.v.chain.push_back(&n);
+      c.v.view = *view;
+      c.v.view_type = to;
+      for (const auto& i : n.input()) ++candidate_reads[i];
+      by_output[n.output(0)] = cands.size();
+      cands.push_back(std::move(c));
+    }
+    // One view per stored tensor: collect the views its readers outside the chains see.
+    std::map<std::string, std::set<std::pair<shape, int>>> views;
+    const auto read_outside = [&](const std::string& name) {
+      const auto it = candidate_reads.find(name);
+      return uses(name) > (it == candidate_reads.end() ? 0 : it->second);
+    };
+    for (const auto& c : cands) {
+      if (read_outside(c.node->output(0))) views[c.root].insert({*c.v.view, c.v.view_type});
+      if (read_outside(c.root)) {
+        const auto* t = constant_of(c.root);
+        views[c.root].insert({tensor_dims(*t), t->data_type()});
+      }
+    }
+    for (auto& c : cands) {
+      const auto it = views.find(c.root);
+      if (it == views.end() || it->second.size() != 1) continue;
+      auto& p = params_[*c.v.param];
+      p.dims = it->second.begin()->first;
+      p.type = it->second.begin()->second;
+      folded_.insert(c.node);
+      scopes_.back()[c.node->output(0)] = std::move(c.v);
+    }
+  }
+
   static std::string name_of(const ::onnx::NodeProto& n) { return n.name().empty() ? n.output(0) : n.name(); }
 
   /// Adds the node for output 0 of `n` and an unknown node for each other non-empty output.
   void emit(const ::onnx::NodeProto& n, op_desc op, std::vector<node_id> inputs) {
     if (n.output_size() == 0) return;
+    if (!n.output(0).empty()) define(n.output(0), add(name_of(n), std::move(op), inputs, dims_of(n.output(0)), &n));
+    pending_chains_.clear();  // they were output 0's reads
     for (int k = 1; k < n.output_size(); ++k) {
       if (n.output(k).empty()) continue;
       op_desc extra;
       extra.type = n.op_type() + " output " + std::to_string(k);
       define(n.output(k), add(name_of(n) + ":" + std::to_string(k), std::move(extra), inputs, dims_of(n.output(k)), &n));
     }
-    if (!n.output(0).empty()) define(n.output(0), add(name_of(n), std::move(op), std::move(inputs), dims_of(n.output(0)), &n));
   }
 
   std::vector<node_id> data_inputs(const ::onnx::NodeProto& n, int first = 0, int last = -1) {
@@ -498,323 +483,23 @@ class graph {
     emit(n, std::move(op), data_inputs(n));
   }
 
+  /// The parameter of a value read as a weight; records the chain it is read through for the node
+  /// added next (add()).
   std::optional<param_id> param_of(const std::string& name) {
     const value* v = lookup(name);
-    return v ? v->param : std::nullopt;
+    if (!v || !v->param) return std::nullopt;
+    if (!v->chain.empty()) pending_chains_.emplace_back(*v->param, v->chain);
+    return v->param;
   }
 
-  // ---- the op mapping ----------------------------------------------------------------------------
+  // ---- the op mapping (graph_ops.hpp) ------------------------------------------------------------
 
-  void map(const ::onnx::NodeProto& n) {
-    const std::string& t = n.op_type();
-    if (!standard(n)) return emit_unknown(n, n.domain() + ":" + t);
-    const attr_map a = attrs(n);
-    const auto in = [&](int i) -> const std::string& {
-      static const std::string none;
-      return i < n.input_size() ? n.input(i) : none;
-    };
-    op_desc op;
-    op.type = t;
-
-    if (t == "Identity" || t == "Dropout" || t == "Cast" || t == "CastLike" || t == "Neg") {
-      op.kind = op_kind::identity;  // Neg maps a per-row shift to a per-row shift and keeps zero mean
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Gemm") {
-      if (attr_int(a, "transA", 0) != 0) return emit_unknown(n, "Gemm(transA=1)");
-      const bool trans_b = attr_int(a, "transB", 0) != 0;
-      if (constant_of(in(1))) {
-        op.kind = op_kind::linear;
-        op.axis = -1;
-        op.layout = trans_b ? weight_layout::out_in : weight_layout::in_out;
-        op.weight = param_of(in(1));
-        if (!in(2).empty()) {
-          if (!constant_of(in(2))) return emit_unknown(n, "Gemm(data bias)");
-          op.bias = param_of(in(2));
-        }
-        return emit(n, std::move(op), data_inputs(n, 0, 1));
-      }
-      if (trans_b || !in(2).empty()) return emit_unknown(n, "Gemm(data weight)");
-      op.kind = op_kind::matmul;
-      return emit(n, std::move(op), data_inputs(n, 0, 2));
-    }
-    if (t == "MatMul") {
-      const auto* b = constant_of(in(1));
-      const auto* lhs = constant_of(in(0));
-      if (b && b->dims_size() == 2) {  // x·W, W[in, out]
-        op.kind = op_kind::linear;
-        op.axis = -1;
-        op.layout = weight_layout::in_out;
-        op.weight = param_of(in(1));
-        return emit(n, std::move(op), data_inputs(n, 0, 1));
-      }
-      if (lhs && lhs->dims_size() == 2 && !b) {  // W·x, W[out, in]: contracts and produces axis -2
-        op.kind = op_kind::linear;
-        op.axis = -2;
-        op.layout = weight_layout::out_in;
-        op.weight = param_of(in(0));
-        return emit(n, std::move(op), data_inputs(n, 1, 2));
-      }
-      op.kind = op_kind::matmul;
-      return emit(n, std::move(op), data_inputs(n, 0, 2));
-    }
-    if (t == "Conv" || t == "ConvTranspose") {
-      if (!constant_of(in(1))) return emit_unknown(n, t + "(data weight)");
-      op.kind = t == "Conv" ? op_kind::conv : op_kind::conv_transpose;
-      op.axis = 1;
-      op.groups = attr_int(a, "group", 1);
-      op.weight = param_of(in(1));
-      if (!in(2).empty()) {
-        if (!constant_of(in(2))) return emit_unknown(n, t + "(data bias)");
-        op.bias = param_of(in(2));
-      }
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Gather") {
-      const std::int64_t axis = attr_int(a, "axis", 0);
-      const auto* table = constant_of(in(0));
-      if (table && table->dims_size() == 2 && (axis == 0 || axis == -2)) {
-        op.kind = op_kind::embedding;
-        op.weight = param_of(in(0));
-        return emit(n, std::move(op), data_inputs(n, 1, 2));
-      }
-      const auto idx_dims = dims_of(in(1));
-      if (!idx_dims || idx_dims->size() > 1) return emit_unknown(n, "Gather(indices of rank > 1 or unknown)");
-      op.kind = op_kind::gather;
-      op.axis = axis;
-      op.keep_dims = idx_dims->size() == 1;
-      if (const auto* it = constant_of(in(1)))
-        if (auto v = tensor_ints(*it)) op.indices = std::move(*v);
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Add" || t == "Sub" || t == "Mul" || t == "Div") {
-      if (const std::string* x = t == "Mul" ? swish_input(n) : nullptr) {
-        op.kind = op_kind::silu;
-        op.type = "swish: Mul(x, Sigmoid(x))";
-        std::vector<node_id> ids;
-        if (auto id = data(*x)) ids.push_back(*id);
-        return emit(n, std::move(op), std::move(ids));
-      }
-      op.kind = t == "Add" ? op_kind::add : t == "Sub" ? op_kind::sub : t == "Mul" ? op_kind::mul : op_kind::div;
-      return emit(n, std::move(op), data_inputs(n, 0, 2));
-    }
-    if (t == "Transpose") {
-      if (auto perm = attr_ints(a, "perm")) {
-        op.perm = std::move(*perm);
-      } else if (const auto r = rank_of(in(0))) {
-        for (std::size_t i = 0; i < *r; ++i) op.perm.push_back(static_cast<std::int64_t>(*r - 1 - i));
-      } else {
-        return emit_unknown(n, "Transpose(unknown rank)");
-      }
-      op.kind = op_kind::transpose;
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Reshape" || t == "Squeeze" || t == "Unsqueeze" || t == "Flatten") {
-      op.kind = op_kind::reshape;  // the detector reads the axis from the (inferred) shapes
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Concat") {
-      op.kind = op_kind::concat;
-      op.axis = attr_int(a, "axis", 0);
-      return emit(n, std::move(op), data_inputs(n));
-    }
-    if (t == "Slice") return map_slice(n, a, std::move(op));
-    if (t == "Split") return map_split(n, a);
-    if (t == "Softmax" || t == "LogSoftmax") {
-      op.kind = op_kind::softmax;
-      op.axis = attr_int(a, "axis", opset_ >= 13 ? -1 : 1);
-      if (opset_ < 13) {  // older opsets flatten from `axis` on: the same as the last axis only there
-        const auto r = rank_of(in(0));
-        if (!r || normalize_axis(op.axis, *r) != std::optional<std::size_t>(*r - 1))
-          return emit_unknown(n, t + "(opset < 13, over several axes)");
-      }
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "ReduceMean" && map_decomposed_ln(n)) return;
-    if (t == "ReduceMean" || t == "ReduceSum" || t == "ReduceMax") {
-      op.kind = t == "ReduceMean" ? op_kind::reduce_mean : t == "ReduceSum" ? op_kind::reduce_sum : op_kind::reduce_max;
-      op.keep_dims = attr_int(a, "keepdims", 1) != 0;
-      const auto axes = ints_arg(n, a, "axes", 1);
-      if (!axes) return emit_unknown(n, t + "(axes not constant)");
-      if (*axes) {
-        op.axes = std::move(**axes);
-      } else if (attr_int(a, "noop_with_empty_axes", 0) != 0) {
-        op.kind = op_kind::identity;
-      } else if (const auto r = rank_of(in(0))) {
-        for (std::size_t i = 0; i < *r; ++i) op.axes.push_back(static_cast<std::int64_t>(i));
-      } else {
-        return emit_unknown(n, t + "(unknown rank)");
-      }
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Pad") {
-      if (!in(3).empty()) return emit_unknown(n, "Pad(axes input)");
-      if (!in(2).empty()) {
-        const auto* cv = constant_of(in(2));
-        const auto v = cv ? tensor_scalar(*cv) : std::nullopt;
-        if (!v || *v != 0.0) return emit_unknown(n, "Pad(nonzero or data constant_value)");
-      }
-      if (attr_float(a, "value", 0.0) != 0.0) return emit_unknown(n, "Pad(nonzero value)");
-      auto pads = ints_arg(n, a, opset_ < 2 ? "paddings" : "pads", 1);
-      if (!pads || !*pads) return emit_unknown(n, "Pad(pads not constant)");
-      op.kind = op_kind::pad;
-      op.pads = std::move(**pads);
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    if (t == "Relu" || t == "Sigmoid" || t == "Tanh" || t == "Gelu") {
-      op.kind = t == "Relu" ? op_kind::relu : t == "Sigmoid" ? op_kind::sigmoid : t == "Tanh" ? op_kind::tanh : op_kind::gelu;
-      return emit(n, std::move(op), data_inputs(n, 0, 1));
-    }
-    static const std::set<std::string> pointwise{
-        "Erf", "Exp", "Log", "Sqrt", "Pow", "Abs", "Reciprocal", "LeakyRelu", "Elu", "Selu", "Celu",
-        "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Clip", "Sin", "Cos", "Mish", "PRelu",
-        "ThresholdedRelu", "Floor", "Ceil", "Round", "Sign"};
-    if (pointwise.count(t)) {
-      op.kind = op_kind::elementwise;
-      return emit(n, std::move(op), data_inputs(n));
-    }
-    if (t == "LayerNormalization") {
-      op.kind = op_kind::layer_norm;
-      op.axis = attr_int(a, "axis", -1);
-      op.eps = attr_float(a, "epsilon", 1e-5);
-      std::vector<node_id> ids = data_inputs(n, 0, 1);
-      // A scale or bias given as data is still a γ / β: a parameter named after it, and a data input.
-      for (int i = 1; i <= 2; ++i) {
-        if (in(i).empty()) continue;
-        std::optional<param_id> p = param_of(in(i));
-        if (!constant_of(in(i))) {
-          p = add_param(in(i), nullptr);
-          if (auto id = data(in(i))) ids.push_back(*id);
-        }
-        (i == 1 ? op.gamma : op.beta) = p;
-      }
-      return emit(n, std::move(op), std::move(ids));
-    }
-    if (t == "If") return map_if(n, a);
-    if (t == "Loop" || t == "Scan") {
-      std::vector<node_id> ids = data_inputs(n);
-      for_each_subgraph(n, [&](const ::onnx::GraphProto& body) {
-        for (const auto& o : process(body, false))
-          if (o) ids.push_back(*o);
-      });
-      op.type = t + " (body outputs are not tracked through iterations)";
-      return emit(n, std::move(op), std::move(ids));
-    }
-    return emit_unknown(n, t);
-  }
-
+  void map(const ::onnx::NodeProto& n);
   /// Mul(x, Sigmoid(x)) or Mul(x, Sigmoid(Mul(x, c))) with a constant c: swish. Returns x.
-  const std::string* swish_input(const ::onnx::NodeProto& n) const {
-    if (n.input_size() != 2) return nullptr;
-    for (int i = 0; i < 2; ++i) {
-      const std::string& x = n.input(1 - i);
-      const auto p = producer_.find(n.input(i));
-      if (p == producer_.end() || p->second->op_type() != "Sigmoid" || !standard(*p->second) || p->second->input_size() != 1)
-        continue;
-      const std::string& arg = p->second->input(0);
-      if (arg == x) return &x;
-      const auto q = producer_.find(arg);
-      if (q != producer_.end() && q->second->op_type() == "Mul" && standard(*q->second)) {
-        const std::string* c = other_operand(*q->second, x);
-        if (c && constant_of(*c)) return &x;
-      }
-    }
-    return nullptr;
-  }
-
-  void map_slice(const ::onnx::NodeProto& n, const attr_map& a, op_desc op) {
-    std::optional<std::vector<std::int64_t>> starts, ends, axes, steps;
-    if (opset_ < 10) {
-      starts = attr_ints(a, "starts");
-      ends = attr_ints(a, "ends");
-      axes = attr_ints(a, "axes");
-    } else {
-      const auto s = ints_arg(n, a, "starts", 1), e = ints_arg(n, a, "ends", 2), x = ints_arg(n, a, "axes", 3),
-                 st = ints_arg(n, a, "steps", 4);
-      if (!s || !e || !x || !st) return emit_unknown(n, "Slice(bounds not constant)");
-      starts = *s;
-      ends = *e;
-      axes = *x;
-      steps = *st;
-    }
-    if (!starts || !ends || starts->size() != ends->size()) return emit_unknown(n, "Slice(bounds not constant)");
-    const auto in_dims = dims_of(n.input(0));
-    std::optional<std::size_t> along;
-    std::size_t nontrivial = 0;
-    for (std::size_t i = 0; i < starts->size(); ++i) {
-      const std::int64_t ax = axes && i < axes->size() ? (*axes)[i] : static_cast<std::int64_t>(i);
-      const std::int64_t step = steps && i < steps->size() ? (*steps)[i] : 1;
-      const auto k = in_dims ? normalize_axis(ax, in_dims->size()) : std::nullopt;
-      const std::int64_t dim = k ? (*in_dims)[*k] : -1;
-      const bool full = step == 1 && (*starts)[i] == 0 &&
-                        ((*ends)[i] >= (std::int64_t{1} << 31) - 1 || (dim >= 0 && (*ends)[i] >= dim));
-      if (full) continue;
-      ++nontrivial;
-      op.axis = k ? static_cast<std::int64_t>(*k) : ax;
-      op.begin = (*starts)[i];
-      op.end = (*ends)[i];
-      op.step = step;
-      along = i;
-    }
-    if (nontrivial > 1) return emit_unknown(n, "Slice(several axes)");
-    op.kind = along ? op_kind::slice : op_kind::identity;
-    emit(n, std::move(op), data_inputs(n, 0, 1));
-  }
-
-  void map_split(const ::onnx::NodeProto& n, const attr_map& a) {
-    const std::int64_t axis = attr_int(a, "axis", 0);
-    const auto in_dims = dims_of(n.input(0));
-    const auto k = in_dims ? normalize_axis(axis, in_dims->size()) : std::nullopt;
-    std::optional<std::vector<std::int64_t>> sizes;
-    if (auto s = ints_arg(n, a, "split", 1)) sizes = *s;
-    else return emit_unknown(n, "Split(sizes not constant)");
-    const auto parts = static_cast<std::int64_t>(n.output_size());
-    if (!sizes && k && (*in_dims)[*k] >= 0 && parts > 0) {
-      const std::int64_t d = (*in_dims)[*k], chunk = (d + parts - 1) / parts;
-      sizes.emplace();
-      for (std::int64_t b = 0; b < d; b += chunk) sizes->push_back(std::min(chunk, d - b));
-    }
-    if (!sizes || static_cast<std::int64_t>(sizes->size()) != parts) return emit_unknown(n, "Split(sizes unknown)");
-    const std::vector<node_id> ids = data_inputs(n, 0, 1);
-    std::int64_t begin = 0;
-    for (int i = 0; i < n.output_size(); ++i) {
-      op_desc op;
-      op.kind = op_kind::slice;
-      op.type = "Split";
-      op.axis = axis;
-      op.begin = begin;
-      op.end = begin + (*sizes)[static_cast<std::size_t>(i)];
-      begin = op.end;
-      if (n.output(i).empty()) continue;
-      define(n.output(i), add(name_of(n) + (i ? ":" + std::to_string(i) : std::string()), std::move(op), ids,
-                              dims_of(n.output(i)), &n));
-    }
-  }
-
-  void map_if(const ::onnx::NodeProto& n, const attr_map& a) {
-    const auto then_it = a.find("then_branch"), else_it = a.find("else_branch");
-    if (then_it == a.end() || else_it == a.end() || !then_it->second->has_g() || !else_it->second->has_g())
-      return emit_unknown(n, "If(missing branch)");
-    const auto then_out = process(then_it->second->g(), false);
-    const auto else_out = process(else_it->second->g(), false);
-    for (int k = 0; k < n.output_size(); ++k) {
-      if (n.output(k).empty()) continue;
-      const auto i = static_cast<std::size_t>(k);
-      op_desc op;
-      op.type = "If";
-      std::vector<node_id> ids;
-      if (i < then_out.size() && i < else_out.size() && then_out[i] && else_out[i]) {
-        op.kind = op_kind::add;  // exact for shifts: see the header comment
-        ids = {*then_out[i], *else_out[i]};
-      } else {
-        op.type = "If(branch output not a tensor)";
-        for (const auto& o : {i < then_out.size() ? then_out[i] : std::nullopt, i < else_out.size() ? else_out[i] : std::nullopt})
-          if (o) ids.push_back(*o);
-      }
-      define(n.output(k), add(name_of(n) + (k ? ":" + std::to_string(k) : std::string()), std::move(op), std::move(ids),
-                              dims_of(n.output(k)), &n));
-    }
-  }
+  const std::string* swish_input(const ::onnx::NodeProto& n) const;
+  void map_slice(const ::onnx::NodeProto& n, const attr_map& a, op_desc op);
+  void map_split(const ::onnx::NodeProto& n, const attr_map& a);
+  void map_if(const ::onnx::NodeProto& n, const attr_map& a);
 
   // ---- the decomposed LayerNorm ------------------------------------------------------------------
   //   m1 = ReduceMean(X, axes=[a]); d = Sub(X, m1); s = Pow(d, 2) (or Mul(d, d)); v = ReduceMean(s, [a]);
@@ -860,8 +545,7 @@ class graph {
     for (const auto* c : it->second) {
       if (!standard(*c) || hidden_.count(c)) return false;
       if (c->op_type() == "Pow" && c->input_size() == 2 && c->input(0) == d) {
-        const auto* e = constant_of(c->input(1));
-        const auto v = e ? tensor_scalar(*e) : std::nullopt;
+        const auto v = constant_scalar(c->input(1));
         if (!v || *v != 2.0) return false;
         if (sq && sq != c) return false;
         sq = c;
@@ -880,8 +564,7 @@ class graph {
     const auto* add_eps = sole_consumer(m2->output(0), "Add");
     if (!add_eps) return false;
     const std::string* eps_name = other_operand(*add_eps, m2->output(0));
-    const auto* eps_t = eps_name ? constant_of(*eps_name) : nullptr;
-    const auto eps = eps_t ? tensor_scalar(*eps_t) : std::nullopt;
+    const auto eps = eps_name ? constant_scalar(*eps_name) : std::nullopt;
     if (!eps || !(*eps >= 0.0) || !std::isfinite(*eps)) return false;
     const auto* sqrt = sole_consumer(add_eps->output(0), "Sqrt");
     if (!sqrt || sole_consumer(sqrt->output(0), "Div") != div || div->input(1) != sqrt->output(0)) return false;
@@ -922,3 +605,5 @@ class graph {
 };
 
 }  // namespace lnfold::onnx
+
+#include "lnfold/onnx/graph_ops.hpp"  // the op mapping: graph's member functions map, map_slice, …

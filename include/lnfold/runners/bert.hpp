@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "runners/common.hpp"
+#include "lnfold/runners/common.hpp"
 
 namespace lnfold::runners {
 

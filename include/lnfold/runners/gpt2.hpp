@@ -7,7 +7,8 @@
 //     h = norm(residual += a)                                        (h.i.ln_2, fused)
 //     m = mlp.c_proj(gelu(mlp.c_fc(h)))
 //     h = norm(residual += m)                                        (h.{i+1}.ln_1 or ln_f, fused)
-//   logits = lm_head(h)   [+ (Σ_j h[t, j])·m when the graph has lm_head.rank1_* nodes]
+//   logits = lm_head(h)   [+ (Σ_j h[t, j])·m when apply_fold_plan added a rank-1 correction after it,
+//                          found by its structure: layers::rank1_correction_after]
 // Every norm is the kernel its node names (layer_norm / rms_norm); the rank-1 correction, when the
 // graph carries it, is one pass over the logits after the GEMM, with Σh accumulated in double.
 // a, m and h share one buffer: each norm writes h over its input a or m, which the matrix product
@@ -18,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "runners/common.hpp"
+#include "lnfold/runners/common.hpp"
 
 namespace lnfold::runners {
 
@@ -49,10 +50,10 @@ class gpt2_runner : public runner_base<gpt2_runner> {
     final_norm_.emplace(m_, "ln_f", policy, norm_output::into_input);
     head_.emplace(m_.make_linear("lm_head"));
     vocab_ = head_->out_features();
-    if (const auto sum = m_.find("lm_head.rank1_sum")) {
-      m_.require(m_.name_of(g.node_inputs(*sum)[0]) == "ln_f", "lnfold::runners::gpt2: rank-1 sum not over ln_f");
-      rank1_means_ = m_.weight_of("lm_head.rank1_means").data();
-    }
+    rank1_ = layers::rank1_correction_after(g, w, m_.node("lm_head"));
+    if (rank1_)
+      m_.require(m_.name_of(rank1_->input()) == "ln_f" && rank1_->outputs() == vocab_,
+                 "lnfold::runners::gpt2: the rank-1 correction of lm_head does not sum ln_f into the vocabulary");
     const auto cap = static_cast<Eigen::Index>(capacity_), d = static_cast<Eigen::Index>(d_);
     residual_.resize(cap, d), stream_.resize(cap, d), ctx_.resize(cap, d);
     qkv_.resize(cap, 3 * d), ff_.resize(cap, 4 * d), scores_.resize(cap, cap);
@@ -60,7 +61,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
   }
 
   std::size_t layers() const noexcept { return blocks_.size(); }
-  bool has_rank1() const noexcept { return rank1_means_ != nullptr; }
+  bool has_rank1() const noexcept { return rank1_.has_value(); }
   /// The norm nodes, in execution order.
   std::vector<const graph_norm*> norms() const {
     std::vector<const graph_norm*> n;
@@ -109,14 +110,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
       next.residual(x, res, x, clock_);
     }
     (*head_)(cstrided(stream, T), strided(logits_, T));
-    if (rank1_means_) {
-      const Eigen::Map<const Eigen::RowVectorXf> means(rank1_means_, static_cast<Eigen::Index>(vocab_));
-      for (Eigen::Index t = 0; t < ti; ++t) {
-        double sum = 0;
-        for (Eigen::Index j = 0; j < stream.cols(); ++j) sum += static_cast<double>(stream(t, j));
-        logits_.row(t) += static_cast<float>(sum) * means;
-      }
-    }
+    if (rank1_) (*rank1_)(cref(stream, T), ref(logits_, T));
   }
 
   struct block {
@@ -134,7 +128,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
   std::vector<block> blocks_;
   std::optional<graph_norm> final_norm_;
   std::optional<linear> head_;
-  const float* rank1_means_ = nullptr;
+  std::optional<layers::rank1_correction<float>> rank1_;
   mat residual_, stream_, ctx_, qkv_, ff_, scores_, logits_;
 };
 

@@ -24,8 +24,12 @@
 #include <string_view>
 #include <vector>
 
+#include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 in the AVX-512 code Eigen inlines
+
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
+
+#include "lnfold/detail/restore_warnings.hpp"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -34,6 +38,7 @@
 #include "lnfold/error.hpp"
 #include "lnfold/graph/ir.hpp"
 #include "lnfold/layers/eigen.hpp"
+#include "lnfold/layers/from_graph.hpp"
 #include "lnfold/layers/layers.hpp"
 #include "lnfold/tensor/tensor.hpp"
 
@@ -114,13 +119,11 @@ class model_ref {
     require(o.weight.has_value(), "lnfold::runners: node '", name, "' has no weight");
     return param(*o.weight);
   }
-  /// The linear node `name` as a layer.
+  /// The linear node `name` as a layer (layers/from_graph.hpp).
   linear make_linear(std::string_view name) const {
-    const op_desc& o = op(name, op_kind::linear);
-    require(o.axis == -1, "lnfold::runners: linear '", name, "' contracts axis ", o.axis, ", not the last one");
-    if (o.bias) return linear(param(*o.weight).view(), o.layout, param(*o.bias).view());
-    return linear(param(*o.weight).view(), o.layout);
+    return layers::linear_from_node<float, layers::eigen_gemm>(*g_, *w_, node(name));
   }
+  const weight_set<float>& weights() const { return *w_; }
   /// Input k of node `name`.
   node_id input_of(std::string_view name, std::size_t k) const { return g_->node_inputs(node(name))[k]; }
   std::string_view name_of(node_id n) const { return g_->node_name(n); }
@@ -165,26 +168,16 @@ class norm_clock {
   std::vector<std::int64_t> calls_;
 };
 
-/// One norm node of the graph, run the way the graph (and the policy) says. `output` is where the
-/// runner's forward passes y (what norms_alone replays).
+/// One norm node of the graph, run the way the graph (and the policy) says: the layer is
+/// layers::norm_from_node's (LayerNorm or RMSNorm, the node's γ / β). `output` is where the runner's
+/// forward passes y (what norms_alone replays).
 class graph_norm {
  public:
   graph_norm(const model_ref& m, std::string_view name, norm_policy policy, norm_output output)
-      : name_(name), policy_(policy), output_(output) {
-    const op_desc& o = m.op(name);
-    m.require(o.kind == op_kind::layer_norm || o.kind == op_kind::rms_norm, "lnfold::runners: node '", name,
-              "' is ", to_string(o.kind), ", expected a norm");
-    m.require(o.axes.empty() && o.axis == -1, "lnfold::runners: norm '", name, "' is not over the last axis");
-    kind_ = o.kind;
-    const auto d = d_ = static_cast<std::size_t>(m.g().node_shape(m.node(name))->back());
-    const float* gamma = o.gamma ? m.param(*o.gamma).data() : nullptr;
-    const float* beta = o.beta ? m.param(*o.beta).data() : nullptr;
-    if (kind_ == op_kind::layer_norm) ln_.emplace(d, o.eps, gamma, beta);
-    else rms_.emplace(d, o.eps, gamma, beta);
-  }
-  op_kind kind() const noexcept { return kind_; }
+      : name_(name), policy_(policy), output_(output), norm_(layers::norm_from_node(m.g(), m.weights(), m.node(name))) {}
+  op_kind kind() const noexcept { return norm_.kind() == layers::norm_kind::layer ? op_kind::layer_norm : op_kind::rms_norm; }
   const std::string& name() const noexcept { return name_; }
-  std::size_t features() const noexcept { return d_; }
+  std::size_t features() const noexcept { return norm_.features(); }
   norm_output output() const noexcept { return output_; }
 
   /// residual += x; y = norm(residual)   (policy none: residual += x; y is not written).
@@ -196,10 +189,8 @@ class graph_norm {
           const float* in = x.row(r);
           for (std::size_t j = 0; j < x.cols; ++j) out[j] += in[j];
         }
-      } else if (ln_) {
-        ln_->residual(x, residual, y);
       } else {
-        rms_->residual(x, residual, y);
+        norm_.residual(x, residual, y);
       }
     });
   }
@@ -209,10 +200,7 @@ class graph_norm {
   std::string name_;
   norm_policy policy_;
   norm_output output_;
-  op_kind kind_ = op_kind::layer_norm;
-  std::size_t d_ = 0;
-  std::optional<layers::layer_norm<float>> ln_;
-  std::optional<layers::rms_norm<float>> rms_;
+  layers::any_norm<float> norm_;
 };
 
 /// GELU, exact erf form (what the graph's gelu op computes), in place; Eigen's vectorized erf.

@@ -19,9 +19,9 @@
 #include "lnfold/graph/architectures/gpt2.hpp"
 #include "lnfold/graph/architectures/vit.hpp"
 #include "lnfold/transform/apply_plan.hpp"
-#include "runners/bert.hpp"
-#include "runners/gpt2.hpp"
-#include "runners/vit.hpp"
+#include "lnfold/runners/bert.hpp"
+#include "lnfold/runners/gpt2.hpp"
+#include "lnfold/runners/vit.hpp"
 
 namespace lnfold::runners {
 

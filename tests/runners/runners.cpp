@@ -1,10 +1,10 @@
-// The model runners of examples/runners compute what their graph says: on tiny GPT-2, ViT and BERT
+// The model runners (include/lnfold/runners) compute what their graph says: on tiny GPT-2, ViT and BERT
 // configurations, the runner's outputs match the reference evaluator's on the same graph and
 // weights, for the original model and for the converted ones (rank-1 and untie policies, with and
 // without affine folding), and each norm runs the kernel its node names.
-#include "runners/bert.hpp"
-#include "runners/gpt2.hpp"
-#include "runners/vit.hpp"
+#include "lnfold/runners/bert.hpp"
+#include "lnfold/runners/gpt2.hpp"
+#include "lnfold/runners/vit.hpp"
 
 #include "lnfold/eval/compare.hpp"
 #include "lnfold/eval/evaluate.hpp"
@@ -126,7 +126,7 @@ TEST_CASE("ViT runner computes what the graph says, original and converted", "[r
   }
 }
 
-TEST_CASE("BERT runner computes what the graph says; only the embedding LN converts", "[runners][bert]") {
+TEST_CASE("BERT runner computes what the graph says, only the embedding LN converts", "[runners][bert]") {
   const auto g = lnfold::build_bert(lnfold::bert_config::tiny());
   for (const auto& v : variants) {
     if (v.tied == lnfold::tied_policy::untie) continue;
