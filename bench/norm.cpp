@@ -14,8 +14,9 @@
 //   BM_rowpass              a norm's skeleton: per row, read the row, then write y = s·x (no
 //                           statistics): what a norm, which cannot write a row before it has read all
 //                           of it, can reach; BM_rowpass_stream the same with non-temporal stores
-//   BM_<op>_simd_cached     layer_norm, rms_norm with ordinary stores at any size (BM_<op>_simd
-//                           streams outputs larger than the last-level cache: norm/streaming.hpp)
+//   BM_<op>_simd_cached     layer_norm, rms_norm with ordinary stores at any size, _stream with
+//                           non-temporal ones at any size (BM_<op>_simd streams outputs of at least
+//                           the last-level cache's size: norm/streaming.hpp)
 //   BM_scale_f16, _bf16     the same on 16-bit rows, with the kernels' conversions (kernels/convert.hpp)
 //   BM_copy                 memcpy of x into y
 // All norms have γ and β. bytes_per_second counts x read + y written (2·rows·d·sizeof(element)
@@ -135,7 +136,7 @@ template <bool Stream>
 void BM_rowpass(benchmark::State& state) {
   fixture<> f(state);
   auto store = [](float* p, const xsimd::batch<float>& v) {
-    if constexpr (Stream) lnfold::detail::stream_as(p, v);
+    if constexpr (Stream) lnfold::detail::stream_register(p, v);  // y and its rows are 64-byte aligned
     else v.store_unaligned(p);
   };
   using batch = xsimd::batch<float>;
@@ -229,14 +230,15 @@ void BM_simd(benchmark::State& state) {
   f.done(state, 2);
 }
 
-/// BM_simd with ordinary stores whatever the output's size (the streaming threshold at its maximum
-/// for the run; streaming.hpp).
-template <class T, auto Norm>
-void BM_simd_cached(benchmark::State& state) {
-  const std::size_t threshold = lnfold::norm_streaming_threshold();
-  lnfold::set_norm_streaming_threshold(std::numeric_limits<std::size_t>::max());
+/// BM_simd with the streaming threshold (streaming.hpp) set for the run: the largest size_t
+/// (BM_<op>_simd_cached: ordinary stores at any size) or 0 (BM_<op>_simd_stream: non-temporal stores
+/// at any size).
+template <class T, auto Norm, std::size_t Threshold>
+void BM_simd_threshold(benchmark::State& state) {
+  const std::size_t before = lnfold::norm_streaming_threshold();
+  lnfold::set_norm_streaming_threshold(Threshold);
   BM_simd<T, Norm>(state);
-  lnfold::set_norm_streaming_threshold(threshold);
+  lnfold::set_norm_streaming_threshold(before);
 }
 
 template <class T, auto Norm>
@@ -427,6 +429,8 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->ArgsProduct({{1, 64, 8192}, {768, 1024, 4096}});
 }
 
+constexpr std::size_t never_stream = std::numeric_limits<std::size_t>::max();
+
 }  // namespace
 
 BENCHMARK(BM_copy)->Apply(shapes);
@@ -438,8 +442,10 @@ BENCHMARK(BM_scale_16bit<bfloat16_t>)->Name("BM_scale_bf16")->Apply(shapes);
 BENCHMARK(BM_simd<float, layer_norm_simd<>>)->Name("BM_layer_norm_simd")->Apply(shapes);
 BENCHMARK(BM_simd<float, layer_norm_two_pass>)->Name("BM_layer_norm_simd_two_pass")->Apply(shapes);
 BENCHMARK(BM_simd<float, rms_norm_simd<>>)->Name("BM_rms_norm_simd")->Apply(shapes);
-BENCHMARK(BM_simd_cached<float, layer_norm_simd<>>)->Name("BM_layer_norm_simd_cached")->Apply(shapes);
-BENCHMARK(BM_simd_cached<float, rms_norm_simd<>>)->Name("BM_rms_norm_simd_cached")->Apply(shapes);
+BENCHMARK(BM_simd_threshold<float, layer_norm_simd<>, never_stream>)->Name("BM_layer_norm_simd_cached")->Apply(shapes);
+BENCHMARK(BM_simd_threshold<float, rms_norm_simd<>, never_stream>)->Name("BM_rms_norm_simd_cached")->Apply(shapes);
+BENCHMARK(BM_simd_threshold<float, layer_norm_simd<>, 0>)->Name("BM_layer_norm_simd_stream")->Apply(shapes);
+BENCHMARK(BM_simd_threshold<float, rms_norm_simd<>, 0>)->Name("BM_rms_norm_simd_stream")->Apply(shapes);
 BENCHMARK(BM_simd_residual<float, residual_layer_norm_simd<>>)->Name("BM_residual_add_layer_norm_simd")->Apply(shapes);
 BENCHMARK(BM_simd_residual<float, residual_layer_norm_two_pass>)
     ->Name("BM_residual_add_layer_norm_simd_two_pass")
