@@ -35,7 +35,9 @@ struct aligned_matrix {
   std::vector<T> buf;
   T* base;
   aligned_matrix(std::size_t rows_, std::size_t d_, std::size_t shift = 0)
-      : rows(rows_), d(d_), stride((d_ * sizeof(T) + align - 1) / align * align / sizeof(T)),
+      : rows(rows_),
+        d(d_),
+        stride((d_ * sizeof(T) + align - 1) / align * align / sizeof(T)),
         buf(rows_ * stride + 2 * align / sizeof(T) + shift, T(-12345.25)) {
     const auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
     base = buf.data() + ((align - addr % align) % align) / sizeof(T) + shift;
@@ -107,9 +109,7 @@ void check_streamed_equals_ordinary(std::size_t d) {
   same([&](aligned_matrix<T>& y, aligned_matrix<T>& r) {
     run_fused_rows<O, Arch, T, P>(x.cref(), r.ref(), y.ref(), w, eps, 2, 6);
   });
-  same([&](aligned_matrix<T>& y, aligned_matrix<T>&) {
-    run<O, Arch, T, P>(x.cref(), y.ref(), norm_affine<P>{}, eps);
-  });
+  same([&](aligned_matrix<T>& y, aligned_matrix<T>&) { run<O, Arch, T, P>(x.cref(), y.ref(), norm_affine<P>{}, eps); });
 }
 
 template <class T, class P>
@@ -156,9 +156,9 @@ TEST_CASE("only large, aligned, out-of-place outputs stream", "[norm][streaming]
     threshold_guard guard(0);
     CHECK(streams_output<Arch>(y.ref(), x.base, nullptr) == can_stream<Arch>);
     CHECK(streams_output<Arch>(y.ref(), x.base, r.base) == can_stream<Arch>);
-    CHECK_FALSE(streams_output<Arch>(y.ref(), y.base, nullptr));      // in place
-    CHECK_FALSE(streams_output<Arch>(y.ref(), x.base, y.base));       // y is the residual
-    CHECK_FALSE(streams_output<Arch>(shifted.ref(), x.base, nullptr)); // misaligned rows
+    CHECK_FALSE(streams_output<Arch>(y.ref(), y.base, nullptr));        // in place
+    CHECK_FALSE(streams_output<Arch>(y.ref(), x.base, y.base));         // y is the residual
+    CHECK_FALSE(streams_output<Arch>(shifted.ref(), x.base, nullptr));  // misaligned rows
     // A row stride that is not a whole number of registers (4 bytes past a 64-byte multiple).
     CHECK_FALSE(streams_output<Arch>(matrix_ref<float>{y.base, 3, 64, 65}, x.base, nullptr));
     const std::size_t bytes = y.rows * y.stride * sizeof(float);
