@@ -8,25 +8,25 @@ namespace norm_test {
 
 /// Every width × ε × γ/β combination, 3 rows (the first, a middle and the last row of the kernels'
 /// row pipeline: statistics of one row interleaved with the output of the previous), against the
-/// reference.
-template <op O, class T>
+/// reference. γ and β hold P (T, or float for the 16-bit types).
+template <op O, class T, class P = T>
 void check_sweep() {
   constexpr op o = O;
   std::mt19937 gen(1234);
   for (std::size_t d : widths()) {
-    affine<T> a(d, gen);
+    affine<P> a(d, gen);
     matrix<T> x(3, d);
     x.fill_normal(gen, 0.3, 1.7);
     for (double eps : epsilons()) {
       for (int mask = 0; mask < 4; ++mask) {
         const auto w = a.get(mask & 1, mask & 2);
-        for_each_arch([&](auto arch) {
+        for_each_arch_of<T, P>([&](auto arch) {
           using A = decltype(arch);
           matrix<T> y(3, d);
-          run<O, A, T>(x.cref(), y.ref(), w, eps);
+          run<O, A, T, P>(x.cref(), y.ref(), w, eps);
           INFO(name(o) << " arch " << A::name() << " d " << d << " eps " << eps << " gamma "
                        << (mask & 1) << " beta " << (mask & 2));
-          CHECK(worst_error_ratio<T>(o, x, y, w, eps) <= 1.0);
+          CHECK(worst_error_ratio<T, P>(o, x, y, w, eps) <= 1.0);
         });
       }
     }
@@ -126,7 +126,7 @@ void check_non_finite_isolated() {
     matrix<T> clean(5, d);
     clean.fill_normal(gen, 0.5, 1.0);
     for (T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
-                  -std::numeric_limits<T>::infinity()}) {
+                  static_cast<T>(-std::numeric_limits<T>::infinity())}) {
       for (std::size_t bad_row : {std::size_t{1}, std::size_t{4}}) {
         matrix<T> x = clean;
         x.at(bad_row, d / 3) = bad;

@@ -7,12 +7,13 @@
 
 namespace norm_test {
 
-template <op O, class T>
+/// γ and β hold P (T, or float for the 16-bit types).
+template <op O, class T, class P = T>
 void check_fused() {
   constexpr op o = O;
   std::mt19937 gen(4242);
   for (std::size_t d : widths()) {
-    affine<T> a(d, gen);
+    affine<P> a(d, gen);
     // Misaligned, strided: x one element off, residual and y with wider rows.
     matrix<T> x(5, d, d + 1, 1), r0(5, d, d + 2), expected_r(5, d, d + 2);
     x.fill_normal(gen, 0.5, 1.0);
@@ -21,18 +22,18 @@ void check_fused() {
       for (std::size_t i = 0; i < d; ++i) expected_r.at(r, i) = static_cast<T>(r0.at(r, i) + x.at(r, i));
     for (int mask = 0; mask < 4; ++mask) {
       const auto w = a.get(mask & 1, mask & 2);
-      for_each_arch([&](auto arch) {
+      for_each_arch_of<T, P>([&](auto arch) {
         using A = decltype(arch);
         INFO("residual_add_" << name(o) << " arch " << A::name() << " d " << d << " mask " << mask);
         matrix<T> r = r0, y(5, d, d + 3, 2);
-        run_fused<O, A, T>(x.cref(), r.ref(), y.ref(), w, 1e-5);
+        run_fused<O, A, T, P>(x.cref(), r.ref(), y.ref(), w, 1e-5);
         CHECK(same_values(r, expected_r));
         CHECK(r.gaps_untouched());
         CHECK(y.gaps_untouched());
-        CHECK(worst_error_ratio<T>(o, r, y, w, 1e-5) <= 1.0);
+        CHECK(worst_error_ratio<T, P>(o, r, y, w, 1e-5) <= 1.0);
         // The plain kernel on the updated residual gives the same values.
         matrix<T> y_plain(5, d);
-        run<O, A, T>(r.cref(), y_plain.ref(), w, 1e-5);
+        run<O, A, T, P>(r.cref(), y_plain.ref(), w, 1e-5);
         CHECK(same_values(y, y_plain));
       });
     }

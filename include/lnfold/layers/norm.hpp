@@ -12,6 +12,8 @@
 // `rows(…, begin, end)` processes rows [begin, end) only, so an engine can split rows over threads
 // (disjoint ranges may run concurrently; the layer itself is immutable after construction).
 // The layer keeps pointers to γ and β: their storage must outlive it.
+// T, the element type of the operands, is float, double, lnfold::float16_t or lnfold::bfloat16_t
+// (norm/half.hpp); P, that of γ and β, is T or, for the 16-bit types, float.
 #pragma once
 
 #include <cstddef>
@@ -43,15 +45,17 @@ const T* affine_pointer(const std::optional<tensor_view<const T>>& v, std::size_
 
 /// A LayerNorm (kind = layer) or RMSNorm (kind = rms) over the last axis, d features, optionally
 /// preceded by a residual add (see the top of this header).
-template <class T, norm_kind Kind>
+template <class T, norm_kind Kind, class P = T>
 class basic_norm {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "lnfold::layers: T must be float or double");
+  static_assert(lnfold::detail::norm_types_v<T, P>,
+                "lnfold::layers: T must be float, double, float16_t or bfloat16_t, and P T or (for the 16-bit "
+                "types) float");
 
  public:
   /// γ and β: rank-1 contiguous views of d elements, or nullopt. Throws lnfold::error on a wrong
   /// size or an ε that is not finite and > 0.
-  basic_norm(std::size_t d, double eps, std::optional<tensor_view<const T>> gamma = {},
-             std::optional<tensor_view<const T>> beta = {})
+  basic_norm(std::size_t d, double eps, std::optional<tensor_view<const P>> gamma = {},
+             std::optional<tensor_view<const P>> beta = {})
       : d_(d), eps_(eps) {
     lnfold::detail::require(d > 0, "lnfold::layers::norm: d must be > 0");
     lnfold::detail::require(eps > 0 && eps < 1e300, "lnfold::layers::norm: eps must be finite and > 0 (got ", eps, ")");
@@ -59,13 +63,13 @@ class basic_norm {
     affine_.beta = detail::affine_pointer(beta, d, "lnfold::layers::norm", "beta");
   }
   /// From raw pointers (d elements each, or null).
-  basic_norm(std::size_t d, double eps, const T* gamma, const T* beta) : basic_norm(d, eps) {
+  basic_norm(std::size_t d, double eps, const P* gamma, const P* beta) : basic_norm(d, eps) {
     affine_ = {gamma, beta};
   }
 
   std::size_t features() const noexcept { return d_; }
   double eps() const noexcept { return eps_; }
-  norm_affine<T> affine() const noexcept { return affine_; }
+  norm_affine<P> affine() const noexcept { return affine_; }
 
   // ---- y = norm(x) ----
 
@@ -124,7 +128,7 @@ class basic_norm {
     check_range(begin, end, xm.rows);
     std::vector<T> scratch(d_);
     for (std::size_t r = begin; r < end; ++r) {
-      for (std::size_t j = 0; j < d_; ++j) scratch[j] = rm(r, j) + xm(r, j);  // rounded once, as r += x
+      for (std::size_t j = 0; j < d_; ++j) scratch[j] = static_cast<T>(rm(r, j) + xm(r, j));  // rounded once, as r += x
       for (std::size_t j = 0; j < d_; ++j) rm(r, j) = scratch[j];
       matrix_ref<T> row(scratch.data(), 1, d_);
       rows(matrix_ref<const T>(row), row, 0, 1);
@@ -153,12 +157,12 @@ class basic_norm {
 
   std::size_t d_;
   double eps_;
-  norm_affine<T> affine_{};
+  norm_affine<P> affine_{};
 };
 
-template <class T>
-using layer_norm = basic_norm<T, norm_kind::layer>;
-template <class T>
-using rms_norm = basic_norm<T, norm_kind::rms>;
+template <class T, class P = T>
+using layer_norm = basic_norm<T, norm_kind::layer, P>;
+template <class T, class P = T>
+using rms_norm = basic_norm<T, norm_kind::rms, P>;
 
 }  // namespace lnfold::layers

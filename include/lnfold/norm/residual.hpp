@@ -15,12 +15,15 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "lnfold/norm/half.hpp"
 #include "lnfold/norm/kernels/rows.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
 
 namespace lnfold {
 
-// Preconditions common to the four functions below: T is float or double; x.cols = d > 0;
+// Preconditions common to the four functions below: T is float, double, float16_t or bfloat16_t
+// (half.hpp; the residual is then rounded to it once per element and the row computed in float), P
+// is T or, for the 16-bit types, float (checked at compile time); x.cols = d > 0;
 // residual and y have x's shape; row strides >= d; data non-null when rows > 0; γ, β null or d
 // elements long; y may be residual or x (same data and stride) and residual may be x, any other
 // overlap is not allowed; 0 < eps < ∞; row_begin <= row_end <= x.rows.
@@ -28,35 +31,35 @@ namespace lnfold {
 // Complexity: O(rows·d) for the rows processed; an empty range does nothing.
 
 /// Rows [row_begin, row_end): residual += x, then y = LayerNorm(residual). Other rows untouched.
-template <class Arch = xsimd::default_arch, class T>
+template <class Arch = xsimd::default_arch, class T, class P = T>
 void residual_add_layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                                  matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps,
+                                  matrix_ref<T> y, norm_affine<P> w, double eps,
                                   std::size_t row_begin, std::size_t row_end) {
   detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
       "lnfold::residual_add_layer_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = LayerNorm(residual).
-template <class Arch = xsimd::default_arch, class T>
+template <class Arch = xsimd::default_arch, class T, class P = T>
 void residual_add_layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                             matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps) {
+                             matrix_ref<T> y, norm_affine<P> w, double eps) {
   detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
       "lnfold::residual_add_layer_norm", x, &residual, y, w, eps, 0, x.rows);
 }
 
 /// Rows [row_begin, row_end): residual += x, then y = RMSNorm(residual). Other rows untouched.
-template <class Arch = xsimd::default_arch, class T>
+template <class Arch = xsimd::default_arch, class T, class P = T>
 void residual_add_rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                                matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps,
+                                matrix_ref<T> y, norm_affine<P> w, double eps,
                                 std::size_t row_begin, std::size_t row_end) {
   detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
       "lnfold::residual_add_rms_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = RMSNorm(residual).
-template <class Arch = xsimd::default_arch, class T>
+template <class Arch = xsimd::default_arch, class T, class P = T>
 void residual_add_rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                           matrix_ref<T> y, norm_affine<std::type_identity_t<T>> w, double eps) {
+                           matrix_ref<T> y, norm_affine<P> w, double eps) {
   detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
       "lnfold::residual_add_rms_norm", x, &residual, y, w, eps, 0, x.rows);
 }

@@ -10,6 +10,7 @@
 
 #include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 
@@ -24,6 +25,7 @@ struct row_scale {
   T mu = T(0);     // μ rounded to T (0 for RMSNorm)
   T mu_lo = T(0);  // μ − mu rounded to T
   T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
+  bool ordinary = true;  // false: the row is recomputed by scaled_norm_row (scaled.hpp) instead
 };
 
 // LayerNorm centers with one subtraction and folds μ_lo into an fma:
@@ -54,44 +56,65 @@ LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, con
 /// is asked for: `vectors<N>(i)` writes N whole vectors from column i, `scalar(i)` one element. A
 /// given element is computed the same way whichever call writes it, as long as the whole vectors of
 /// the row go through `vectors` and only the tail (< W elements) through `scalar`.
+/// x and y hold S, γ and β hold P; the arithmetic is in T = compute_t<S> (float for the 16-bit types,
+/// which are converted on load and rounded once on store, convert.hpp).
 /// Small (pointers and scalars), held by value in the loops that call it: xsimd's stores may alias
 /// anything, and members reached through a pointer would be reloaded after every store.
-template <class Arch, bool Center, bool HasGamma, bool HasBeta, class T>
+template <class Arch, bool Center, bool HasGamma, bool HasBeta, class S, class P = S>
 struct output_row {
+  using T = compute_t<S>;
   using batch = xsimd::batch<T, Arch>;
-  const T* x;
-  T* y;
-  const T* gamma;
-  const T* beta;
+  const S* x;
+  S* y;
+  const P* gamma;
+  const P* beta;
   T mu;      // μ_hi (LayerNorm)
   T scale;   // −inv (LayerNorm) or inv (RMSNorm), see normalize_one
   T offset;  // −μ_lo·inv (LayerNorm)
 
-  output_row(const T* x_, T* y_, row_scale<T> sc, const T* gamma_, const T* beta_) noexcept
+  output_row(const S* x_, S* y_, row_scale<T> sc, const P* gamma_, const P* beta_) noexcept
       : x(x_), y(y_), gamma(gamma_), beta(beta_), mu(sc.mu), scale(Center ? -sc.inv : sc.inv),
         offset(-(sc.mu_lo * sc.inv)) {}
 
+  /// The lane order of pairs (convert.hpp): x, γ, β and y must share it, so S's own order only when
+  /// γ and β are of S too (or absent).
+  static constexpr pair_order order =
+      std::is_same_v<P, S> || !(HasGamma || HasBeta) ? natural_pair_order<S> : pair_order::halves;
+
+  /// N vectors from column i: in pairs (in `order`), the last one alone when N is odd.
   template <std::size_t N>
   LNFOLD_NORM_INLINE void vectors(std::size_t i) const noexcept {
-    static_for<N>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
-      const std::size_t j = i + k * batch::size;
-      batch g(T(1)), b(T(0));
-      if constexpr (HasGamma) g = batch::load_unaligned(gamma + j);
-      if constexpr (HasBeta) b = batch::load_unaligned(beta + j);
-      // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
-      normalize_one<Center, HasGamma, HasBeta>(batch::load_unaligned(x + j), batch(mu), batch(offset),
-                                               batch(scale), g, b)
-          .store_unaligned(y + j);
+    static_for<N / 2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      const std::size_t j = i + 2 * k * batch::size;
+      std::array<batch, 2> g{batch(T(1)), batch(T(1))}, b{batch(T(0)), batch(T(0))};
+      if constexpr (HasGamma) g = load_pair_as<batch, order>(gamma + j);
+      if constexpr (HasBeta) b = load_pair_as<batch, order>(beta + j);
+      const auto v = load_pair_as<batch, order>(x + j);
+      store_pair_as<order>(y + j, normalized(v[0], g[0], b[0]), normalized(v[1], g[1], b[1]));
     });
+    if constexpr (N % 2 == 1) {
+      const std::size_t j = i + (N - 1) * batch::size;
+      batch g(T(1)), b(T(0));
+      if constexpr (HasGamma) g = load_as<batch>(gamma + j);
+      if constexpr (HasBeta) b = load_as<batch>(beta + j);
+      store_as(y + j, normalized(load_as<batch>(x + j), g, b));
+    }
+  }
+
+  LNFOLD_NORM_INLINE batch normalized(const batch& v, const batch& g, const batch& b) const noexcept {
+    // The broadcasts are loop invariant: hoisted where this is inlined into a loop.
+    return normalize_one<Center, HasGamma, HasBeta>(v, batch(mu), batch(offset), batch(scale), g, b);
   }
 
   LNFOLD_NORM_INLINE void scalar(std::size_t i) const noexcept {
     // Same operations as normalize_one, fmas explicit (no contraction left to the compiler).
-    const T t = Center ? mul_add(mu - x[i], scale, offset) : x[i] * scale;
-    if constexpr (HasGamma && HasBeta) y[i] = mul_add(t, gamma[i], beta[i]);
-    else if constexpr (HasGamma) y[i] = t * gamma[i];
-    else if constexpr (HasBeta) y[i] = t + beta[i];
-    else y[i] = t;
+    const auto xi = static_cast<T>(x[i]);
+    const T t = Center ? mul_add(mu - xi, scale, offset) : xi * scale;
+    T v = t;
+    if constexpr (HasGamma && HasBeta) v = mul_add(t, static_cast<T>(gamma[i]), static_cast<T>(beta[i]));
+    else if constexpr (HasGamma) v = t * static_cast<T>(gamma[i]);
+    else if constexpr (HasBeta) v = t + static_cast<T>(beta[i]);
+    y[i] = static_cast<S>(v);
   }
 };
 

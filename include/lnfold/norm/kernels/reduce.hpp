@@ -38,23 +38,9 @@
 
 #include <xsimd/xsimd.hpp>
 
-// The kernels are written with small lambdas over constant indices (static_for); they must all be
-// inlined, or the accumulators leave the registers: force it where the compiler allows.
-// The block loops are already unrolled by hand: at -O3 GCC would unroll them again, schedule all
-// the loads first and spill the accumulators.
-// The reductions themselves stay out of line (LNFOLD_NORM_OUT_OF_LINE): inlined into the row loop,
-// GCC 12 allocated the registers of the LayerNorm loop worse and it ran 5–7% slower in cache.
-#if defined(__GNUC__) || defined(__clang__)
-#define LNFOLD_NORM_INLINE [[gnu::always_inline]] inline
-#define LNFOLD_NORM_LAMBDA_INLINE __attribute__((always_inline))
-#define LNFOLD_NORM_OUT_OF_LINE [[gnu::noinline]]
-#define LNFOLD_NORM_NO_UNROLL _Pragma("GCC unroll 1")
-#else
-#define LNFOLD_NORM_INLINE inline
-#define LNFOLD_NORM_LAMBDA_INLINE
-#define LNFOLD_NORM_OUT_OF_LINE
-#define LNFOLD_NORM_NO_UNROLL
-#endif
+#include "lnfold/norm/half.hpp"
+#include "lnfold/norm/kernels/attributes.hpp"
+#include "lnfold/norm/kernels/convert.hpp"
 
 namespace lnfold::detail {
 
@@ -89,37 +75,57 @@ struct nothing_along {
   LNFOLD_NORM_INLINE void scalar(std::size_t) const noexcept {}
 };
 
-/// Reads a row: x[i].
-template <class T>
+/// Reads a row of S: x[i], in the compute type T (float for the 16-bit types, see convert.hpp).
+template <class S>
 struct plain_source {
-  const T* x;
+  using T = compute_t<S>;
+  const S* x;
   template <class Batch>
   Batch load(std::size_t i) const noexcept {
-    return Batch::load_unaligned(x + i);
+    return load_as<Batch>(x + i);
   }
-  T at(std::size_t i) const noexcept { return x[i]; }
-  T peek(std::size_t i) const noexcept { return x[i]; }
+  /// Columns [i, i + 2W) in S's natural pair order (convert.hpp): for a sum any order will do.
+  template <class Batch>
+  std::array<Batch, 2> load_pair(std::size_t i) const noexcept {
+    return load_pair_as<Batch, natural_pair_order<S>>(x + i);
+  }
+  T at(std::size_t i) const noexcept { return static_cast<T>(x[i]); }
+  T peek(std::size_t i) const noexcept { return static_cast<T>(x[i]); }
 };
 
 /// Reads r[i] + x[i] and writes it back to r[i] (the fused residual add): the sum is rounded
-/// once, exactly as `r += x` would. `peek` computes the same value without storing it.
-/// r and x may be the same pointer (then r doubles); any other overlap is not allowed.
-template <class T>
+/// once to S, exactly as `r += x` would (for the 16-bit types the float sum is rounded to S, which is
+/// the exact sum rounded once: float has more than 2p + 2 bits for their p, so the double rounding is
+/// innocuous), and the reduction sees what r now holds. `peek` computes the same value without
+/// storing it. r and x may be the same pointer (then r doubles); any other overlap is not allowed.
+template <class S>
 struct residual_source {
-  T* r;
-  const T* x;
+  using T = compute_t<S>;
+  S* r;
+  const S* x;
   template <class Batch>
   Batch load(std::size_t i) const noexcept {
-    const Batch s = Batch::load_unaligned(r + i) + Batch::load_unaligned(x + i);
-    s.store_unaligned(r + i);
-    return s;
+    const Batch s = load_as<Batch>(r + i) + load_as<Batch>(x + i);
+    store_as(r + i, s);
+    if constexpr (std::is_same_v<S, T>) return s;
+    else return load_as<Batch>(r + i);  // the rounded sum, forwarded from the store
+  }
+  template <class Batch>
+  std::array<Batch, 2> load_pair(std::size_t i) const noexcept {
+    constexpr pair_order order = natural_pair_order<S>;
+    const auto [r0, r1] = load_pair_as<Batch, order>(r + i);
+    const auto [x0, x1] = load_pair_as<Batch, order>(x + i);
+    const Batch s0 = r0 + x0, s1 = r1 + x1;
+    store_pair_as<order>(r + i, s0, s1);
+    if constexpr (std::is_same_v<S, T>) return {s0, s1};
+    else return load_pair_as<Batch, order>(r + i);
   }
   T at(std::size_t i) const noexcept {
-    const T s = r[i] + x[i];
+    const auto s = static_cast<S>(static_cast<T>(r[i]) + static_cast<T>(x[i]));
     r[i] = s;
-    return s;
+    return static_cast<T>(s);
   }
-  T peek(std::size_t i) const noexcept { return r[i] + x[i]; }
+  T peek(std::size_t i) const noexcept { return static_cast<T>(static_cast<S>(static_cast<T>(r[i]) + static_cast<T>(x[i]))); }
 };
 
 /// U zero batches (assigned one by one: a fill() would go through memory).
@@ -182,26 +188,33 @@ LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
   total += widen(a[0]);
 }
 
-/// The loop skeleton shared by all reductions: `step(k, i, first)` consumes the vector at column i
-/// into accumulator k, or, when `first` (a bool_constant) is true, starts the accumulator with it
+/// The loop skeleton shared by all reductions: `step(k, v, first)` consumes v, the vector `src` gives
+/// for some columns, into accumulator k, or, when `first` (a bool_constant) is true, starts the
+/// accumulator with it
 /// (the first step of a block: that saves re-zeroing U accumulators per block in a loop bound by the
 /// instructions it issues, and gives the same bits: an accumulator starting at +0 differs only in
 /// the sign of a zero, which the double total, itself starting at +0, absorbs); `flush_all()` adds
 /// the accumulators to the double totals; `reset_all()` zeroes them; `tail(i)` consumes one scalar.
 /// Full blocks, then < Block unrolled steps, then < U single vectors (accumulators 1..U−1), then the
-/// scalar tail.
+/// scalar tail. An unrolled step reads its U vectors as pairs (src.load_pair: for bfloat16_t rows in
+/// another lane order, which a sum does not see), the single vectors one by one (src.load).
 /// `along` is work on another row of the same width done column by column with the reduction (the
 /// output pass of the previous row, apply.hpp): `along.vectors<N>(i)` with the same columns as
 /// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of this
 /// row and the stores of that one form steady streams, and the reduction's latency chains overlap
 /// with the stores instead of running as a separate phase.
-template <std::size_t W, std::size_t U, std::size_t Block, class Step, class Flush, class Reset,
+template <class Batch, std::size_t U, std::size_t Block, class Src, class Step, class Flush, class Reset,
           class Tail, class Along>
-LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_all, Reset&& reset_all,
-                                    Tail&& tail, Along along) {
-  constexpr std::size_t unrolled = U * W, span = Block * unrolled;
+LNFOLD_NORM_INLINE void reduce_loop(const Src& src, std::size_t d, Step&& step, Flush&& flush_all,
+                                    Reset&& reset_all, Tail&& tail, Along along) {
+  static_assert(U % 2 == 0, "reduce_loop reads the unrolled vectors in pairs");
+  constexpr std::size_t W = Batch::size, unrolled = U * W, span = Block * unrolled;
   auto unrolled_step = [&](std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
-    static_for<U>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE { step(k, i + k * W, first); });
+    static_for<U / 2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      const auto pair = src.template load_pair<Batch>(i + 2 * k * W);
+      step(std::integral_constant<std::size_t, 2 * k>{}, pair[0], first);
+      step(std::integral_constant<std::size_t, 2 * k + 1>{}, pair[1], first);
+    });
     along.template vectors<U>(i);
   };
   std::size_t i = 0;
@@ -218,7 +231,8 @@ LNFOLD_NORM_INLINE void reduce_loop(std::size_t d, Step&& step, Flush&& flush_al
   for (; i + unrolled <= d; i += unrolled) unrolled_step(i, std::false_type{});
   static_for<U - 1>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
     if (i + W <= d) {
-      step(std::integral_constant<std::size_t, decltype(k)::value + 1>{}, i, std::false_type{});
+      step(std::integral_constant<std::size_t, decltype(k)::value + 1>{}, src.template load<Batch>(i),
+           std::false_type{});
       along.template vectors<1>(i);
       i += W;
     }
@@ -238,10 +252,9 @@ LNFOLD_NORM_OUT_OF_LINE double sum_squares(Src src, std::size_t d, Along along) 
   auto acc = zeros<batch, U>();
   xsimd::batch<double, Arch> wide(0.0);
   double total = 0.0;  // the scalar tail
-  reduce_loop<batch::size, U, rms_block>(
-      d,
-      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
-        const batch v = src.template load<batch>(i);
+  reduce_loop<batch, U, rms_block>(
+      src, d,
+      [&](auto k, const batch& v, auto first) LNFOLD_NORM_LAMBDA_INLINE {
         if constexpr (decltype(first)::value) acc[k] = v * v;
         else acc[k] = xsimd::fma(v, v, acc[k]);
       },
@@ -263,11 +276,11 @@ LNFOLD_NORM_OUT_OF_LINE double sums(Src src, std::size_t d, Along along) noexcep
   auto acc = zeros<batch, U>();
   xsimd::batch<double, Arch> wide(0.0);
   double total = 0.0;  // the scalar tail
-  reduce_loop<batch::size, U, ln_block>(
-      d,
-      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
-        if constexpr (decltype(first)::value) acc[k] = src.template load<batch>(i);
-        else acc[k] += src.template load<batch>(i);
+  reduce_loop<batch, U, ln_block>(
+      src, d,
+      [&](auto k, const batch& v, auto first) LNFOLD_NORM_LAMBDA_INLINE {
+        if constexpr (decltype(first)::value) acc[k] = v;
+        else acc[k] += v;
       },
       [&]() LNFOLD_NORM_LAMBDA_INLINE { flush<U>(acc, wide); },
       [&]() LNFOLD_NORM_LAMBDA_INLINE { acc = zeros<batch, U>(); },
@@ -293,10 +306,10 @@ LNFOLD_NORM_OUT_OF_LINE shifted_sums_t shifted_sums(Src src, std::size_t d, T sh
   auto a1 = zeros<batch, U>(), a2 = zeros<batch, U>();
   xsimd::batch<double, Arch> w1(0.0), w2(0.0);
   shifted_sums_t total;  // the scalar tail
-  reduce_loop<batch::size, U, ln_block>(
-      d,
-      [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
-        const batch minus_t = s - src.template load<batch>(i);
+  reduce_loop<batch, U, ln_block>(
+      src, d,
+      [&](auto k, const batch& v, auto first) LNFOLD_NORM_LAMBDA_INLINE {
+        const batch minus_t = s - v;
         if constexpr (decltype(first)::value) {
           a1[k] = minus_t;
           a2[k] = minus_t * minus_t;

@@ -29,13 +29,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
 #include "lnfold/norm/checks.hpp"
 #include "lnfold/norm/kernels/apply.hpp"
 #include "lnfold/norm/kernels/reduce.hpp"
+#include "lnfold/norm/kernels/scaled.hpp"
 #include "lnfold/norm/matrix_ref.hpp"
+#include "lnfold/norm/streaming.hpp"
 
 namespace lnfold::detail {
 
@@ -52,6 +58,18 @@ T median3(T a, T b, T c) noexcept {
   return std::max(std::min(a, b), std::min(std::max(a, b), c));
 }
 
+/// Whether the vector path can compute a row in T, from v = σ² + ε (LayerNorm) or mean(x²) + ε
+/// (RMSNorm) as its sums in T give it (see scaled.hpp): false when the sums were not finite (NaN
+/// fails both comparisons); below the range, squares that underflowed in T (each off by at most
+/// half T's smallest subnormal) could matter against v, and 1/sqrt(v) would not fit in T; above it,
+/// 1/sqrt(v) would be subnormal in T. The bounds leave a factor 2^24 (float) / 2^120 (double) of
+/// margin on each side.
+template <class T>
+bool ordinary_range(double v) noexcept {
+  if constexpr (std::is_same_v<T, float>) return v >= 0x1p-100 && v <= 0x1p200;
+  else return v >= 0x1p-900 && v <= std::numeric_limits<double>::max();
+}
+
 template <class T>
 row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t d, double eps) noexcept {
   const auto dd = static_cast<double>(d);
@@ -66,7 +84,7 @@ row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t
   const double lo = (a - (hi - bv)) + (m1 - bv);
   const auto mu_hi = static_cast<T>(hi);
   return {mu_hi, static_cast<T>((hi - static_cast<double>(mu_hi)) + lo),
-          static_cast<T>(1.0 / std::sqrt(var + eps))};
+          static_cast<T>(1.0 / std::sqrt(var + eps)), ordinary_range<T>(var + eps)};
 }
 
 /// True when σ² = S2/d − m1² would amplify the rounding errors of S2 by more than K.
@@ -79,10 +97,10 @@ inline bool ln_cancels(const shifted_sums_t& s, std::size_t d) noexcept {
 /// μ and 1/sqrt(σ²+ε) of a row. `src` is read (and, for the fused source, written) once; the
 /// fallback and the two-pass variant re-read `row`, which then holds the values `src` produced.
 /// `along` runs with the first pass (see reduce_loop).
-template <class Arch, ln_method Method, class T, class Src, class Along>
-LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const T* row, std::size_t d, double eps,
+template <class Arch, ln_method Method, class T, class Src, class S, class Along>
+LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const S* row, std::size_t d, double eps,
                                                  const Along& along) noexcept {
-  const plain_source<T> again{row};
+  const plain_source<S> again{row};
   T shift;
   shifted_sums_t s;
   if constexpr (Method == ln_method::two_pass) {
@@ -103,9 +121,26 @@ LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const T* row, s
 template <class Arch, class T, class Src, class Along>
 LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, double eps,
                                                const Along& along) noexcept {
+  const double v = sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps;
   row_scale<T> out;
-  out.inv = static_cast<T>(1.0 / std::sqrt(sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps));
+  out.inv = static_cast<T>(1.0 / std::sqrt(v));
+  out.ordinary = ordinary_range<T>(v);
   return out;
+}
+
+/// Whether a call writes y with non-temporal stores (streaming.hpp): y is at least the threshold,
+/// every row of it starts on a register boundary, and it is neither x nor the residual.
+template <class Arch, class S>
+bool streams_output(matrix_ref<S> y, const void* x, const void* residual) noexcept {
+  if constexpr (!can_stream<Arch>) {
+    return false;
+  } else {
+    constexpr std::size_t register_bytes = xsimd::batch<compute_t<S>, Arch>::size * sizeof(compute_t<S>);
+    const std::size_t bytes = y.rows * y.row_stride * sizeof(S);
+    const void* out = y.data;
+    return bytes >= norm_streaming_threshold() && reinterpret_cast<std::uintptr_t>(out) % register_bytes == 0 &&
+           (y.row_stride * sizeof(S)) % register_bytes == 0 && out != x && out != residual;
+  }
 }
 
 /// Calls f(bool_constant<has γ>, bool_constant<has β>) once, so the row loops are specialized.
@@ -125,54 +160,97 @@ void with_affine(const norm_affine<T>& w, F&& f) {
 /// Rows [row_begin, row_end) of y = norm(x) when `residual` is nullptr, else of r += x; y = norm(r)
 /// with `residual` a pointer to r. Which one is a compile-time choice, so a caller of the plain norm
 /// never instantiates the fused kernels and vice versa (half the code, and half the build time of
-/// the tests).
-template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class T,
-          class Residual>
-void norm_rows(matrix_ref<const std::type_identity_t<T>> x, Residual residual, matrix_ref<T> y,
-               norm_affine<std::type_identity_t<T>> w, double eps, std::size_t row_begin,
-               std::size_t row_end) {
+/// the tests). x, r and y hold S, γ and β hold P; the arithmetic is in T = compute_t<S>.
+template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class S,
+          class Residual, class P>
+void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, matrix_ref<S> y,
+               norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  using T = compute_t<S>;
   constexpr bool fused = !std::is_same_v<Residual, std::nullptr_t>;
-  static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<T>*>,
-                "norm_rows: residual must be nullptr or a pointer to a matrix_ref<T>");
+  static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<S>*>,
+                "norm_rows: residual must be nullptr or a pointer to a matrix_ref<S>");
   const std::size_t d = x.cols;
   if (row_begin == row_end) return;
+  const void* residual_data = nullptr;
+  if constexpr (fused) residual_data = residual->data;
+  const bool stream = streams_output<Arch>(y, x.data, residual_data);
+  // Streaming (streaming.hpp): each row is written to an L1-resident staging row, then copied out
+  // with non-temporal stores. This keeps one compiled output pass: streaming from it directly would
+  // need it compiled a second time with the other stores (every caller's build time) or a run-time
+  // choice of store inside the pipelined loop that ordinary, in-cache calls would pay for.
+  std::unique_ptr<S[]> staging;
+  if (stream) staging.reset(new (std::nothrow) S[d]);
+  const bool streaming = staging != nullptr;
+  auto destination = [&](std::size_t r) { return streaming ? staging.get() : y.row(r); };
+  auto finish_row = [&](std::size_t r) {
+    if (streaming) stream_copy<Arch>(y.row(r), staging.get(), d * sizeof(S));
+  };
   with_affine(w, [&](auto has_gamma, auto has_beta) {
     constexpr bool G = decltype(has_gamma)::value, B = decltype(has_beta)::value;
     constexpr bool center = Kind == norm_kind::layer;
-    using output = output_row<Arch, center, G, B, T>;
+    using output = output_row<Arch, center, G, B, S, P>;
+    // What the output pass reads: x, or the updated residual.
+    auto input_row = [&](std::size_t r) -> const S* {
+      if constexpr (fused) return residual->row(r);
+      else return x.row(r);
+    };
+    struct row_stats {
+      output out;
+      bool ordinary;
+    };
     // The statistics of row r (reading x, or updating the residual), with `along` (the output of
     // the previous row) interleaved column by column; returns the output of row r, to be written.
     auto stats = [&](std::size_t r, const auto& along) {
-      const T* in;  // what the output pass reads: x, or the updated residual
-      if constexpr (fused) in = residual->row(r);
-      else in = x.row(r);
+      const S* in = input_row(r);
       auto scale = [&](const auto& src) {
         if constexpr (center) return layer_norm_scale<Arch, Method, T>(src, in, d, eps, along);
         else return rms_norm_scale<Arch, T>(src, d, eps, along);
       };
       row_scale<T> sc;
-      if constexpr (!fused) sc = scale(plain_source<T>{in});
-      else sc = scale(residual_source<T>{residual->row(r), x.row(r)});
-      return output(in, y.row(r), sc, w.gamma, w.beta);
+      if constexpr (!fused) sc = scale(plain_source<S>{in});
+      else sc = scale(residual_source<S>{residual->row(r), x.row(r)});
+      return row_stats{output(in, destination(r), sc, w.gamma, w.beta), sc.ordinary};
     };
     // Software-pipelined over rows: the statistics of row r run together with the output of row
     // r − 1, so memory sees one read stream and one write stream, as in y = s·x, and the statistics
     // never run as a phase of their own. Each row's arithmetic does not depend on its neighbours,
-    // so a row gets the same result in any row range.
-    output pending = stats(row_begin, nothing_along{});
-    for (std::size_t r = row_begin + 1; r < row_end; ++r) pending = stats(r, pending);
-    write_rows(pending, d);
+    // so a row gets the same result in any row range. A row the vector path cannot compute
+    // (row_scale::ordinary, scaled.hpp) is written at once by scaled_norm_row (unless it declines:
+    // a NaN or an infinity in the row), and the next row's statistics run alone.
+    row_stats current = stats(row_begin, nothing_along{});
+    for (std::size_t r = row_begin;; ++r) {
+      const bool written = !current.ordinary && scaled_norm_row<center>(input_row(r), y.row(r), d, w.gamma,
+                                                                        w.beta, eps);
+      if (r + 1 == row_end) {
+        if (!written) {
+          write_rows(current.out, d);
+          finish_row(r);
+        }
+        break;
+      }
+      const row_stats next = written ? stats(r + 1, nothing_along{}) : stats(r + 1, current.out);
+      if (!written) finish_row(r);
+      current = next;
+    }
   });
+  if (streaming) end_streaming();
 }
 
+/// The element types the public entry points take: S for x, the residual and y; P for γ and β.
+template <class S, class P>
+inline constexpr bool norm_types_v =
+    (std::is_same_v<S, float> || std::is_same_v<S, double> || is_16bit_float_v<S>) &&
+    (std::is_same_v<P, S> || (is_16bit_float_v<S> && std::is_same_v<P, float>));
+
 /// What every public SIMD entry point does (layer_norm.hpp, rms_norm.hpp, residual.hpp): the
-/// element type checked at compile time, the arguments at run time (messages name `fn`), then the
+/// element types checked at compile time, the arguments at run time (messages name `fn`), then the
 /// rows [row_begin, row_end). `residual` is nullptr for the plain norms.
-template <class Arch, norm_kind Kind, class T, class Residual>
-void checked_norm_rows(const char* fn, matrix_ref<const T> x, Residual residual, matrix_ref<T> y,
-                       norm_affine<T> w, double eps, std::size_t row_begin, std::size_t row_end) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "lnfold norms: T must be float or double");
+template <class Arch, norm_kind Kind, class S, class Residual, class P>
+void checked_norm_rows(const char* fn, matrix_ref<const S> x, Residual residual, matrix_ref<S> y,
+                       norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  static_assert(norm_types_v<S, P>,
+                "lnfold norms: x, y (and the residual) must hold float, double, lnfold::float16_t or "
+                "lnfold::bfloat16_t, and γ, β (norm_affine<P>) the same type, or float for the 16-bit types");
   if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
     check_norm_args(fn, x, y, eps, row_begin, row_end);
   } else {
