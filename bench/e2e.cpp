@@ -84,7 +84,9 @@ rn::model_bundle<rn::gpt2_runner>& stack(std::int64_t d) {
   return *b;
 }
 
-const char* variant_name(std::int64_t v) { return v == original ? "original" : v == converted ? "converted" : "no_norm"; }
+const char* variant_name(std::int64_t v) {
+  return v == original ? "original" : v == converted ? "converted" : "no_norm";
+}
 
 // Names like BM_gpt2/original/128 (Google Benchmark appends /real_time: wall time is what is timed,
 // as the runners' norm clock does).

@@ -20,16 +20,23 @@ lnfold::graph pre_ln_stack(std::int64_t nodes) {
   const auto ids = g.add_node("ids", {.kind = op_kind::input}, {}, shape{1, tokens});
   node_id x = g.add_node("wte", {.kind = op_kind::embedding, .weight = g.add_param("wte", {1000, d})}, {ids}, hidden);
   const auto linear = [&](const std::string& name, node_id in) {
-    return g.add_node(name, {.kind = op_kind::linear, .weight = g.add_param(name + ".w", {d, d}),
-                             .bias = g.add_param(name + ".b", {d})}, {in}, hidden);
+    return g.add_node(
+        name,
+        {.kind = op_kind::linear, .weight = g.add_param(name + ".w", {d, d}), .bias = g.add_param(name + ".b", {d})},
+        {in}, hidden);
   };
   const auto layer_norm = [&](const std::string& name, node_id in) {
-    return g.add_node(name, {.kind = op_kind::layer_norm, .eps = 1e-5, .gamma = g.add_param(name + ".g", {d}),
-                             .beta = g.add_param(name + ".b", {d})}, {in}, hidden);
+    return g.add_node(name,
+                      {.kind = op_kind::layer_norm,
+                       .eps = 1e-5,
+                       .gamma = g.add_param(name + ".g", {d}),
+                       .beta = g.add_param(name + ".b", {d})},
+                      {in}, hidden);
   };
   for (std::int64_t l = 0; static_cast<std::int64_t>(g.node_count()) + 6 < nodes; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
-    const auto act = g.add_node(p + "act", {.kind = op_kind::gelu}, {linear(p + "fc1", layer_norm(p + "ln", x))}, hidden);
+    const auto act = g.add_node(p + "act", {.kind = op_kind::gelu}, {linear(p + "fc1", layer_norm(p + "ln", x))},
+                                hidden);
     x = g.add_node(p + "resid", {.kind = op_kind::add}, {x, linear(p + "fc2", act)}, hidden);
   }
   g.set_graph_output(linear("head", layer_norm("ln_f", x)));

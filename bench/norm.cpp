@@ -260,11 +260,10 @@ template <class T = float>
 void rms_norm_simd(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T> y, lnfold::norm_affine<T> w, double e) {
   lnfold::rms_norm(x, y, w, e);
 }
-void layer_norm_two_pass(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
-                         lnfold::norm_affine<float> w, double e) {
+void layer_norm_two_pass(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w,
+                         double e) {
   using namespace lnfold::detail;
-  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, nullptr, y, w, e, 0,
-                                                                               x.rows);
+  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, nullptr, y, w, e, 0, x.rows);
 }
 template <class T = float>
 void residual_layer_norm_simd(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T> r, lnfold::matrix_ref<T> y,
@@ -279,18 +278,17 @@ void residual_rms_norm_simd(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T>
 void residual_layer_norm_two_pass(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
                                   lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w, double e) {
   using namespace lnfold::detail;
-  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, &r, y, w, e, 0,
-                                                                               x.rows);
+  norm_rows<xsimd::default_arch, norm_kind::layer, ln_method::two_pass, float>(x, &r, y, w, e, 0, x.rows);
 }
 
 // ---- scalar: the long double reference --------------------------------------------------------------
 
-void layer_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
-                       lnfold::norm_affine<float> w, double e) {
+void layer_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w,
+                       double e) {
   lnfold::reference_layer_norm(x, y, w, e);
 }
-void rms_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
-                     lnfold::norm_affine<float> w, double e) {
+void rms_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w,
+                     double e) {
   lnfold::reference_rms_norm(x, y, w, e);
 }
 void residual_layer_norm_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> r,
@@ -317,8 +315,7 @@ float horizontal_sum(__m256 v) {
 }
 
 /// y = (x − mu)·inv·γ + β over one row (mu = 0 for RMSNorm).
-void handwritten_output(const float* x, float* y, const float* g, const float* b, std::size_t d, float mu,
-                        float inv) {
+void handwritten_output(const float* x, float* y, const float* g, const float* b, std::size_t d, float mu, float inv) {
   const __m256 m = _mm256_set1_ps(mu), s = _mm256_set1_ps(inv);
   std::size_t i = 0;
   for (; i + 8 <= d; i += 8) {
@@ -328,8 +325,8 @@ void handwritten_output(const float* x, float* y, const float* g, const float* b
   for (; i < d; ++i) y[i] = (x[i] - mu) * inv * g[i] + b[i];
 }
 
-void rms_norm_handwritten(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y,
-                          lnfold::norm_affine<float> w, double e) {
+void rms_norm_handwritten(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<float> y, lnfold::norm_affine<float> w,
+                          double e) {
   const std::size_t d = x.cols;
   for (std::size_t r = 0; r < x.rows; ++r) {
     const float* xr = x.row(r);
@@ -425,9 +422,7 @@ void BM_eigen(benchmark::State& state) {
 }
 #endif
 
-void shapes(benchmark::internal::Benchmark* b) {
-  b->ArgsProduct({{1, 64, 8192}, {768, 1024, 4096}});
-}
+void shapes(benchmark::internal::Benchmark* b) { b->ArgsProduct({{1, 64, 8192}, {768, 1024, 4096}}); }
 
 constexpr std::size_t never_stream = std::numeric_limits<std::size_t>::max();
 
@@ -469,7 +464,9 @@ BENCHMARK(BM_simd_residual<bfloat16_t, residual_rms_norm_simd<bfloat16_t>>)
     ->Apply(shapes);
 BENCHMARK(BM_simd<float, layer_norm_scalar>)->Name("BM_layer_norm_scalar")->Apply(shapes);
 BENCHMARK(BM_simd<float, rms_norm_scalar>)->Name("BM_rms_norm_scalar")->Apply(shapes);
-BENCHMARK(BM_simd_residual<float, residual_layer_norm_scalar>)->Name("BM_residual_add_layer_norm_scalar")->Apply(shapes);
+BENCHMARK(BM_simd_residual<float, residual_layer_norm_scalar>)
+    ->Name("BM_residual_add_layer_norm_scalar")
+    ->Apply(shapes);
 BENCHMARK(BM_simd_residual<float, residual_rms_norm_scalar>)->Name("BM_residual_add_rms_norm_scalar")->Apply(shapes);
 #if defined(__AVX2__) && defined(__FMA__)
 BENCHMARK(BM_simd<float, layer_norm_handwritten>)->Name("BM_layer_norm_handwritten")->Apply(shapes);

@@ -52,8 +52,10 @@ struct fixture {
   buffer x, dy, dx, gamma;
   std::vector<double> dgamma, dbeta;
   explicit fixture(const benchmark::State& state)
-      : rows(static_cast<std::size_t>(state.range(0))), d(static_cast<std::size_t>(state.range(1))),
-        dgamma(d, 0.0), dbeta(d, 0.0) {
+      : rows(static_cast<std::size_t>(state.range(0))),
+        d(static_cast<std::size_t>(state.range(1))),
+        dgamma(d, 0.0),
+        dbeta(d, 0.0) {
     std::mt19937 gen(42);
     x = make_buffer(rows * d, 0.5f, gen, 0);
     dy = make_buffer(rows * d, 0.0f, gen, 1);
@@ -107,8 +109,8 @@ void residual_rms_norm_backward_simd(lnfold::matrix_ref<const float> r, lnfold::
   lnfold::residual_add_rms_norm_backward(r, dy, dr, w, g, e);
 }
 void layer_norm_backward_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<const float> dy,
-                                lnfold::matrix_ref<float> dx, lnfold::norm_affine<float> w,
-                                lnfold::norm_affine_grads g, double e) {
+                                lnfold::matrix_ref<float> dx, lnfold::norm_affine<float> w, lnfold::norm_affine_grads g,
+                                double e) {
   lnfold::reference_layer_norm_backward(x, dy, dx, w, g.dgamma, g.dbeta, e);
 }
 void rms_norm_backward_scalar(lnfold::matrix_ref<const float> x, lnfold::matrix_ref<const float> dy,

@@ -123,9 +123,9 @@ int convert(const arguments& args) {
   const double f64 = converted_difference<double>(g, plan), f32 = converted_difference<float>(g, plan);
   const char* size_name = args.standard ? "standard" : "tiny";
   if (args.json) {
-    std::cout << "{\"architecture\": \"" << args.name << "\", \"size\": \"" << size_name << "\", \"lns\": "
-              << plan.lns.size() << ", \"converted\": " << plan.foldable_count() << ", \"max_rel_diff_f64\": "
-              << f64 << ", \"max_rel_diff_f32\": " << f32 << "}\n";
+    std::cout << "{\"architecture\": \"" << args.name << "\", \"size\": \"" << size_name
+              << "\", \"lns\": " << plan.lns.size() << ", \"converted\": " << plan.foldable_count()
+              << ", \"max_rel_diff_f64\": " << f64 << ", \"max_rel_diff_f32\": " << f32 << "}\n";
   } else {
     std::cout << args.name << " (" << size_name << " configuration, random weights): " << plan.foldable_count()
               << " of " << plan.lns.size() << " LayerNorms converted to RMSNorm\n"

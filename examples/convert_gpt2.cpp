@@ -35,11 +35,13 @@ int main(int argc, char** argv) {
   lnfold::fold_options options;
   if (argc == 3 && std::string_view(argv[1]) == "--tied" && std::string_view(argv[2]) == "untie") {
     options.tied = lnfold::tied_policy::untie;
-  } else if (!(argc == 1 || (argc == 3 && std::string_view(argv[1]) == "--tied" && std::string_view(argv[2]) == "rank1"))) {
+  } else if (!(argc == 1 ||
+               (argc == 3 && std::string_view(argv[1]) == "--tied" && std::string_view(argv[2]) == "rank1"))) {
     std::cerr << "usage: lnfold-convert-gpt2 [--tied rank1|untie]\n";
     return 2;
   }
-  const lnfold::graph g = lnfold::build_gpt2({.layers = 2, .d = 64, .heads = 4, .vocab = 512, .positions = 64, .seq = 16});
+  const lnfold::graph g = lnfold::build_gpt2(
+      {.layers = 2, .d = 64, .heads = 4, .vocab = 512, .positions = 64, .seq = 16});
   std::cout << "GPT-2, 2 layers, d = 64, vocab 512: " << g.node_count() << " nodes, " << g.param_count()
             << " parameters\n\n";
 

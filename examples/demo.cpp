@@ -65,10 +65,10 @@ struct result {
   double max_rel_diff = 0;
   std::size_t argmax_same = 0, positions = 0;
   stats ln_ms, rms_ms, speedup, norm_before, norm_after, ln_cpu_ms, rms_cpu_ms, speedup_cpu;
-  stats norm_ratio;                              ///< per run: norm_after / norm_before inside the forward
+  stats norm_ratio;                                        ///< per run: norm_after / norm_before inside the forward
   stats alone_ms_before, alone_ms_after, alone_run_ratio;  ///< the same norm calls alone (norms_alone), per run
-  stats kernel_run_ratio;                         ///< bench_norm's fused kernels, per repetition
-  std::size_t converted_faster_runs = 0, runs = 0;  ///< runs in which the converted forward was faster
+  stats kernel_run_ratio;                                  ///< bench_norm's fused kernels, per repetition
+  std::size_t converted_faster_runs = 0, runs = 0;         ///< runs in which the converted forward was faster
   // Σ over norm calls of each call's minimum over runs, ms: inside the forward and alone; and the
   // fused kernels' fastest time per call at bench_norm's shape, µs.
   double inside_before = 0, inside_after = 0, alone_before = 0, alone_after = 0, kernel_ln_us = 0, kernel_rms_us = 0;
@@ -194,8 +194,7 @@ std::string plan_summary(const lnfold::graph& g, const lnfold::fold_plan& plan, 
           << " stored means";
     else if (t.resolution == lnfold::tied_policy::untie)
       out << "untied: the embedding gets a centered copy, the head keeps the original";
-    else
-      out << "refused";
+    else out << "refused";
   }
   out << "\n  affine: γ/β folded into the following linear for " << s.affine_folded.size() << " of "
       << s.converted.size() << " converted norms\n";
@@ -268,9 +267,10 @@ void print_text(const std::vector<result>& results, const options& o) {
                 r.max_rel_diff, r.argmax_same, r.positions,
                 r.max_rel_diff <= 1e-4 && r.argmax_same == r.positions ? "same model" : "MISMATCH");
   }
-  std::printf("Median of %d interleaved runs after a warm-up; [min-max]. forward and norm: wall clock; CPU time: "
-              "std::clock of the whole forward. norm = inside LayerNorm/RMSNorm and the residual adds fused with them.\n",
-              o.repeats);
+  std::printf(
+      "Median of %d interleaved runs after a warm-up; [min-max]. forward and norm: wall clock; CPU time: "
+      "std::clock of the whole forward. norm = inside LayerNorm/RMSNorm and the residual adds fused with them.\n",
+      o.repeats);
   std::printf("%-6s %6s  %-24s %-24s %-20s %-20s %-22s %-22s %s\n", "model", "tokens", "forward LN (ms)",
               "forward RMS (ms)", "speedup", "speedup (CPU time)", "norm LN (ms)", "norm RMS (ms)", "norm share");
   for (const auto& r : results) {
@@ -291,14 +291,15 @@ void print_text(const std::vector<result>& results, const options& o) {
                 r.name.c_str());
   std::printf(".\n");
 
-  std::printf("\nNormalization time, converted / original (RMS/LN; below 1: the converted norms are faster), three ways "
-              "in this process:\n"
-              "  inside = the norm calls of the forward passes (%d runs), alone = the same calls back to back at the "
-              "model's [tokens, d] (31 runs),\n"
-              "  ms = sum over the norm calls of each call's fastest run; kernel = bench_norm's "
-              "BM_residual_add_{rms,layer}_norm_simd/64/768, µs per call of the fastest of 31 batches.\n"
-              "  The ratio of the fastest times comes first, then the median [min-max] of the per-run ratios.\n",
-              o.repeats);
+  std::printf(
+      "\nNormalization time, converted / original (RMS/LN; below 1: the converted norms are faster), three ways "
+      "in this process:\n"
+      "  inside = the norm calls of the forward passes (%d runs), alone = the same calls back to back at the "
+      "model's [tokens, d] (31 runs),\n"
+      "  ms = sum over the norm calls of each call's fastest run; kernel = bench_norm's "
+      "BM_residual_add_{rms,layer}_norm_simd/64/768, µs per call of the fastest of 31 batches.\n"
+      "  The ratio of the fastest times comes first, then the median [min-max] of the per-run ratios.\n",
+      o.repeats);
   std::printf("%-6s %6s  %-10s %-10s %-30s %-10s %-10s %-30s %-8s %-8s %s\n", "model", "tokens", "inside LN",
               "inside RMS", "inside RMS/LN", "alone LN", "alone RMS", "alone RMS/LN", "kern LN", "kern RMS",
               "kernel RMS/LN");
@@ -327,27 +328,28 @@ void print_json(const std::vector<result>& results) {
   std::printf("{\"models\": [");
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
-    std::printf("%s\n  {\"name\": \"%s\", \"tokens\": %zu, \"max_rel_diff\": %.3g, \"argmax_equal\": %s, "
-                "\"ln_ms\": %.3f, \"rms_ms\": %.3f, \"speedup\": %.4f, \"norm_ms_before\": %.4f, "
-                "\"norm_ms_after\": %.4f, \"norm_share\": %.5f, "
-                "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
-                "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f], "
-                "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f], "
-                "\"converted_faster_runs\": %zu, \"runs\": %zu, \"inside_norm_ms_before\": %.4f, "
-                "\"inside_norm_ms_after\": %.4f, \"inside_ratio\": %.4f, \"inside_ratio_median\": %.4f, "
-                "\"inside_ratio_range\": [%.4f, %.4f], \"alone_norm_ms_before\": %.4f, \"alone_norm_ms_after\": %.4f, "
-                "\"alone_ratio\": %.4f, \"alone_ratio_median\": %.4f, \"alone_ratio_range\": [%.4f, %.4f], "
-                "\"kernel_us_ln\": %.3f, \"kernel_us_rms\": %.3f, \"kernel_ratio\": %.4f, "
-                "\"kernel_ratio_median\": %.4f, \"kernel_ratio_range\": [%.4f, %.4f]}",
-                i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
-                r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
-                r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max,
-                r.speedup.min, r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max,
-                r.ln_cpu_ms.median, r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max,
-                r.converted_faster_runs, r.runs, r.inside_before, r.inside_after, r.inside_ratio(), r.norm_ratio.median,
-                r.norm_ratio.min, r.norm_ratio.max, r.alone_before, r.alone_after, r.alone_ratio(),
-                r.alone_run_ratio.median, r.alone_run_ratio.min, r.alone_run_ratio.max, r.kernel_ln_us, r.kernel_rms_us,
-                r.kernel_ratio(), r.kernel_run_ratio.median, r.kernel_run_ratio.min, r.kernel_run_ratio.max);
+    std::printf(
+        "%s\n  {\"name\": \"%s\", \"tokens\": %zu, \"max_rel_diff\": %.3g, \"argmax_equal\": %s, "
+        "\"ln_ms\": %.3f, \"rms_ms\": %.3f, \"speedup\": %.4f, \"norm_ms_before\": %.4f, "
+        "\"norm_ms_after\": %.4f, \"norm_share\": %.5f, "
+        "\"ln_ms_range\": [%.3f, %.3f], \"rms_ms_range\": [%.3f, %.3f], \"speedup_range\": [%.4f, %.4f], "
+        "\"norm_ms_before_range\": [%.4f, %.4f], \"norm_ms_after_range\": [%.4f, %.4f], "
+        "\"ln_cpu_ms\": %.3f, \"rms_cpu_ms\": %.3f, \"speedup_cpu\": %.4f, \"speedup_cpu_range\": [%.4f, %.4f], "
+        "\"converted_faster_runs\": %zu, \"runs\": %zu, \"inside_norm_ms_before\": %.4f, "
+        "\"inside_norm_ms_after\": %.4f, \"inside_ratio\": %.4f, \"inside_ratio_median\": %.4f, "
+        "\"inside_ratio_range\": [%.4f, %.4f], \"alone_norm_ms_before\": %.4f, \"alone_norm_ms_after\": %.4f, "
+        "\"alone_ratio\": %.4f, \"alone_ratio_median\": %.4f, \"alone_ratio_range\": [%.4f, %.4f], "
+        "\"kernel_us_ln\": %.3f, \"kernel_us_rms\": %.3f, \"kernel_ratio\": %.4f, "
+        "\"kernel_ratio_median\": %.4f, \"kernel_ratio_range\": [%.4f, %.4f]}",
+        i ? "," : "", r.name.c_str(), r.tokens, r.max_rel_diff, r.argmax_same == r.positions ? "true" : "false",
+        r.ln_ms.median, r.rms_ms.median, r.speedup.median, r.norm_before.median, r.norm_after.median,
+        r.norm_before.median / r.ln_ms.median, r.ln_ms.min, r.ln_ms.max, r.rms_ms.min, r.rms_ms.max, r.speedup.min,
+        r.speedup.max, r.norm_before.min, r.norm_before.max, r.norm_after.min, r.norm_after.max, r.ln_cpu_ms.median,
+        r.rms_cpu_ms.median, r.speedup_cpu.median, r.speedup_cpu.min, r.speedup_cpu.max, r.converted_faster_runs,
+        r.runs, r.inside_before, r.inside_after, r.inside_ratio(), r.norm_ratio.median, r.norm_ratio.min,
+        r.norm_ratio.max, r.alone_before, r.alone_after, r.alone_ratio(), r.alone_run_ratio.median,
+        r.alone_run_ratio.min, r.alone_run_ratio.max, r.kernel_ln_us, r.kernel_rms_us, r.kernel_ratio(),
+        r.kernel_run_ratio.median, r.kernel_run_ratio.min, r.kernel_run_ratio.max);
   }
   std::printf("\n]}\n");
 }
@@ -400,7 +402,8 @@ int main(int argc, char** argv) {
   try {
     for (const auto& m : o.models) {
       if (m == "gpt2")
-        results.push_back(run_model<rn::gpt2_runner>("gpt2", "GPT-2 small (12 layers, d 768, 12 heads, vocab 50257, tied head)",
+        results.push_back(run_model<rn::gpt2_runner>("gpt2",
+                                                     "GPT-2 small (12 layers, d 768, 12 heads, vocab 50257, tied head)",
                                                      rn::gpt2_small_graph(o.tokens), o.tokens, o));
       else if (m == "vit")  // ViT-B/16 at 224 px: 197 tokens; --tokens N < 197 runs the first N
         results.push_back(run_model<rn::vit_runner>("vit", "ViT-B/16 (12 layers, d 768, 224 px)", rn::vit_base_graph(),

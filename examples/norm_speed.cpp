@@ -43,8 +43,8 @@ options parse(int argc, char** argv) {
 }
 
 /// Largest |y − reference| over the first `rows` rows, relative to max |reference|.
-double check(bool layer, const std::vector<float>& x, const std::vector<float>& y, std::size_t rows,
-             std::size_t d, lnfold::norm_affine<float> w, double eps) {
+double check(bool layer, const std::vector<float>& x, const std::vector<float>& y, std::size_t rows, std::size_t d,
+             lnfold::norm_affine<float> w, double eps) {
   std::vector<long double> ref(rows * d);
   const lnfold::matrix_ref<const float> xs(x.data(), rows, d);
   const lnfold::matrix_ref<long double> rs(ref.data(), rows, d);
@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   rms();
   const double err_rms = check(false, x, y, checked, o.d, w, eps);
   std::printf("max error vs long double reference (first %zu rows, relative to max|y|): "
-              "LayerNorm %.2e, RMSNorm %.2e\n\n", checked, err_ln, err_rms);
+              "LayerNorm %.2e, RMSNorm %.2e\n\n",
+              checked, err_ln, err_rms);
 
   // Enough runs for about half a second per kernel, at least 5; after a warm-up of each.
   const double bytes = 2.0 * static_cast<double>(o.rows * o.d * sizeof(float));

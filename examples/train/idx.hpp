@@ -41,8 +41,9 @@ inline idx_array read_idx(const std::string& path, std::size_t rank) {
   errno = 0;
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr)
-    fail(std::string("cannot open (") + (errno ? std::strerror(errno) : "out of memory") +
-         "): install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) or pass --data DIR");
+    fail(
+        std::string("cannot open (") + (errno ? std::strerror(errno) : "out of memory") +
+        "): install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) or pass --data DIR");
   struct closer {
     gzFile f;
     ~closer() { gzclose(f); }
@@ -60,7 +61,8 @@ inline idx_array read_idx(const std::string& path, std::size_t rank) {
       if (r == 0) break;
       got += static_cast<std::size_t>(r);
     }
-    if (got < n) fail("truncated: " + what + " needs " + std::to_string(n) + " bytes, the file has " + std::to_string(got));
+    if (got < n)
+      fail("truncated: " + what + " needs " + std::to_string(n) + " bytes, the file has " + std::to_string(got));
   };
   std::array<std::uint8_t, 4> magic{};
   read(magic.data(), 4, "the header");
@@ -69,8 +71,9 @@ inline idx_array read_idx(const std::string& path, std::size_t rank) {
                                   (std::uint32_t{magic[2]} << 8) | std::uint32_t{magic[3]};
   if (got_magic != expected_magic) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "not an IDX file of unsigned bytes with %zu dimensions (magic 0x%08x, expected 0x%08x)",
-                  rank, got_magic, expected_magic);
+    std::snprintf(buf, sizeof buf,
+                  "not an IDX file of unsigned bytes with %zu dimensions (magic 0x%08x, expected 0x%08x)", rank,
+                  got_magic, expected_magic);
     fail(buf);
   }
   idx_array a;

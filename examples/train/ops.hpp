@@ -68,7 +68,8 @@ void gelu_backward(const mat<T>& a, const mat<T>& dm, mat<T>& da) {
 /// Softmax cross-entropy over the rows of logits [B, classes]: returns the mean loss, writes
 /// dlogits = (softmax − onehot)/B and counts the rows whose argmax is the label.
 template <class T>
-double softmax_cross_entropy(const mat<T>& logits, const std::vector<int>& labels, mat<T>& dlogits, std::size_t& correct) {
+double softmax_cross_entropy(const mat<T>& logits, const std::vector<int>& labels, mat<T>& dlogits,
+                             std::size_t& correct) {
   const Eigen::Index b = logits.rows();
   dlogits.resize(b, logits.cols());
   double loss = 0;

@@ -94,8 +94,8 @@ inline std::string table(const std::vector<variant_summary>& s, std::size_t epoc
       const bool within_pp = std::abs(gap) <= 1.0;
       o << to_string(v.norm) << " vs layer_norm, dropout " << fixed(v.dropout, 2) << ": " << (gap >= 0 ? "+" : "")
         << fixed(gap, 2) << " points (" << (within_std ? "within" : "outside") << " one LayerNorm std, "
-        << (within_pp ? "within" : "outside") << " one point); norm time " << fixed(v.norm_ms_per_epoch, 1)
-        << " vs " << fixed(ln.norm_ms_per_epoch, 1) << " ms/epoch\n";
+        << (within_pp ? "within" : "outside") << " one point); norm time " << fixed(v.norm_ms_per_epoch, 1) << " vs "
+        << fixed(ln.norm_ms_per_epoch, 1) << " ms/epoch\n";
     }
   }
   return o.str();
@@ -112,8 +112,8 @@ inline std::string summary_json(const std::vector<variant_summary>& s, const std
     o << (i ? ",\n  " : "\n  ") << "{\"norm\": \"" << to_string(v.norm) << "\", \"dropout\": " << v.dropout
       << ", \"seeds\": " << v.seeds << ", \"test_accuracy_mean\": " << v.accuracy_mean
       << ", \"test_accuracy_std\": " << v.accuracy_std << ", \"epoch_ms\": " << v.epoch_ms
-      << ", \"inference_us_per_image\": " << v.inference_us_per_image << ", \"norm_ms_per_epoch\": " << v.norm_ms_per_epoch
-      << "}";
+      << ", \"inference_us_per_image\": " << v.inference_us_per_image
+      << ", \"norm_ms_per_epoch\": " << v.norm_ms_per_epoch << "}";
   }
   o << "\n]}\n";
   return o.str();

@@ -42,8 +42,8 @@ void write_gz(const fs::path& path, const std::vector<unsigned char>& bytes) {
 }
 
 void write_plain(const fs::path& path, const std::vector<unsigned char>& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                              static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 struct temp_dir {
@@ -57,7 +57,8 @@ struct temp_dir {
 
 /// A good split of 3 images of 2 × 2 pixels, labels 0, 9, 4.
 void write_split(const fs::path& dir, const std::string& split) {
-  write_gz(dir / (split + "-images-idx3-ubyte.gz"), idx_bytes(3, {3, 2, 2}, {0, 1, 2, 3, 10, 11, 12, 13, 250, 251, 252, 255}));
+  write_gz(dir / (split + "-images-idx3-ubyte.gz"),
+           idx_bytes(3, {3, 2, 2}, {0, 1, 2, 3, 10, 11, 12, 13, 250, 251, 252, 255}));
   write_gz(dir / (split + "-labels-idx1-ubyte.gz"), idx_bytes(1, {3}, {0, 9, 4}));
 }
 
@@ -101,11 +102,13 @@ TEST_CASE("the IDX loader names the file and the problem", "[train][idx]") {
                                  Contains("apt-get install dataset-fashion-mnist"));
   write_split(t.path, "train");
   write_gz(images, idx_bytes(3, {3, 2, 2}, {0, 1, 2, 3, 4}));  // 5 of 12 bytes
-  CHECK_THAT(error_of(load), Contains(images.string() + ": truncated: the data (3 x 2 x 2) needs 12 bytes, the file has 5"));
+  CHECK_THAT(error_of(load),
+             Contains(images.string() + ": truncated: the data (3 x 2 x 2) needs 12 bytes, the file has 5"));
   write_gz(images, {0, 0, 8, 3, 0, 0});
   CHECK_THAT(error_of(load), Contains("truncated: the header needs 4 bytes, the file has 2"));
   write_gz(images, idx_bytes(1, {12}, std::vector<unsigned char>(12, 0)));
-  CHECK_THAT(error_of(load), Contains("not an IDX file of unsigned bytes with 3 dimensions (magic 0x00000801, expected 0x00000803)"));
+  CHECK_THAT(error_of(load),
+             Contains("not an IDX file of unsigned bytes with 3 dimensions (magic 0x00000801, expected 0x00000803)"));
   write_gz(images, idx_bytes(3, {1, 1, 1}, {1, 2}));
   CHECK_THAT(error_of(load), Contains("has data after the 1 x 1 x 1 values"));
   write_gz(images, idx_bytes(3, {2, 2, 2}, std::vector<unsigned char>(8, 0)));
@@ -116,7 +119,8 @@ TEST_CASE("the IDX loader names the file and the problem", "[train][idx]") {
   // A gzip header followed by garbage.
   write_gz(labels, idx_bytes(1, {3}, {0, 1, 2}));
   std::vector<unsigned char> gz(fs::file_size(labels));
-  std::ifstream(labels, std::ios::binary).read(reinterpret_cast<char*>(gz.data()), static_cast<std::streamsize>(gz.size()));
+  std::ifstream(labels, std::ios::binary)
+      .read(reinterpret_cast<char*>(gz.data()), static_cast<std::streamsize>(gz.size()));
   for (std::size_t i = 10; i < gz.size(); ++i) gz[i] = static_cast<unsigned char>(0xA5 ^ i);
   write_plain(labels, gz);
   CHECK_THAT(error_of(load), Contains(labels.string() + ": corrupt gzip data"));
@@ -188,7 +192,8 @@ TEST_CASE("the ViT's backward pass matches central differences, dropout on and o
             return loss_of(m, data, true, &same, l, dl);
           };
           const double base = at(keep);
-          const double fd = (at(keep + h) - at(keep - h)) / (2 * h), fd2 = (at(keep + 2 * h) - at(keep - 2 * h)) / (4 * h);
+          const double fd = (at(keep + h) - at(keep - h)) / (2 * h),
+                       fd2 = (at(keep + 2 * h) - at(keep - 2 * h)) / (4 * h);
           p.free[e] = keep;
           // fd − exact = c·h² + rounding: fd2 − fd = 3c·h² estimates the first (the LayerNorm rows of
           // the cls token have σ ≈ 0.03 at initialization, where c is large); the rounding of the

@@ -108,8 +108,8 @@ tensor_set prepare(const image_set& s, std::size_t count, double mean_px, double
   tensor_set t{mat<float>(static_cast<Eigen::Index>(count), static_cast<Eigen::Index>(n)), std::vector<int>(count)};
   for (std::size_t i = 0; i < count; ++i) {
     for (std::size_t j = 0; j < n; ++j)
-      t.x(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) =
-          static_cast<float>((s.pixels[i * n + j] / 255.0 - mean_px) / std_px);
+      t.x(static_cast<Eigen::Index>(i),
+          static_cast<Eigen::Index>(j)) = static_cast<float>((s.pixels[i * n + j] / 255.0 - mean_px) / std_px);
     t.y[i] = s.labels[i];
   }
   return t;
@@ -201,7 +201,8 @@ std::string duration(double s) {
 /// The progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise.
 class progress {
  public:
-  explicit progress(std::size_t total) : total_(total), tty_(isatty(2) != 0), start_(std::chrono::steady_clock::now()) {}
+  explicit progress(std::size_t total)
+      : total_(total), tty_(isatty(2) != 0), start_(std::chrono::steady_clock::now()) {}
   void show(std::size_t steps, std::size_t runs_done, std::size_t runs, bool last = false) {
     const double f = total_ ? static_cast<double>(steps) / static_cast<double>(total_) : 1.0;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -291,8 +292,8 @@ int main(int argc, char** argv) {
       std::ostringstream config;
       config << "{\"d\": " << o.model.d << ", \"heads\": " << o.model.heads << ", \"mlp\": " << o.model.mlp
              << ", \"blocks\": " << o.model.blocks << ", \"patch\": " << o.model.patch << ", \"batch\": " << o.batch
-             << ", \"lr\": " << o.lr << ", \"train_images\": " << train.y.size() << ", \"test_images\": "
-             << test.y.size() << ", \"threads\": " << o.threads << "}";
+             << ", \"lr\": " << o.lr << ", \"train_images\": " << train.y.size()
+             << ", \"test_images\": " << test.y.size() << ", \"threads\": " << o.threads << "}";
       write_file_atomically(o.curves_path, curves_json(results, dataset, o.epochs, config.str()));
     }
     if (o.json && o.json_path.empty()) {

@@ -94,7 +94,9 @@ class norm_layer {
   }
   void backward(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<const T> dy, lnfold::matrix_ref<T> dx,
                 lnfold::norm_affine_grads g, stopwatch& w) const {
-    w.time([&] { ln_ ? lnfold::layers::norm_backward(*ln_, x, dy, dx, g) : lnfold::layers::norm_backward(*rms_, x, dy, dx, g); });
+    w.time([&] {
+      ln_ ? lnfold::layers::norm_backward(*ln_, x, dy, dx, g) : lnfold::layers::norm_backward(*rms_, x, dy, dx, g);
+    });
   }
   void residual_backward(lnfold::matrix_ref<const T> r, lnfold::matrix_ref<const T> dy, lnfold::matrix_ref<T> dr,
                          lnfold::norm_affine_grads g, stopwatch& w) const {
@@ -134,7 +136,8 @@ class vit {
     rng r(seed * 0x9E3779B97F4A7C15ull + 1);
     const auto d = static_cast<std::int64_t>(cfg.d), f = static_cast<std::int64_t>(cfg.mlp);
     const double depth = std::sqrt(2.0 * static_cast<double>(cfg.blocks));
-    auto add = [&](typename lnfold::tensor<T>::shape dims, double sd, double value, std::optional<std::optional<std::size_t>> source) {
+    auto add = [&](typename lnfold::tensor<T>::shape dims, double sd, double value,
+                   std::optional<std::optional<std::size_t>> source) {
       lnfold::tensor<T> t(dims);
       for (auto& x : t.values()) x = static_cast<T>(sd > 0 ? sd * r.normal() : value);
       parameter<T> p;
@@ -145,22 +148,22 @@ class vit {
     };
     using axis = std::optional<std::size_t>;
     const auto k = static_cast<std::int64_t>(cfg.patch);
-    add({d, 1, k, k}, 1.0 / static_cast<double>(cfg.patch), 0, axis{0});        // conv [C_out, C_in, k, k]
-    add({d}, 0, 0, axis{0});                                                      // its bias
-    add({d}, 0.02, 0, axis{0});                                                   // cls token
-    add({static_cast<std::int64_t>(cfg.tokens()), d}, 0.02, 0, axis{1});         // position table [T, d]
+    add({d, 1, k, k}, 1.0 / static_cast<double>(cfg.patch), 0, axis{0});  // conv [C_out, C_in, k, k]
+    add({d}, 0, 0, axis{0});                                              // its bias
+    add({d}, 0.02, 0, axis{0});                                           // cls token
+    add({static_cast<std::int64_t>(cfg.tokens()), d}, 0.02, 0, axis{1});  // position table [T, d]
     for (std::size_t l = 0; l < cfg.blocks; ++l) {
       add({d}, 0, 1, std::nullopt);
       add({d}, 0, 0, std::nullopt);
       add({3 * d, d}, 1.0 / std::sqrt(double(d)), 0, std::nullopt);
       add({3 * d}, 0, 0, std::nullopt);
-      add({d, d}, 1.0 / std::sqrt(double(d)) / depth, 0, axis{0});                // W_o [out, in]: a source
+      add({d, d}, 1.0 / std::sqrt(double(d)) / depth, 0, axis{0});  // W_o [out, in]: a source
       add({d}, 0, 0, axis{0});
       add({d}, 0, 1, std::nullopt);
       add({d}, 0, 0, std::nullopt);
       add({f, d}, 1.0 / std::sqrt(double(d)), 0, std::nullopt);
       add({f}, 0, 0, std::nullopt);
-      add({d, f}, 1.0 / std::sqrt(double(f)) / depth, 0, axis{0});                // W_2 [out, in]: a source
+      add({d, f}, 1.0 / std::sqrt(double(f)) / depth, 0, axis{0});  // W_2 [out, in]: a source
       add({d}, 0, 0, axis{0});
     }
     add({d}, 0, 1, std::nullopt);
@@ -226,7 +229,8 @@ class vit {
       norms_[2 * l + 2].residual(cref(o), ref(h), ref(next_u), norm_clock_);
       a.x[l + 1] = h;
     }
-    for (std::size_t i = 0; i < b; ++i) a.z.row(static_cast<Eigen::Index>(i)) = a.uf.row(static_cast<Eigen::Index>(i * t));
+    for (std::size_t i = 0; i < b; ++i)
+      a.z.row(static_cast<Eigen::Index>(i)) = a.uf.row(static_cast<Eigen::Index>(i * t));
     logits.resize(static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(cfg_.classes));
     (*head_)(cref(a.z), ref(logits));
   }
@@ -241,7 +245,9 @@ class vit {
     const auto rows = static_cast<Eigen::Index>(b * t), dd = static_cast<Eigen::Index>(d);
     const auto out_in = lnfold::weight_layout::out_in;
     auto g = [&](std::size_t i) { return params_[i].grad.data(); };
-    auto w = [&](std::size_t i, std::size_t r, std::size_t c) { return lnfold::matrix_ref<const T>(params_[i].data(), r, c); };
+    auto w = [&](std::size_t i, std::size_t r, std::size_t c) {
+      return lnfold::matrix_ref<const T>(params_[i].data(), r, c);
+    };
     auto dw = [&](std::size_t i, std::size_t r, std::size_t c) { return lnfold::matrix_ref<T>(g(i), r, c); };
     std::vector<double> norm_grads(2 * d);
     auto norm_grad = [&]() {
@@ -358,7 +364,8 @@ class vit {
       sized(u2, c.blocks, rows, d);
       sized(qkv, c.blocks, rows, 3 * d);
       sized(att, c.blocks, rows, d);
-      sized(probs, c.blocks, static_cast<Eigen::Index>(b * c.heads * c.tokens()), static_cast<Eigen::Index>(c.tokens()));
+      sized(probs, c.blocks, static_cast<Eigen::Index>(b * c.heads * c.tokens()),
+            static_cast<Eigen::Index>(c.tokens()));
       sized(pre, c.blocks, rows, f);
       sized(gel, c.blocks, rows, f);
       sized(mask1, c.blocks, c.dropout > 0 ? rows : 0, d);
@@ -373,7 +380,8 @@ class vit {
         for (std::size_t px = 0; px < g; ++px) {
           T* row = out.data() + (static_cast<std::size_t>(i) * g * g + py * g + px) * k * k;
           for (std::size_t y = 0; y < k; ++y)
-            for (std::size_t x = 0; x < k; ++x) row[y * k + x] = images(i, static_cast<Eigen::Index>((py * k + y) * n + px * k + x));
+            for (std::size_t x = 0; x < k; ++x)
+              row[y * k + x] = images(i, static_cast<Eigen::Index>((py * k + y) * n + px * k + x));
         }
   }
 

@@ -47,7 +47,8 @@ std::string concat(Parts&&... parts) {
 /// when `cond` is false. The message is only built on failure, so checks cost a branch.
 template <class... Parts>
 inline void require(bool cond, Parts&&... parts) {
-  if (!cond) [[unlikely]] fail(concat(std::forward<Parts>(parts)...));
+  if (!cond) [[unlikely]]
+    fail(concat(std::forward<Parts>(parts)...));
 }
 
 }  // namespace detail

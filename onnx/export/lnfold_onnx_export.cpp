@@ -56,7 +56,8 @@ int parse_type(std::string_view flag, const std::string& v, bool allow_float32) 
   if (v == "float16") return ::onnx::TensorProto::FLOAT16;
   if (v == "bfloat16") return ::onnx::TensorProto::BFLOAT16;
   if (allow_float32 && v == "float32") return ::onnx::TensorProto::FLOAT;
-  lnfold::detail::fail(lnfold::detail::concat(flag, " needs ", allow_float32 ? "float32, " : "", "float16 or bfloat16, got '", v, "'"));
+  lnfold::detail::fail(
+      lnfold::detail::concat(flag, " needs ", allow_float32 ? "float32, " : "", "float16 or bfloat16, got '", v, "'"));
 }
 
 lnfold::graph build(const std::string& name, std::optional<std::int64_t> layers, bool tiny) {
@@ -66,7 +67,8 @@ lnfold::graph build(const std::string& name, std::optional<std::int64_t> layers,
   }
   for (auto arch : lnfold::architecture_names)
     if (arch == name)
-      return lnfold::build_architecture(name, layers, tiny ? lnfold::architecture_size::tiny : lnfold::architecture_size::standard);
+      return lnfold::build_architecture(name, layers,
+                                        tiny ? lnfold::architecture_size::tiny : lnfold::architecture_size::standard);
   for (const auto& c : lnfold::edge_cases::all())
     if (c.name == name) {
       lnfold::detail::require(!layers, "--layers applies to architectures, not to the edge case '", name, "'");
@@ -116,8 +118,8 @@ int run(const std::string& name, const std::string& out, std::optional<std::int6
   }
   if (options.external) {
     const auto written = lnfold::onnx::write_model_with_external_data(model, out, {.data_file = options.data_file});
-    std::cerr << "lnfold-onnx-export: " << written.tensors << " tensors, " << written.bytes << " bytes in '" << written.data_path
-              << "', the largest " << written.largest << " bytes\n";
+    std::cerr << "lnfold-onnx-export: " << written.tensors << " tensors, " << written.bytes << " bytes in '"
+              << written.data_path << "', the largest " << written.largest << " bytes\n";
   } else {
     lnfold::onnx::write_model_atomically(model, out);
   }

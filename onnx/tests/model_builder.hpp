@@ -32,7 +32,9 @@ struct model_builder {
   void input(const std::string& name, std::vector<std::int64_t> dims, int type = -1) {
     typed(g().add_input(), name, std::move(dims), type);
   }
-  void output(const std::string& name, std::vector<std::int64_t> dims) { typed(g().add_output(), name, std::move(dims)); }
+  void output(const std::string& name, std::vector<std::int64_t> dims) {
+    typed(g().add_output(), name, std::move(dims));
+  }
 
   /// Values 0.5 + (i mod 7), as float_data (the adapter tests' fixed pattern).
   static void fill(::onnx::TensorProto* t, const std::string& name, std::vector<std::int64_t> dims) {
@@ -42,7 +44,9 @@ struct model_builder {
     for (auto d : dims) t->add_dims(d), n *= d;
     for (std::int64_t i = 0; i < n; ++i) t->add_float_data(0.5f + static_cast<float>(i % 7));
   }
-  void init(const std::string& name, std::vector<std::int64_t> dims) { fill(g().add_initializer(), name, std::move(dims)); }
+  void init(const std::string& name, std::vector<std::int64_t> dims) {
+    fill(g().add_initializer(), name, std::move(dims));
+  }
 
   /// Seeded values in [offset − 1, offset + 1): a nonzero offset gives columns a mean to remove.
   /// Stored in the builder's element type, as raw_data or in the typed field.

@@ -221,7 +221,8 @@ TEST_CASE("Bad input gives a one-line lnfold::error naming the problem") {
                     Catch::Contains("not an ONNX model"));
   auto future = gemm_ln();
   future.m.mutable_opset_import(0)->set_version(lnfold::onnx::max_default_opset() + 6);
-  CHECK(lnfold::find_foldable(lnfold::onnx::graph(lnfold::onnx::load_model(write("lnfold-opset.onnx", future.m.SerializeAsString()))))
+  CHECK(lnfold::find_foldable(
+            lnfold::onnx::graph(lnfold::onnx::load_model(write("lnfold-opset.onnx", future.m.SerializeAsString()))))
             .lns.at(0)
             .foldable);
   future.m.mutable_opset_import(0)->set_version(0);
@@ -230,7 +231,8 @@ TEST_CASE("Bad input gives a one-line lnfold::error naming the problem") {
   auto noshape = gemm_ln();
   noshape.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
   CHECK_THROWS_WITH(lnfold::onnx::graph(noshape.m), Catch::Contains("graph input 'x' has no shape"));
-  for (const char* f : {"lnfold-trunc.onnx", "lnfold-empty.onnx", "lnfold-domain.onnx", "lnfold-notmodel.onnx", "lnfold-opset.onnx"})
+  for (const char* f :
+       {"lnfold-trunc.onnx", "lnfold-empty.onnx", "lnfold-domain.onnx", "lnfold-notmodel.onnx", "lnfold-opset.onnx"})
     fs::remove(dir / f);
 }
 

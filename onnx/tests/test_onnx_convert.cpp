@@ -18,8 +18,8 @@
 #include <functional>
 #include <numeric>
 #include <sstream>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "lnfold/fold/find_foldable.hpp"
@@ -298,7 +298,8 @@ std::vector<const ::onnx::NodeProto*> all_nodes(const ::onnx::GraphProto& g) {
 }
 std::size_t count_op(const ::onnx::ModelProto& m, const std::string& op) {
   const auto nodes = all_nodes(m.graph());
-  return static_cast<std::size_t>(std::count_if(nodes.begin(), nodes.end(), [&](auto* n) { return n->op_type() == op; }));
+  return static_cast<std::size_t>(
+      std::count_if(nodes.begin(), nodes.end(), [&](auto* n) { return n->op_type() == op; }));
 }
 const ::onnx::NodeProto* node_named(const ::onnx::ModelProto& m, const std::string& name) {
   for (auto* n : all_nodes(m.graph()))
@@ -374,7 +375,7 @@ TEST_CASE("convert: LayerNormalization after Gemm(transB): W centered per input 
     CHECK(worst_mean(w, 16, 8, 0) < 1e-6);
     const auto bias = values(initializer(r.model, "B"));
     CHECK(std::abs(std::accumulate(bias.begin(), bias.end(), 0.0)) < 1e-5);
-    CHECK(initializer(r.model, "W")->has_raw_data());               // the stored form is kept
+    CHECK(initializer(r.model, "W")->has_raw_data());  // the stored form is kept
     CHECK(initializer(r.model, "B")->float_data_size() == 16);
     // γ and β are not touched: byte-identical
     for (const char* name : {"gamma", "beta"})
@@ -474,7 +475,8 @@ TEST_CASE("convert: Conv weights centered over C_out, a channel LN over axis 1 f
   CHECK(worst_mean(values(initializer(c.model, "W")), 6, 3, 0) < 1e-6);
 }
 
-TEST_CASE("convert: stem centering after a Relu frees both LNs, a LayerScale is fused, also behind a bias Add, double storage") {
+TEST_CASE(
+    "convert: stem centering after a Relu frees both LNs, a LayerScale is fused, also behind a bias Add, double storage") {
   const auto stem = convert(relu_stem().m, with_stems());
   CHECK(stem.summary.stems == std::vector<std::string>{"r"});
   CHECK(stem.summary.converted.size() == 2);
@@ -563,7 +565,9 @@ TEST_CASE("convert: a non-finite weight to center is an lnfold::error saying so"
   const auto plan = lnfold::find_foldable(g);
   REQUIRE(plan.foldable_count() == 1);
   REQUIRE_THROWS_AS(lnfold::onnx::convert_model(g, plan), lnfold::error);
-  REQUIRE_THROWS_WITH(lnfold::onnx::convert_model(g, plan), Catch::Contains("cannot center 'W'") && Catch::Contains("must be finite (got nan at index [0, 0])"));
+  REQUIRE_THROWS_WITH(
+      lnfold::onnx::convert_model(g, plan),
+      Catch::Contains("cannot center 'W'") && Catch::Contains("must be finite (got nan at index [0, 0])"));
 }
 
 // ---- writing and the tool ----------------------------------------------------------------------
@@ -582,7 +586,9 @@ run_result run_tool(const std::string& args, const fs::path& dir) {
   fs::remove(err);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, text};
 }
-bool one_line(const std::string& s) { return !s.empty() && std::count(s.begin(), s.end(), '\n') == 1 && s.back() == '\n'; }
+bool one_line(const std::string& s) {
+  return !s.empty() && std::count(s.begin(), s.end(), '\n') == 1 && s.back() == '\n';
+}
 
 }  // namespace
 
@@ -627,7 +633,8 @@ TEST_CASE("lnfold-onnx convert: bad input is one line on stderr, exit 1, and no 
   }
 }
 
-TEST_CASE("lnfold-onnx convert: an output path that cannot be written fails cleanly, a good one is replaced atomically") {
+TEST_CASE(
+    "lnfold-onnx convert: an output path that cannot be written fails cleanly, a good one is replaced atomically") {
   temp_dir t;
   const fs::path in = t.path / "in.onnx";
   save(gemm_ln().m, in);
@@ -647,7 +654,7 @@ TEST_CASE("lnfold-onnx convert: an output path that cannot be written fails clea
     CHECK(r.err.find(expected) != std::string::npos);
   }
   CHECK(t.entries() == before + 1);  // plain_file only
-  if (::geteuid() != 0) {  // root writes into read-only directories anyway
+  if (::geteuid() != 0) {            // root writes into read-only directories anyway
     const fs::path ro = t.path / "read_only";
     fs::create_directory(ro);
     fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
@@ -664,7 +671,8 @@ TEST_CASE("lnfold-onnx convert: an output path that cannot be written fails clea
   ::onnx::ModelProto written;
   REQUIRE(written.ParseFromString(slurp(out)));
   CHECK(count_op(written, "SimplifiedLayerNormalization") == 1);
-  for (const auto& e : fs::directory_iterator(t.path)) CHECK(e.path().filename().string().find(".lnfold-") == std::string::npos);
+  for (const auto& e : fs::directory_iterator(t.path))
+    CHECK(e.path().filename().string().find(".lnfold-") == std::string::npos);
 }
 
 TEST_CASE("lnfold-onnx convert: nothing foldable is exit 3 and no file, bad usage is exit 2") {
@@ -681,8 +689,10 @@ TEST_CASE("lnfold-onnx convert: nothing foldable is exit 3 and no file, bad usag
   CHECK(r.err.find("nothing to convert") != std::string::npos);
   CHECK_FALSE(fs::exists(out));
   save(gemm_ln().m, t.path / "in.onnx");
-  CHECK(run_tool("convert " + (t.path / "in.onnx").string() + " " + out.string() + " --rmsnorm-form fast", t.path).status == 2);
-  CHECK(run_tool("convert " + (t.path / "in.onnx").string() + " " + out.string() + " --tied maybe", t.path).status == 2);
+  CHECK(run_tool("convert " + (t.path / "in.onnx").string() + " " + out.string() + " --rmsnorm-form fast", t.path)
+            .status == 2);
+  CHECK(run_tool("convert " + (t.path / "in.onnx").string() + " " + out.string() + " --tied maybe", t.path).status ==
+        2);
   CHECK(run_tool("convert " + (t.path / "in.onnx").string(), t.path).status == 2);
   CHECK_FALSE(fs::exists(out));
 }
@@ -714,8 +724,8 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker, unchan
           "[.real]") {
   const char* dir = std::getenv("LNFOLD_ONNX_MODELS");
   REQUIRE(dir != nullptr);
-  for (const char* head : {"hello_deepa", "hello_deepa_old", "namaste_deepa", "hey_jarvis_v0.1", "hey_mycroft_v0.1",
-                           "hey_rhasspy_v0.1"}) {
+  for (const char* head :
+       {"hello_deepa", "hello_deepa_old", "namaste_deepa", "hey_jarvis_v0.1", "hey_mycroft_v0.1", "hey_rhasspy_v0.1"}) {
     CAPTURE(head);
     const auto original = lnfold::onnx::load_model(std::string(dir) + "/models/" + head + ".onnx");
     // The heads end in a sigmoid that saturates on random inputs; probes expose the main graph's LN
@@ -733,7 +743,8 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker, unchan
         m.mutable_graph()->add_output()->set_name(last->output(0));
       }
       fs::create_directories(fs::path(probes) / "real");
-      lnfold::onnx::write_model_atomically(m, (fs::path(probes) / "real" / (std::string(head) + suffix + ".onnx")).string());
+      lnfold::onnx::write_model_atomically(
+          m, (fs::path(probes) / "real" / (std::string(head) + suffix + ".onnx")).string());
       std::ofstream((fs::path(probes) / "real" / (std::string(head) + ".args")).string()) << '\n';
     };
     for (const auto form : {rmsnorm_form::decomposed, rmsnorm_form::simplified}) {
@@ -746,7 +757,8 @@ TEST_CASE("openWakeWord heads convert in both forms and pass the checker, unchan
       for (const auto& t : original.graph().initializer()) {
         CAPTURE(t.name());
         const auto* after = initializer(r.model, t.name());
-        const bool centered = std::find(r.summary.centered.begin(), r.summary.centered.end(), t.name()) != r.summary.centered.end();
+        const bool centered = std::find(r.summary.centered.begin(), r.summary.centered.end(), t.name()) !=
+                              r.summary.centered.end();
         if (centered) {
           REQUIRE(after);
           CHECK(after->raw_data() != t.raw_data());
@@ -790,7 +802,8 @@ void layer_norm(model_builder& b, bool decomposed, const std::string& x, const s
   lnfold::onnx::set_attribute(*add("ReduceMean", {x}, p + ".mu", "ReduceMean"), "axes", std::vector<std::int64_t>{-1});
   add("Sub", {x, p + ".mu"}, p + ".d", "Sub");
   add("Pow", {p + ".d", "two"}, p + ".sq", "Pow");
-  lnfold::onnx::set_attribute(*add("ReduceMean", {p + ".sq"}, p + ".var", "ReduceMean_1"), "axes", std::vector<std::int64_t>{-1});
+  lnfold::onnx::set_attribute(*add("ReduceMean", {p + ".sq"}, p + ".var", "ReduceMean_1"), "axes",
+                              std::vector<std::int64_t>{-1});
   add("Add", {p + ".var", "eps"}, p + ".ve", "Add");
   add("Sqrt", {p + ".ve"}, p + ".r", "Sqrt");
   add("Div", {p + ".d", p + ".r"}, p + ".n", "Div");
@@ -832,8 +845,9 @@ model_builder timing_model(bool decomposed, bool norm_bound, std::int64_t tokens
       const std::string w = numbered("W", i), bias = numbered("b", i);
       b.random_init(w, {d, d}, 500 + static_cast<std::uint64_t>(i), 0.0);
       b.random_init(bias, {d}, 600 + static_cast<std::uint64_t>(i));
-      for (const auto& [op, in0, in1, out] : {std::tuple{"MatMul", y, w, p + ".m"}, std::tuple{"Add", p + ".m", bias, p + ".a"},
-                                              std::tuple{"Add", s, p + ".a", next}}) {
+      for (const auto& [op, in0, in1, out] :
+           {std::tuple{"MatMul", y, w, p + ".m"}, std::tuple{"Add", p + ".m", bias, p + ".a"},
+            std::tuple{"Add", s, p + ".a", next}}) {
         auto* n = b.g().add_node();
         n->set_op_type(op), n->set_name(out + "/" + op);
         n->add_input(in0), n->add_input(in1), n->add_output(out);

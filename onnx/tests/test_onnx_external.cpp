@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,7 +31,8 @@ using P = ::onnx::TensorProto;
 /// A scratch directory, removed with everything in it.
 struct scratch {
   fs::path dir;
-  explicit scratch(const std::string& name) : dir(fs::temp_directory_path() / ("lnfold-external-" + name + "-" + std::to_string(::getpid()))) {
+  explicit scratch(const std::string& name)
+      : dir(fs::temp_directory_path() / ("lnfold-external-" + name + "-" + std::to_string(::getpid()))) {
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
@@ -55,9 +56,9 @@ std::string read_file(const fs::path& p) {
 model_builder sample() {
   model_builder b(17);
   b.input("x", {2, 4, 8});
-  b.random_init("W", {8, 16}, 3);                      // raw_data, 512 bytes
-  b.init("b", {16});                                    // float_data, 64 bytes
-  auto* gamma = b.g().add_initializer();               // float16 raw, 32 bytes
+  b.random_init("W", {8, 16}, 3);         // raw_data, 512 bytes
+  b.init("b", {16});                      // float_data, 64 bytes
+  auto* gamma = b.g().add_initializer();  // float16 raw, 32 bytes
   gamma->set_name("gamma");
   gamma->set_data_type(P::FLOAT16);
   gamma->add_dims(16);
@@ -129,12 +130,14 @@ TEST_CASE("write_model_with_external_data: large tensors move to an aligned data
   const scratch t("rewrite");
   ::onnx::ModelProto again = m;
   const auto second = lnfold::onnx::write_model_with_external_data(
-      again, (t.dir / "copy.onnx").string(), {.data_file = "weights.bin", .size_threshold = 64, .alignment = 1, .source_dir = s.dir});
+      again, (t.dir / "copy.onnx").string(),
+      {.data_file = "weights.bin", .size_threshold = 64, .alignment = 1, .source_dir = s.dir});
   CHECK(second.tensors == 2);
   CHECK(t.files() == std::vector<std::string>{"copy.onnx", "weights.bin"});
   CHECK(fs::file_size(t.dir / "weights.bin") == 512 + 64);  // no padding with alignment 1
   const auto copy = lnfold::onnx::load_model((t.dir / "copy.onnx").string());
-  CHECK(lnfold::onnx::tensor_bytes(*initializer(copy, "W"), t.dir) == lnfold::onnx::tensor_bytes(*initializer(before, "W"), s.dir));
+  CHECK(lnfold::onnx::tensor_bytes(*initializer(copy, "W"), t.dir) ==
+        lnfold::onnx::tensor_bytes(*initializer(before, "W"), s.dir));
 }
 
 TEST_CASE("A failed write leaves no file and no temporary, and an existing model and data file as they were") {
@@ -143,20 +146,24 @@ TEST_CASE("A failed write leaves no file and no temporary, and an existing model
   fs::create_directories(s.dir / "dir.onnx");
   model_builder b = sample();
   // The model's path is a directory: the data file was staged already and is removed.
-  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "dir.onnx").string(), {.data_file = "m.onnx.data", .size_threshold = 64}),
+  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "dir.onnx").string(),
+                                                                 {.data_file = "m.onnx.data", .size_threshold = 64}),
                     Catch::Contains("it is a directory"));
   CHECK(read_file(s.dir / "m.onnx.data") == "old data");
   CHECK(s.files() == std::vector<std::string>{"dir.onnx", "m.onnx.data"});
   // A missing directory.
-  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "missing" / "m.onnx").string(), {.size_threshold = 64}),
+  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "missing" / "m.onnx").string(),
+                                                                 {.size_threshold = 64}),
                     Catch::Contains("cannot write") && Catch::Contains("No such file or directory"));
   // A source reference that does not resolve: refused before anything is written.
   set_external(*b.g().mutable_initializer(0), "gone.bin", 0, std::nullopt);
-  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "new.onnx").string(), {.size_threshold = 64, .source_dir = s.dir}),
+  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "new.onnx").string(),
+                                                                 {.size_threshold = 64, .source_dir = s.dir}),
                     Catch::Contains("tensor 'W': cannot open its external data file") && Catch::Contains("gone.bin"));
   CHECK(s.files() == std::vector<std::string>{"dir.onnx", "m.onnx.data"});
-  CHECK_THROWS_WITH(lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "x.onnx").string(), {.data_file = "x.onnx"}),
-                    Catch::Contains("data_file must be a plain file name other than the model's"));
+  CHECK_THROWS_WITH(
+      lnfold::onnx::write_model_with_external_data(b.m, (s.dir / "x.onnx").string(), {.data_file = "x.onnx"}),
+      Catch::Contains("data_file must be a plain file name other than the model's"));
 }
 
 TEST_CASE("Bad external data gets one line naming the tensor and the file: missing, truncated, offset past the end") {
@@ -174,7 +181,8 @@ TEST_CASE("Bad external data gets one line naming the tensor and the file: missi
   set_external(*ok.g().mutable_initializer(0), "w.bin", 0, 512);
   CHECK_NOTHROW(lnfold::onnx::load_model(write_model(ok)));
 
-  const auto fails = [&](const std::string& location, std::uint64_t offset, std::optional<std::uint64_t> length, const std::string& message) {
+  const auto fails = [&](const std::string& location, std::uint64_t offset, std::optional<std::uint64_t> length,
+                         const std::string& message) {
     model_builder m = b;
     set_external(*m.g().mutable_initializer(0), location, offset, length);
     CAPTURE(location, offset);
@@ -188,7 +196,8 @@ TEST_CASE("Bad external data gets one line naming the tensor and the file: missi
       CHECK(what.find("tensor 'W'") != std::string::npos);
     }
   };
-  fails("missing.bin", 0, std::nullopt, "cannot open its external data file '" + (s.dir / "missing.bin").string() + "' (No such file or directory)");
+  fails("missing.bin", 0, std::nullopt,
+        "cannot open its external data file '" + (s.dir / "missing.bin").string() + "' (No such file or directory)");
   fails("w.bin", 4, std::nullopt, "is truncated: 508 bytes from offset 4, the tensor needs 512");
   fails("w.bin", 9000, std::nullopt, "external data offset 9000 is past the end of");
   fails("w.bin", 0, 100, "external data length 100 does not match its 512 bytes");
@@ -197,7 +206,8 @@ TEST_CASE("Bad external data gets one line naming the tensor and the file: missi
   model_builder m = b;
   set_external(*m.g().mutable_initializer(0), "w.bin", 0, std::nullopt);
   m.g().mutable_initializer(0)->mutable_external_data(1)->set_value("12x");
-  CHECK_THROWS_WITH(lnfold::onnx::load_model(write_model(m)), Catch::Contains("external data offset '12x' is not a byte count"));
+  CHECK_THROWS_WITH(lnfold::onnx::load_model(write_model(m)),
+                    Catch::Contains("external data offset '12x' is not a byte count"));
 }
 
 TEST_CASE("External data at offsets past 4 GiB reads and copies in chunks (sparse file)") {
@@ -208,7 +218,8 @@ TEST_CASE("External data at offsets past 4 GiB reads and copies in chunks (spars
   {
     const int fd = ::open((s.dir / "big.bin").c_str(), O_CREAT | O_WRONLY, 0644);
     REQUIRE(fd >= 0);
-    REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<::off_t>(offset)) == static_cast<::ssize_t>(bytes.size()));
+    REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<::off_t>(offset)) ==
+            static_cast<::ssize_t>(bytes.size()));
     ::close(fd);
   }
   set_external(*b.g().mutable_initializer(0), "big.bin", offset, bytes.size());
@@ -222,7 +233,8 @@ TEST_CASE("External data at offsets past 4 GiB reads and copies in chunks (spars
   CHECK(chunks == 6);  // 512 bytes in chunks of at most 100
   CHECK(streamed == bytes);
   ::onnx::ModelProto copy = m;
-  lnfold::onnx::write_model_with_external_data(copy, (s.dir / "small.onnx").string(), {.size_threshold = 64, .source_dir = s.dir});
+  lnfold::onnx::write_model_with_external_data(copy, (s.dir / "small.onnx").string(),
+                                               {.size_threshold = 64, .source_dir = s.dir});
   const auto reread = lnfold::onnx::load_model((s.dir / "small.onnx").string());
   CHECK(lnfold::onnx::tensor_bytes(*initializer(reread, "W"), s.dir) == bytes);
   CHECK(fs::file_size(s.dir / "small.onnx.data") < 8192);

@@ -124,7 +124,8 @@ TEST_CASE("float16 and bfloat16 encoding rounds to nearest even, as an exhaustiv
     }
     const double top = f == narrow_float::float16 ? 70000.0 : 3.5e38;
     for (int i = 0; i < 300; ++i) xs.push_back(std::uniform_real_distribution<double>(-top, top)(rng));
-    for (int i = 0; i < 300; ++i) xs.push_back(std::ldexp(std::uniform_real_distribution<double>(-1, 1)(rng), -(i % 40)));
+    for (int i = 0; i < 300; ++i)
+      xs.push_back(std::ldexp(std::uniform_real_distribution<double>(-1, 1)(rng), -(i % 40)));
     for (const double x : xs) {
       CAPTURE(x);
       REQUIRE(lnfold::onnx::encode_narrow(x, f) == nearest_by_search(x, f));
@@ -133,12 +134,14 @@ TEST_CASE("float16 and bfloat16 encoding rounds to nearest even, as an exhaustiv
   // The named rows: overflow, underflow to ±0, infinities, NaN, signed zero.
   CHECK(lnfold::onnx::encode_narrow(65520.0, narrow_float::float16) == 0x7c00);  // max + ulp/2: a tie, to infinity
   CHECK(lnfold::onnx::encode_narrow(65519.99, narrow_float::float16) == 0x7bff);
-  CHECK(lnfold::onnx::encode_narrow(std::ldexp(1.0, -25), narrow_float::float16) == 0x0000);  // half the smallest subnormal: even
+  CHECK(lnfold::onnx::encode_narrow(std::ldexp(1.0, -25), narrow_float::float16) ==
+        0x0000);  // half the smallest subnormal: even
   CHECK(lnfold::onnx::encode_narrow(std::ldexp(1.5, -25), narrow_float::float16) == 0x0001);
   CHECK(lnfold::onnx::encode_narrow(-std::ldexp(1.0, -30), narrow_float::float16) == 0x8000);
   CHECK(lnfold::onnx::encode_narrow(-std::numeric_limits<double>::infinity(), narrow_float::bfloat16) == 0xff80);
   CHECK(lnfold::onnx::encode_narrow(1e300, narrow_float::bfloat16) == 0x7f80);
-  CHECK(std::isnan(lnfold::onnx::decode_narrow(lnfold::onnx::encode_narrow(std::nan(""), narrow_float::float16), narrow_float::float16)));
+  CHECK(std::isnan(lnfold::onnx::decode_narrow(lnfold::onnx::encode_narrow(std::nan(""), narrow_float::float16),
+                                               narrow_float::float16)));
   CHECK(lnfold::onnx::encode_narrow(-0.0, narrow_float::float16) == 0x8000);
   // 1 + 2^-8 lies exactly between bfloat16's 1 and 1 + 2^-7: to the even one, 1.
   CHECK(lnfold::onnx::encode_narrow(1.0 + std::ldexp(1.0, -8), narrow_float::bfloat16) == 0x3f80);
@@ -171,7 +174,8 @@ TEST_CASE("encode_raw / decode_raw round-trip float, double, float16 and bfloat1
   typed.add_int32_data(0x3c00);
   typed.add_int32_data(0xc000);
   CHECK(lnfold::onnx::tensor_values(typed) == std::vector<double>{1.0, -2.0});
-  CHECK_THROWS_WITH(lnfold::onnx::decode_raw(P::INT64, std::string(8, '\0')), Catch::Contains("INT64") && Catch::Contains("not a float type"));
+  CHECK_THROWS_WITH(lnfold::onnx::decode_raw(P::INT64, std::string(8, '\0')),
+                    Catch::Contains("INT64") && Catch::Contains("not a float type"));
   CHECK_THROWS_WITH(lnfold::onnx::decode_raw(P::FLOAT16, std::string(3, '\0')), Catch::Contains("3 bytes"));
   CHECK_THROWS_WITH(lnfold::onnx::encode_raw(P::STRING, {1.0}), Catch::Contains("STRING"));
 }
@@ -314,7 +318,8 @@ TEST_CASE("A float16 weight behind a Cast is the stored tensor's parameter, seen
   }
 }
 
-TEST_CASE("Converting float16 / bfloat16 weights behind a Cast: centered in storage, the residue reported and bounded") {
+TEST_CASE(
+    "Converting float16 / bfloat16 weights behind a Cast: centered in storage, the residue reported and bounded") {
   // A centered fiber stored in T keeps a mean of at most T's relative rounding error times max|w|:
   // each element moves by at most half an ulp of its own magnitude (2^-11 float16, 2^-8 bfloat16,
   // relative), so their mean moves by at most that times max|w|.
@@ -355,7 +360,8 @@ TEST_CASE("Converting float16 / bfloat16 weights behind a Cast: centered in stor
     }
     REQUIRE(scale > 0);
     CHECK(worst / scale <= bound);
-    const auto w_residual = std::find_if(s.residuals.begin(), s.residuals.end(), [](const auto& r) { return r.param == "W16"; });
+    const auto w_residual = std::find_if(s.residuals.begin(), s.residuals.end(),
+                                         [](const auto& r) { return r.param == "W16"; });
     REQUIRE(w_residual != s.residuals.end());
     CHECK(w_residual->relative_mean == Approx(worst / scale).margin(1e-15));
     CHECK(s.largest_residual().relative_mean >= w_residual->relative_mean);
@@ -502,7 +508,8 @@ TEST_CASE("Shape arithmetic at opset 18: Shape → Gather → Div → Concat →
   b.node("Div", {"tokens", "two"}, {"half"}, "halve");  // windows of 2 tokens
   b.node("Unsqueeze", {"batch", "axis0"}, {"b1"}, "u0");
   b.node("Unsqueeze", {"half", "axis0"}, {"h1"}, "u1");
-  lnfold::onnx::set_attribute(b.node("Concat", {"b1", "h1", "two_vec", "minus1"}, {"target"}, "cat"), "axis", std::int64_t{0});
+  lnfold::onnx::set_attribute(b.node("Concat", {"b1", "h1", "two_vec", "minus1"}, {"target"}, "cat"), "axis",
+                              std::int64_t{0});
   int_init(b, "two_vec", {2});
   b.node("Reshape", {"h", "target"}, {"windows"}, "partition");  // [2, 3, 2, 8]
   b.node("LayerNormalization", {"windows"}, {"y"}, "ln");
@@ -516,7 +523,8 @@ TEST_CASE("Shape arithmetic at opset 18: Shape → Gather → Div → Concat →
   CHECK(plan.lns[0].foldable);
 }
 
-TEST_CASE("Pinned input sizes (--input-shape) make a computed reshape known, and a wrong name, rank or size is one clear error") {
+TEST_CASE(
+    "Pinned input sizes (--input-shape) make a computed reshape known, and a wrong name, rank or size is one clear error") {
   model_builder b(17);
   b.input("x", {2, 6, 8});
   auto* dims = b.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
@@ -549,6 +557,7 @@ TEST_CASE("Pinned input sizes (--input-shape) make a computed reshape known, and
   fails("x", {4, 6}, "input 'x' has rank 3, not 2");
   fails("x", {4, 6, 9}, "input 'x' has size 8 at axis 2 in the model, not 9");
   fails("x", {4, 0, 8}, "needs sizes > 0");
-  CHECK_THROWS_WITH(lnfold::onnx::graph(b.m, {.shapes = {.input_shapes = {{"W", {8, 8}}}}}), Catch::Contains("no input named 'W'"));
+  CHECK_THROWS_WITH(lnfold::onnx::graph(b.m, {.shapes = {.input_shapes = {{"W", {8, 8}}}}}),
+                    Catch::Contains("no input named 'W'"));
   (void)find_node;
 }

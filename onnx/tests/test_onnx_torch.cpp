@@ -33,7 +33,8 @@ using P = ::onnx::TensorProto;
 /// Reduce* other than ReduceSum take their axes as an input from opset 18 on: the form current
 /// exporters write. Sets the opset and the IR version that goes with it.
 ::onnx::ModelProto with_opset(::onnx::ModelProto m, int opset) {
-  static const std::set<std::string> reduce{"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+  static const std::set<std::string> reduce{"ReduceMean",   "ReduceMax",       "ReduceMin",
+                                            "ReduceProd",   "ReduceL1",        "ReduceL2",
                                             "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
   auto& g = *m.mutable_graph();
   std::size_t k = 0;
@@ -168,7 +169,8 @@ TEST_CASE("torch exports of torchvision and torch.nn models: verdicts in every f
       }
       // External data: every tensor of 64 bytes or more in a file beside the model.
       ::onnx::ModelProto external = original;
-      const auto summary = lnfold::onnx::write_model_with_external_data(external, stem + ".external.onnx", {.size_threshold = 64});
+      const auto summary = lnfold::onnx::write_model_with_external_data(external, stem + ".external.onnx",
+                                                                        {.size_threshold = 64});
       CHECK(summary.tensors > 0);
       const auto reloaded = lnfold::onnx::load_model(stem + ".external.onnx");
       CHECK(verdicts(lnfold::onnx::graph(reloaded, {.model_dir = out})) == expected);

@@ -50,9 +50,9 @@ struct arguments {
 /// The graph of the model at `path`, its directory the base of its external data.
 lnfold::onnx::graph load_graph(const std::string& path, const arguments& args) {
   const std::filesystem::path file(path);
-  return lnfold::onnx::graph(lnfold::onnx::load_model(path),
-                             {.model_dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path("."),
-                              .shapes = args.shapes});
+  return lnfold::onnx::graph(
+      lnfold::onnx::load_model(path),
+      {.model_dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path("."), .shapes = args.shapes});
 }
 
 /// "NAME=1,3,224,224" as (NAME, dims); nullopt (with a message on stderr) when malformed.
@@ -105,8 +105,8 @@ int convert(const arguments& args) {
   for (const auto& v : plan.lns)
     if (!v.foldable) {
       kept.push_back(g.node_name(v.node) + " (" + std::string(lnfold::to_string(v.reason)) + ")");
-      kept_json.push_back("{\"name\": " + json_string(g.node_name(v.node)) + ", \"reason\": " +
-                          json_string(lnfold::to_string(v.reason)) + "}");
+      kept_json.push_back("{\"name\": " + json_string(g.node_name(v.node)) +
+                          ", \"reason\": " + json_string(lnfold::to_string(v.reason)) + "}");
     }
   if (plan.foldable_count() == 0) {
     std::cerr << "lnfold-onnx: nothing to convert: none of the " << plan.lns.size() << " LayerNorms of '" << in
@@ -118,14 +118,14 @@ int convert(const arguments& args) {
   const bool checked = lnfold::onnx::checker_covers(result.model);
   if (checked) lnfold::onnx::check_converted_model(result.model);
   const std::string check_text = checked ? "passes the ONNX checker"
-                                         : "not checked (opset " + std::to_string(lnfold::onnx::detail::default_opset(result.model)) +
+                                         : "not checked (opset " +
+                                               std::to_string(lnfold::onnx::detail::default_opset(result.model)) +
                                                " is past this libonnx's checker: run it in ONNX Runtime to validate)";
   // A model read with external data is written with it: its large tensors go to OUT.data, copied in
   // chunks from the input's data file when the converter left them unchanged.
   if (lnfold::onnx::has_external_data(result.model))
     lnfold::onnx::write_model_with_external_data(result.model, out, {.source_dir = g.options().model_dir});
-  else
-    lnfold::onnx::write_model_atomically(result.model, out);
+  else lnfold::onnx::write_model_atomically(result.model, out);
   const auto& s = result.summary;
   const auto worst = s.largest_residual();
   if (args.json) {
@@ -139,8 +139,8 @@ int convert(const arguments& args) {
               << ", \"untied\": " << json_list(s.untied) << ", \"rank1\": " << json_list(s.rank1)
               << ", \"fused\": " << json_list(s.fused) << ", \"stems\": " << json_list(s.stems)
               << ", \"affine_folded\": " << json_list(s.affine_folded)
-              << ", \"largest_residual_mean\": {\"param\": " << json_string(worst.param) << ", \"type\": "
-              << json_string(worst.type) << ", \"relative\": " << worst.relative_mean << "}"
+              << ", \"largest_residual_mean\": {\"param\": " << json_string(worst.param)
+              << ", \"type\": " << json_string(worst.type) << ", \"relative\": " << worst.relative_mean << "}"
               << ", \"check\": " << (checked ? "\"onnx::checker::check_model\"" : "null") << "}\n";
     return 0;
   }
@@ -148,12 +148,14 @@ int convert(const arguments& args) {
             << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
             << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
-            << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out << "'\n";
+            << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out
+            << "'\n";
   if (!s.residuals.empty())
     std::cout << "  storage leaves a mean of at most " << worst.relative_mean << " of max|w| in a centered fiber ('"
               << worst.param << "', " << worst.type << ")\n";
   for (const auto& name : s.fallbacks)
-    std::cout << "  " << name << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
+    std::cout << "  " << name
+              << ": written decomposed (the fused forms need the last axis; rmsnormalization, opset 23)\n";
   for (const auto& k : kept) std::cout << "  not converted: " << k << '\n';
   return 0;
 }
@@ -177,11 +179,16 @@ std::optional<arguments> parse(int argc, char** argv) {
       if (v == "rank1") a.fold.tied = lnfold::tied_policy::rank1;
       else if (v == "untie") a.fold.tied = lnfold::tied_policy::untie;
       else if (v == "refuse") a.fold.tied = lnfold::tied_policy::refuse;
-      else return std::cerr << "lnfold-onnx: --tied takes rank1, untie or refuse (got '" << v.value_or("") << "')\n", std::nullopt;
+      else
+        return std::cerr << "lnfold-onnx: --tied takes rank1, untie or refuse (got '" << v.value_or("") << "')\n",
+               std::nullopt;
     } else if (arg == "--rmsnorm-form") {
       const auto v = value();
       const auto f = v ? lnfold::onnx::parse_rmsnorm_form(*v) : std::nullopt;
-      if (!f) return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed, simplified or rmsnormalization (got '" << v.value_or("") << "')\n", std::nullopt;
+      if (!f)
+        return std::cerr << "lnfold-onnx: --rmsnorm-form takes decomposed, simplified or rmsnormalization (got '"
+                         << v.value_or("") << "')\n",
+               std::nullopt;
       a.convert.form = *f;
     } else if (arg == "--input-shape") {
       const auto v = value();

@@ -1,8 +1,8 @@
 // Every architecture's tiny() config (and every edge-case graph) evaluates with random weights and
 // inputs to finite outputs of the declared shapes, in float and in double, and the two agree.
+#include "lnfold/graph/architectures.hpp"
 #include "lnfold/eval/evaluate.hpp"
 #include "lnfold/eval/random.hpp"
-#include "lnfold/graph/architectures.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -75,8 +75,8 @@ TEMPLATE_TEST_CASE("every tiny architecture evaluates to finite outputs of the d
       INFO("output " << g.node_name(n));
       CHECK(values[n].dims() == g.node_shape(n).value());
       CHECK(all_finite(values[n]));
-      CHECK(rms(lnfold::tensor<double>(values[n].dims(),
-                                       std::vector<double>(values[n].values().begin(), values[n].values().end()))) > 0.01);
+      CHECK(rms(lnfold::tensor<double>(
+                values[n].dims(), std::vector<double>(values[n].values().begin(), values[n].values().end()))) > 0.01);
     }
     // Every intermediate value is finite and has its declared shape (evaluate checks the shapes).
     for (lnfold::node_id n = 0; n < g.node_count(); ++n) {
@@ -117,7 +117,8 @@ TEST_CASE("float and double evaluations of every tiny architecture agree", "[eva
   }
 }
 
-TEMPLATE_TEST_CASE("every edge-case graph evaluates, except the one with an unknown op", "[eval][arch]", float, double) {
+TEMPLATE_TEST_CASE("every edge-case graph evaluates, except the one with an unknown op", "[eval][arch]", float,
+                   double) {
   for (const auto& c : lnfold::edge_cases::all()) {
     INFO("edge case " << c.name);
     const graph g = c.build();

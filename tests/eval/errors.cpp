@@ -10,6 +10,7 @@
 #include "lnfold/graph/architectures.hpp"
 #include "lnfold/graph/builder.hpp"
 
+using Catch::Matchers::Contains;
 using eval_test::make;
 using eval_test::run;
 using lnfold::graph;
@@ -19,7 +20,6 @@ using lnfold::op_desc;
 using lnfold::op_kind;
 using lnfold::shape;
 using lnfold::tensor;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -64,7 +64,8 @@ TEMPLATE_TEST_CASE("wrong number of inputs names the count and the input nodes",
 
 TEMPLATE_TEST_CASE("an input of the wrong shape is named with both shapes", "[eval][errors]", float, double) {
   const graph g = small_model();
-  const std::vector<tensor<TestType>> in{make<TestType>({1, 3}, {0, 1, 2}), make<TestType>({1, 2, 3}, {0, 0, 0, 0, 0, 0})};
+  const std::vector<tensor<TestType>> in{make<TestType>({1, 3}, {0, 1, 2}),
+                                         make<TestType>({1, 2, 3}, {0, 0, 0, 0, 0, 0})};
   CHECK_THROWS_WITH(lnfold::evaluate<TestType>(g, small_weights<TestType>(g), in),
                     Contains("inputs[1]") && Contains("'x'") && Contains("[1, 2, 3]") && Contains("[1, 3, 2]"));
 }
@@ -114,7 +115,8 @@ TEMPLATE_TEST_CASE("operands that do not fit the op name the node and the shapes
   const node_id a = g.add_node("a", op_desc{.kind = op_kind::input}, {}, shape{2, 3});
   const node_id c = g.add_node("c", op_desc{.kind = op_kind::input}, {}, shape{2, 3});
   g.add_node("product", op_desc{.kind = op_kind::matmul}, {a, c}, std::nullopt);
-  const std::vector<tensor<TestType>> in{make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6}), make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6})};
+  const std::vector<tensor<TestType>> in{make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6}),
+                                         make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6})};
   CHECK_THROWS_WITH(lnfold::evaluate<TestType>(g, {}, in),
                     Contains("node 'product'") && Contains("cannot multiply [2, 3] by [2, 3]"));
 }

@@ -10,6 +10,7 @@
 #include "eval_test_util.hpp"
 #include "lnfold/graph/builder.hpp"
 
+using Catch::Matchers::Contains;
 using eval_test::check_values;
 using eval_test::make;
 using eval_test::run;
@@ -21,7 +22,6 @@ using lnfold::op_kind;
 using lnfold::shape;
 using lnfold::tensor;
 using lnfold::weight_layout;
-using Catch::Matchers::Contains;
 
 namespace {
 op_desc make_op(op_kind k) {
@@ -41,11 +41,9 @@ TEMPLATE_TEST_CASE("linear: out_in with bias, in_out without, over the last axis
   const node_id y1 = b.linear("out_in", x, 2);
   const node_id y2 = b.linear("in_out", x, 2, {.bias = false, .layout = weight_layout::in_out});
   // W = [[1, 0, -1], [2, 1, 0]] stored [out, in] and [in, out].
-  const auto v = run<TestType>(g,
-                               {{"out_in.weight", {1, 0, -1, 2, 1, 0}},
-                                {"out_in.bias", {0.5, -1}},
-                                {"in_out.weight", {1, 2, 0, 1, -1, 0}}},
-                               {make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6})});
+  const auto v = run<TestType>(
+      g, {{"out_in.weight", {1, 0, -1, 2, 1, 0}}, {"out_in.bias", {0.5, -1}}, {"in_out.weight", {1, 2, 0, 1, -1, 0}}},
+      {make<TestType>({2, 3}, {1, 2, 3, 4, 5, 6})});
   check_values(v[y1], {2, 2}, {-1.5, 3, -1.5, 12});
   check_values(v[y2], {2, 2}, {-2, 4, -2, 13});
 }
@@ -94,10 +92,10 @@ TEMPLATE_TEST_CASE("conv 2-D: two input channels, and padding with stride", "[ev
   const node_id y = b.conv("conv", x2, 1, {2, 2}, {.bias = false});
   const node_id x1 = b.input("x1", {1, 1, 3, 3});
   const node_id z = b.conv("box", x1, 1, {3, 3}, {.stride = {2, 2}, .padding = {1, 1}, .bias = false});
-  const auto v = run<TestType>(
-      g, {{"conv.weight", {1, 0, 0, 1, 1, 1, 1, 1}}, {"box.weight", std::vector<double>(9, 1.0)}},
-      {make<TestType>({1, 2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1}),
-       make<TestType>({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})});
+  const auto v = run<TestType>(g,
+                               {{"conv.weight", {1, 0, 0, 1, 1, 1, 1, 1}}, {"box.weight", std::vector<double>(9, 1.0)}},
+                               {make<TestType>({1, 2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1}),
+                                make<TestType>({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})});
   // channel 0: x[i, j] + x[i+1, j+1]; channel 1: 4 ones.
   check_values(v[y], {1, 1, 2, 2}, {10, 12, 16, 18});
   // 3×3 box sums at (−1, −1) and (1, 1) corners over the zero-padded 5×5 grid, stride 2.
@@ -109,12 +107,9 @@ TEMPLATE_TEST_CASE("conv with groups = 2 and depthwise", "[eval][ops]", float, d
   graph_builder b(g);
   const node_id y = b.conv("grouped", b.input("x", {1, 4, 2}), 2, {1}, {.groups = 2, .bias = false});
   const node_id z = b.conv("depthwise", b.input("s", {1, 2, 3}), 2, {2}, {.groups = 2});
-  const auto v = run<TestType>(g,
-                               {{"grouped.weight", {1, 2, 3, -1}},
-                                {"depthwise.weight", {1, 1, 1, -1}},
-                                {"depthwise.bias", {0, 10}}},
-                               {make<TestType>({1, 4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}),
-                                make<TestType>({1, 2, 3}, {1, 2, 4, 8, 16, 32})});
+  const auto v = run<TestType>(
+      g, {{"grouped.weight", {1, 2, 3, -1}}, {"depthwise.weight", {1, 1, 1, -1}}, {"depthwise.bias", {0, 10}}},
+      {make<TestType>({1, 4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}), make<TestType>({1, 2, 3}, {1, 2, 4, 8, 16, 32})});
   // out 0 = 1·x0 + 2·x1; out 1 = 3·x2 − x3 (x2, x3 never reach out 0).
   check_values(v[y], {1, 2, 2}, {7, 10, 8, 10});
   // channel 0: pairwise sums of [1, 2, 4]; channel 1: differences of [8, 16, 32] + 10.
@@ -137,7 +132,8 @@ TEMPLATE_TEST_CASE("embedding gathers table rows by integer ids", "[eval][ops]",
   graph g;
   graph_builder b(g);
   const node_id e = b.embedding("wte", b.input("ids", {1, 3}), 4, 2);
-  const auto v = run<TestType>(g, {{"wte.weight", {0, 1, 10, 11, 20, 21, 30, 31}}}, {make<TestType>({1, 3}, {3, 0, 2})});
+  const auto v = run<TestType>(g, {{"wte.weight", {0, 1, 10, 11, 20, 21, 30, 31}}},
+                               {make<TestType>({1, 3}, {3, 0, 2})});
   check_values(v[e], {1, 3, 2}, {30, 31, 0, 1, 20, 21});
 }
 
@@ -246,11 +242,10 @@ TEMPLATE_TEST_CASE("matmul is batched over leading dims with broadcasting", "[ev
   const node_id q = b.input("q", {2, 2, 2});
   const node_id am = b.matmul("am", a, m);
   const node_id pq = b.matmul("pq", p, q);
-  const auto v = run<TestType>(g, {},
-                               {make<TestType>({2, 2, 3}, {1, 2, 3, 4, 5, 6, 1, 0, 0, 0, 1, 0}),
-                                make<TestType>({3, 2}, {1, 0, 0, 1, 1, 1}),
-                                make<TestType>({1, 2, 2}, {1, 2, 3, 4}),
-                                make<TestType>({2, 2, 2}, {1, 0, 0, 1, 0, 1, 1, 0})});
+  const auto v = run<TestType>(
+      g, {},
+      {make<TestType>({2, 2, 3}, {1, 2, 3, 4, 5, 6, 1, 0, 0, 0, 1, 0}), make<TestType>({3, 2}, {1, 0, 0, 1, 1, 1}),
+       make<TestType>({1, 2, 2}, {1, 2, 3, 4}), make<TestType>({2, 2, 2}, {1, 0, 0, 1, 0, 1, 1, 0})});
   // m = [[1, 0], [0, 1], [1, 1]]: row r of a -> [r0 + r2, r1 + r2].
   check_values(v[am], {2, 2, 2}, {4, 5, 10, 11, 1, 0, 0, 1});
   // p · I and p · swap-columns.
@@ -322,7 +317,8 @@ TEMPLATE_TEST_CASE("layer_norm over axes = {1}: channels-first", "[eval][ops]", 
   op.beta = beta;
   const node_id y = g.add_node("ln", op, {x}, shape{1, 2, 2});
   // [N, C, L]: position 0 has channels [1, 3] (μ 2, σ² 1), position 1 has [2, 6] (μ 4, σ² 4).
-  const auto v = run<TestType>(g, {{"ln.weight", {1, 3}}, {"ln.bias", {0, 1}}}, {make<TestType>({1, 2, 2}, {1, 2, 3, 6})});
+  const auto v = run<TestType>(g, {{"ln.weight", {1, 3}}, {"ln.bias", {0, 1}}},
+                               {make<TestType>({1, 2, 2}, {1, 2, 3, 6})});
   const double r1 = 1.0 / std::sqrt(1.0 + 1e-5), r2 = 1.0 / std::sqrt(4.0 + 1e-5);
   check_values(v[y], {1, 2, 2}, {-r1, -2 * r2, 3 * r1 + 1, 3 * 2 * r2 + 1});
 }

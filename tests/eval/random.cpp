@@ -47,7 +47,8 @@ TEST_CASE("random_source: N(0,1) moments, unbiased integers, and a fixed sequenc
   // Standard errors: mean 1/sqrt(n) ≈ 0.0022, variance sqrt(2/n) ≈ 0.0032; 5 sigma bounds.
   CHECK(std::abs(s.mean) < 0.012);
   CHECK(std::abs(s.var - 1.0) < 0.016);
-  const double tail = static_cast<double>(std::count_if(xs.begin(), xs.end(), [](double x) { return std::abs(x) > 1.96; }));
+  const double tail = static_cast<double>(
+      std::count_if(xs.begin(), xs.end(), [](double x) { return std::abs(x) > 1.96; }));
   CHECK(tail / static_cast<double>(xs.size()) == Approx(0.05).margin(0.003));
 
   std::vector<int> counts(7, 0);
@@ -85,8 +86,8 @@ TEMPLATE_TEST_CASE("random weights and inputs are deterministic per seed and flo
 
 TEST_CASE("id inputs are integers covering the row range of the tables they index", "[eval][random]") {
   // BERT: 64 words, 2 token types, 64 positions; OPT's position table has positions + 2 rows.
-  const graph bert = lnfold::build_bert({.layers = 1, .d = 16, .heads = 2, .ffn = 32, .vocab = 64, .positions = 64, .seq = 64,
-                                         .batch = 4});
+  const graph bert = lnfold::build_bert(
+      {.layers = 1, .d = 16, .heads = 2, .ffn = 32, .vocab = 64, .positions = 64, .seq = 64, .batch = 4});
   const auto in = lnfold::random_inputs<double>(bert, 3);
   REQUIRE(in.size() == 3);
   const auto range = [](const tensor<double>& t) {
@@ -168,8 +169,8 @@ TEST_CASE("activations stay O(1) and LayerNorm inputs carry a large mean in a de
     const tensor<double>& x = v[g.node_inputs(n)[0]];
     INFO("input of " << g.node_name(n));
     const stats s = stats_of(x.values());
-    CHECK(std::abs(s.mean) > 0.3);      // centering has something to remove
-    CHECK(std::sqrt(s.var) < 20.0);     // and the stream has not blown up
+    CHECK(std::abs(s.mean) > 0.3);   // centering has something to remove
+    CHECK(std::sqrt(s.var) < 20.0);  // and the stream has not blown up
     CHECK(std::sqrt(s.var) > 0.1);
   }
   const auto& logits = v[lnfold::graph_output_nodes(g).front()];
@@ -178,10 +179,13 @@ TEST_CASE("activations stay O(1) and LayerNorm inputs carry a large mean in a de
 
 TEST_CASE("trained init: initializer_range scales, 1/sqrt(d_h) attention, and a well-conditioned post-LN stack",
           "[eval][random]") {
-  const graph g = lnfold::build_bert({.layers = 12, .d = 64, .heads = 4, .ffn = 256, .vocab = 64, .positions = 32, .seq = 8});
+  const graph g = lnfold::build_bert(
+      {.layers = 12, .d = 64, .heads = 4, .ffn = 256, .vocab = 64, .positions = 32, .seq = 8});
   const auto w = lnfold::random_weights<double>(g, 5, lnfold::weight_init::trained);
   const auto wf = lnfold::random_weights<float>(g, 5, lnfold::weight_init::trained);
-  const auto of = [&](const auto& set, const char* node) -> const auto& { return set[*g.node_op(g.find(node)).weight]; };
+  const auto of = [&](const auto& set, const char* node) -> const auto& {
+    return set[*g.node_op(g.find(node)).weight];
+  };
   for (lnfold::param_id p = 0; p < g.param_count(); ++p)
     for (std::size_t i = 0; i < w[p].size(); ++i) REQUIRE(wf[p][i] == static_cast<float>(w[p][i]));
 

@@ -47,7 +47,7 @@ TEST_CASE("GPT-2 small: 25 of 25 LNs fold, the tied lm_head is resolved by the c
     CHECK(g.node_name(plan.tied[0].source_use) == "wte");
     CHECK(g.node_name(plan.tied[0].other_use) == "lm_head");
     CHECK(plan.tied[0].resolution == tied_policy::rank1);
-    CHECK(has_source_param(plan, g, "wte.weight", 1));        // each table row over d
+    CHECK(has_source_param(plan, g, "wte.weight", 1));              // each table row over d
     CHECK(has_source_param(plan, g, "h.0.attn.c_proj.weight", 1));  // Conv1D [in, out]: over out
     CHECK(has_source_param(plan, g, "h.0.attn.c_proj.bias", 0));
     CHECK_FALSE(has_source_param(plan, g, "h.0.attn.c_attn.weight", 1));  // reads ln_1, not the stream
@@ -126,7 +126,8 @@ TEST_CASE("CLIP vision: only pre_layrnorm folds, until stem centering frees the 
   CHECK_FALSE(verdict_of(stem, g, "pre_layrnorm").needs_stem_centering);
 }
 
-TEST_CASE("Whisper base: the encoder folds nothing (GELU stem) unless one centering is inserted, the decoder folds all") {
+TEST_CASE(
+    "Whisper base: the encoder folds nothing (GELU stem) unless one centering is inserted, the decoder folds all") {
   const graph enc = build_whisper_encoder();
   const auto plan = find_foldable(enc);
   REQUIRE(plan.lns.size() == 13);

@@ -28,8 +28,10 @@ const std::map<std::string, expected_refusal, std::less<>> refusals = {
     {"concat_along_axis", {fold_reason::concat_along_axis, fold_condition::zero_mean_input, "features"}},
     {"sliced_source", {fold_reason::slice_along_axis, fold_condition::zero_mean_input, "proj.first_half"}},
     {"cls_token_from_input", {fold_reason::graph_input, fold_condition::zero_mean_input, "cls_token"}},
-    {"scale_on_residual_stream", {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.scale.gamma"}},
-    {"layer_scale_after_exposed_bias_add", {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.ls2.gamma"}},
+    {"scale_on_residual_stream",
+     {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.scale.gamma"}},
+    {"layer_scale_after_exposed_bias_add",
+     {fold_reason::per_channel_scale, fold_condition::zero_mean_input, "blocks.0.ls2.gamma"}},
     {"broadcast_data_add_along_axis", {fold_reason::broadcast_along_axis, fold_condition::zero_mean_input, "offset"}},
     {"reshape_merges_axis", {fold_reason::axis_not_preserved, fold_condition::zero_mean_input, "proj.merge_tokens"}},
     {"pad_along_axis", {fold_reason::pad_along_axis, fold_condition::zero_mean_input, "proj.pad_features"}},
@@ -115,7 +117,8 @@ TEST_CASE("LayerScale behind a bias add folds through fusion: the scale goes int
   CHECK(g.node_name(*f.bias) == "blocks.0.mlp.fc2.bias");
   bool bias_centered = false;
   for (const auto& s : plan.sources)
-    if (s.node == *f.bias) bias_centered = s.kind == source_kind::constant && s.params.size() == 1 && s.params[0].axis == 0u;
+    if (s.node == *f.bias)
+      bias_centered = s.kind == source_kind::constant && s.params.size() == 1 && s.params[0].axis == 0u;
   CHECK(bias_centered);
   CHECK(find_foldable(g, {.fuse_scales = false}).lns[0].reason == fold_reason::per_channel_scale);
 }

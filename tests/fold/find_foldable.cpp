@@ -48,8 +48,11 @@ static_assert(lnfold::foldable_graph<user_ir::net>);
 using namespace lnfold;
 
 TEST_CASE("a foreign graph adapted by ADL is analysed without copying it into lnfold's IR") {
-  user_ir::net n{{{"x", "input", {}}, {"fc", "dense", {0}}, {"ln", "norm", {1}, true},
-                  {"act", "swish_like", {0}}, {"ln2", "norm", {3}, true}}};
+  user_ir::net n{{{"x", "input", {}},
+                  {"fc", "dense", {0}},
+                  {"ln", "norm", {1}, true},
+                  {"act", "swish_like", {0}},
+                  {"ln2", "norm", {3}, true}}};
   const auto plan = find_foldable(n);
   REQUIRE(plan.lns.size() == 2);
   CHECK(plan.lns[0].foldable);
@@ -93,7 +96,8 @@ TEST_CASE("a linear with a bias is not transparent along its other axes: the bia
   const auto build = [](bool bias) {
     graph g;
     const auto x = g.add_node("x", {.kind = op_kind::input}, {}, shape{1, 4, 8});
-    const auto p = g.add_node("p", {.kind = op_kind::linear, .weight = g.add_param("p.w", {8, 8})}, {x}, shape{1, 4, 8});
+    const auto p = g.add_node("p", {.kind = op_kind::linear, .weight = g.add_param("p.w", {8, 8})}, {x},
+                              shape{1, 4, 8});
     const auto t = g.add_node("t", {.kind = op_kind::transpose, .perm = {0, 2, 1}}, {p}, shape{1, 8, 4});
     op_desc q{.kind = op_kind::linear, .weight = g.add_param("q.w", {4, 4})};
     if (bias) q.bias = g.add_param("q.b", {4});

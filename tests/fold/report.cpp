@@ -36,9 +36,7 @@ TEST_CASE("JSON report: documented schema, one entry per LN and per centered par
   CHECK_THAT(json, Contains("{\"name\": \"embeddings.word_embeddings.weight\", \"axis\": 1"));
 }
 
-TEST_CASE("JSON strings are escaped") {
-  CHECK(detail::json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
-}
+TEST_CASE("JSON strings are escaped") { CHECK(detail::json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\""); }
 
 TEST_CASE("text report: every LN, its verdict, the reason and the tie resolution") {
   const graph g = build_gpt2({.layers = 2});

@@ -67,11 +67,16 @@ std::vector<std::string> output_names(const graph& g) {
 }  // namespace
 
 TEST_CASE("every standard architecture has the expected LayerNorm count and builds fast") {
-  const std::vector<std::pair<std::string, std::size_t>> expected{
-      {"gpt2", 25},      {"opt", 25},         {"gptj", 29},
-      {"bert", 25},      {"vit", 25},         {"clip-vision", 26},
-      {"whisper-encoder", 13}, {"whisper-decoder", 19}, {"swin", 29},
-      {"convnext", 23}};
+  const std::vector<std::pair<std::string, std::size_t>> expected{{"gpt2", 25},
+                                                                  {"opt", 25},
+                                                                  {"gptj", 29},
+                                                                  {"bert", 25},
+                                                                  {"vit", 25},
+                                                                  {"clip-vision", 26},
+                                                                  {"whisper-encoder", 13},
+                                                                  {"whisper-decoder", 19},
+                                                                  {"swin", 29},
+                                                                  {"convnext", 23}};
   REQUIRE(expected.size() == lnfold::architecture_names.size());
   for (const auto& [name, lns] : expected) {
     INFO(name);
@@ -268,7 +273,8 @@ TEST_CASE("ConvNeXt: stem LN over channels, depthwise blocks with LayerScale, do
   const auto& dw = g[g.find("encoder.stages.0.layers.0.dwconv")];
   CHECK(dw.op.groups == 96);
   CHECK(g.param_shape(*dw.op.weight) == shape{96, 1, 7, 7});
-  CHECK(g[g.find("encoder.stages.0.layers.0.layernorm")].inputs[0] == g.find("encoder.stages.0.layers.0.to_channels_last"));
+  CHECK(g[g.find("encoder.stages.0.layers.0.layernorm")].inputs[0] ==
+        g.find("encoder.stages.0.layers.0.to_channels_last"));
   CHECK(g.param_shape(g.find_param("encoder.stages.0.layers.0.layer_scale_parameter")) == shape{96});
   CHECK(shape_of(g, "encoder.stages.3.downsample_conv") == shape{1, 768, 7, 7});
   CHECK(shape_of(g, "pooler") == shape{1, 768});

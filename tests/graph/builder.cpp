@@ -5,12 +5,12 @@
 
 #include <string>
 
+using Catch::Matchers::Contains;
 using lnfold::graph;
 using lnfold::graph_builder;
 using lnfold::node_id;
 using lnfold::op_kind;
 using lnfold::shape;
-using Catch::Matchers::Contains;
 
 namespace {
 shape shape_of(const graph& g, node_id n) { return g.node_shape(n).value(); }
@@ -316,7 +316,7 @@ TEST_CASE("graph: nodes sharing an op or a shape stay separate under edits and g
   CHECK(g.node_op(a) == g.node_op(b));
 
   for (int i = 0; i < 1000; ++i) {  // enough growth to move every per-node array
-    std::string name = "y";  // appended, not "y" + ...: GCC 12 warns falsely (-Wstringop-overflow)
+    std::string name = "y";         // appended, not "y" + ...: GCC 12 warns falsely (-Wstringop-overflow)
     name += std::to_string(i);
     g.add_node(name, {.kind = op_kind::add, .axis = i}, {x, b}, lnfold::shape{1, 4, 8 + i});
   }

@@ -161,7 +161,8 @@ void build_through_cpos(G& g) {
   auto linear = op_of(lnfold::op_kind::linear);
   linear.weight = weight;
   const std::vector<lnfold::node_id> from_x{x};
-  const auto proj = lnfold::add_node(g, "proj", linear, std::span<const lnfold::node_id>(from_x), lnfold::shape{1, 4, 8});
+  const auto proj = lnfold::add_node(g, "proj", linear, std::span<const lnfold::node_id>(from_x),
+                                     lnfold::shape{1, 4, 8});
   const std::vector<lnfold::node_id> from_proj{proj};
   const auto ln = lnfold::add_node(g, "ln", op_of(lnfold::op_kind::layer_norm),
                                    std::span<const lnfold::node_id>(from_proj), lnfold::shape{1, 4, 8});

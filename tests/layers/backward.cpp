@@ -106,7 +106,8 @@ TEMPLATE_TEST_CASE("the norm layers' backward is the kernels' backward with the 
                    "[layers][backward]", float, double) {
   using T = TestType;
   const std::size_t rows = 4, d = 37;
-  const auto x = random_values<T>(rows * d, 21), dy = random_values<T>(rows * d, 22), r0 = random_values<T>(rows * d, 23);
+  const auto x = random_values<T>(rows * d, 21), dy = random_values<T>(rows * d, 22),
+             r0 = random_values<T>(rows * d, 23);
   const auto gamma = random_values<T>(d, 24), beta = random_values<T>(d, 25);
   const double eps = 1e-3;
   const matrix_ref<const T> xm(x.data(), rows, d), dym(dy.data(), rows, d);
@@ -123,11 +124,12 @@ TEMPLATE_TEST_CASE("the norm layers' backward is the kernels' backward with the 
                  lnfold::norm_affine_grads{}, eps);
     for (std::size_t k = 0; k < rows * d; ++k) CHECK(fa[k] == (k / d >= 1 && k / d < 3 ? fb[k] : r0[k]));
   };
-  check(layers::layer_norm<T>(d, eps, gamma.data(), beta.data()),
-        [](auto... a) { lnfold::layer_norm_backward(a...); },
-        [](auto... a) { lnfold::residual_add_layer_norm_backward(a...); });
-  check(layers::rms_norm<T>(d, eps, gamma.data(), beta.data()), [](auto... a) { lnfold::rms_norm_backward(a...); },
-        [](auto... a) { lnfold::residual_add_rms_norm_backward(a...); });
+  check(
+      layers::layer_norm<T>(d, eps, gamma.data(), beta.data()), [](auto... a) { lnfold::layer_norm_backward(a...); },
+      [](auto... a) { lnfold::residual_add_layer_norm_backward(a...); });
+  check(
+      layers::rms_norm<T>(d, eps, gamma.data(), beta.data()), [](auto... a) { lnfold::rms_norm_backward(a...); },
+      [](auto... a) { lnfold::residual_add_rms_norm_backward(a...); });
 }
 
 TEST_CASE("the layers' backward rejects mismatched shapes and bad ids, naming them", "[layers][backward]") {
@@ -149,8 +151,8 @@ TEST_CASE("the layers' backward rejects mismatched shapes and bad ids, naming th
     layers::embedding_backward<int, double>(ids, layers::as_strided(matrix_ref<const double>(dy.data(), 2, 2)),
                                             layers::as_strided(matrix_ref<double>(table.data(), 4, 2)));
   };
-  CHECK_THROWS_WITH(scatter(), Contains("lnfold::layers::embedding_backward") &&
-                                   Contains("id 4 is not a row of the 4-row table"));
+  CHECK_THROWS_WITH(scatter(),
+                    Contains("lnfold::layers::embedding_backward") && Contains("id 4 is not a row of the 4-row table"));
   CHECK(table == std::vector<double>(8, 0.0));  // nothing written
   const layers::layer_norm<double> norm(4, 1e-5);
   CHECK_THROWS_WITH(layers::norm_backward(norm, matrix_ref<const double>(dy.data(), 5, 3), dym,

@@ -93,7 +93,9 @@ TEST_CASE("rank1_correction_after finds apply_fold_plan's correction by its stru
   // No correction after other linears, nor after the head once the table is untied.
   CHECK_FALSE(lnfold::layers::rank1_correction_after(g, c.model.weights, g.find("h.0.mlp.c_fc")).has_value());
   const auto untied = convert(lnfold::tied_policy::untie, false);
-  CHECK_FALSE(lnfold::layers::rank1_correction_after(untied.model.g, untied.model.weights, untied.model.g.find("lm_head")).has_value());
+  CHECK_FALSE(
+      lnfold::layers::rank1_correction_after(untied.model.g, untied.model.weights, untied.model.g.find("lm_head"))
+          .has_value());
 }
 
 TEST_CASE("layers from graph nodes refuse nodes of another kind, naming them") {

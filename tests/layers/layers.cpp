@@ -2,8 +2,8 @@
 // forms) over dense, row-strided and column-major operands and over a row range; Linear in both
 // weight layouts with and without bias through the reference GEMM and through Eigen; Embedding.
 // Every case runs in float and double.
-#include "lnfold/layers/eigen.hpp"
 #include "lnfold/layers/layers.hpp"
+#include "lnfold/layers/eigen.hpp"
 #include "lnfold/tensor/eigen.hpp"
 
 #include <catch2/catch.hpp>
@@ -69,7 +69,9 @@ TEMPLATE_TEST_CASE("norm layers match the formula on dense, row-strided and colu
 
   for (const bool center : {true, false}) {
     CAPTURE(center);
-    const auto run = [&](auto& layer, auto x, auto y, std::size_t begin, std::size_t end) { layer.rows(x, y, begin, end); };
+    const auto run = [&](auto& layer, auto x, auto y, std::size_t begin, std::size_t end) {
+      layer.rows(x, y, begin, end);
+    };
     for (const int layout : {0, 1, 2}) {  // dense, row stride d + pad, column-major
       CAPTURE(layout);
       const std::size_t size = layout == 1 ? rows * (d + pad) : rows * d;
@@ -124,7 +126,8 @@ TEMPLATE_TEST_CASE("fused residual norm layers: r += x exactly, y = norm(r), on 
           x[at(i, j)] = xs[i * d + j];
           r[at(i, j)] = r0[i * d + j];
         }
-      const auto rs = static_cast<std::ptrdiff_t>(column_major ? 1 : d), cs = static_cast<std::ptrdiff_t>(column_major ? rows : 1);
+      const auto rs = static_cast<std::ptrdiff_t>(column_major ? 1 : d),
+                 cs = static_cast<std::ptrdiff_t>(column_major ? rows : 1);
       const tensor_view<const T> gv{gamma.data(), {d}, {1}};
       auto rv = view2<T>(r.data(), rows, d, rs, cs);
       auto yv = view2<T>(y.data(), rows, d, rs, cs);
@@ -138,7 +141,8 @@ TEMPLATE_TEST_CASE("fused residual norm layers: r += x exactly, y = norm(r), on 
           sum[j] = static_cast<double>(s);
         }
         const auto want = direct_norm(sum, center, g, zero, eps);
-        for (std::size_t j = 0; j < d; ++j) REQUIRE(std::abs(static_cast<double>(y[at(i, j)]) - want[j]) <= tolerance<T>() * 4);
+        for (std::size_t j = 0; j < d; ++j)
+          REQUIRE(std::abs(static_cast<double>(y[at(i, j)]) - want[j]) <= tolerance<T>() * 4);
       }
     }
   }
@@ -157,8 +161,9 @@ TEMPLATE_TEST_CASE("norm layers reject a wrong width, a wrong γ size and a row 
   REQUIRE_THROWS_AS(layers::layer_norm<T>(4, 0.0), lnfold::error);
 }
 
-TEMPLATE_TEST_CASE("linear layers: both layouts, bias, strided operands, reference GEMM and Eigen GEMM agree with the sum",
-                   "[layers][linear]", float, double) {
+TEMPLATE_TEST_CASE(
+    "linear layers: both layouts, bias, strided operands, reference GEMM and Eigen GEMM agree with the sum",
+    "[layers][linear]", float, double) {
   using T = TestType;
   const std::size_t rows = 6, in = 11, out = 7;
   const auto xs = random_values<T>(rows * in, 7), ws = random_values<T>(in * out, 8), bs = random_values<T>(out, 9);
@@ -179,8 +184,9 @@ TEMPLATE_TEST_CASE("linear layers: both layouts, bias, strided operands, referen
           for (std::size_t i = 0; i < in; ++i) xcol[i * rows + r] = xs[r * in + i];
         const auto x = strided ? view2<const T>(xcol.data(), rows, in, 1, static_cast<std::ptrdiff_t>(rows))
                                : view2<const T>(xs.data(), rows, in, static_cast<std::ptrdiff_t>(in), 1);
-        const std::optional<tensor_view<const T>> b =
-            bias ? std::optional<tensor_view<const T>>(tensor_view<const T>{bs.data(), {out}, {1}}) : std::nullopt;
+        const std::optional<tensor_view<const T>> b = bias ? std::optional<tensor_view<const T>>(
+                                                                 tensor_view<const T>{bs.data(), {out}, {1}})
+                                                           : std::nullopt;
         layers::linear<T> reference(strided ? wp : w, layout, b);
         layers::eigen_linear<T> fast(strided ? wp : w, layout, b);
         std::vector<T> y1(rows * out * 2, T(-5)), y2(rows * out * 2, T(-5));
@@ -192,8 +198,10 @@ TEMPLATE_TEST_CASE("linear layers: both layouts, bias, strided operands, referen
           for (std::size_t o = 0; o < out; ++o) {
             double want = bias ? static_cast<double>(bs[o]) : 0.0;
             for (std::size_t i = 0; i < in; ++i)
-              want += static_cast<double>(xs[r * in + i]) * static_cast<double>(out_in ? ws[o * in + i] : ws[i * out + o]);
-            const auto k = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(r) * yrs + static_cast<std::ptrdiff_t>(o) * ycs);
+              want += static_cast<double>(xs[r * in + i]) *
+                      static_cast<double>(out_in ? ws[o * in + i] : ws[i * out + o]);
+            const auto k = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(r) * yrs +
+                                                    static_cast<std::ptrdiff_t>(o) * ycs);
             REQUIRE(std::abs(static_cast<double>(y1[k]) - want) <= tolerance<T>() * 10);
             REQUIRE(std::abs(static_cast<double>(y2[k]) - want) <= tolerance<T>() * 10);
           }

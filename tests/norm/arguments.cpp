@@ -43,8 +43,7 @@ std::vector<entry> entries() {
        [](const A& a) { lnfold::residual_add_rms_norm_rows(a.x, a.r, a.y, {}, a.eps, a.row_begin, a.row_end); }},
       {"lnfold::reference_layer_norm", false, false,
        [](const A& a) { lnfold::reference_layer_norm(a.x, a.y, {}, a.eps); }},
-      {"lnfold::reference_rms_norm", false, false,
-       [](const A& a) { lnfold::reference_rms_norm(a.x, a.y, {}, a.eps); }},
+      {"lnfold::reference_rms_norm", false, false, [](const A& a) { lnfold::reference_rms_norm(a.x, a.y, {}, a.eps); }},
       {"lnfold::reference_residual_add_layer_norm", true, false,
        [](const A& a) { lnfold::reference_residual_add_layer_norm(a.x, a.r, a.y, {}, a.eps); }},
       {"lnfold::reference_residual_add_rms_norm", true, false,
@@ -139,8 +138,8 @@ TEST_CASE("norm entry points reject bad arguments, naming them", "[norm]") {
 
 TEST_CASE("a failed check writes nothing", "[norm]") {
   std::vector<float> x(12, 1.0f), y(12, 7.0f);
-  CHECK_THROWS_AS(lnfold::layer_norm_rows(matrix_ref<const float>(x.data(), 3, 4),
-                                          matrix_ref<float>(y.data(), 3, 4), {}, 1e-5, 0, 4),
+  CHECK_THROWS_AS(lnfold::layer_norm_rows(matrix_ref<const float>(x.data(), 3, 4), matrix_ref<float>(y.data(), 3, 4),
+                                          {}, 1e-5, 0, 4),
                   lnfold::error);
   for (float v : y) CHECK(v == 7.0f);
 }

@@ -140,10 +140,9 @@ TEST_CASE("norm backward entry points reject bad arguments, naming them", "[norm
 TEST_CASE("a failed backward check writes nothing", "[norm][backward]") {
   std::vector<float> x(12, 1.0f), dy(12, 1.0f), dx(12, 7.0f);
   std::vector<double> dg(4, 3.0);
-  CHECK_THROWS_AS(lnfold::layer_norm_backward_rows(matrix_ref<const float>(x.data(), 3, 4),
-                                                   matrix_ref<const float>(dy.data(), 3, 4),
-                                                   matrix_ref<float>(dx.data(), 3, 4), {}, {dg.data(), nullptr}, 1e-5,
-                                                   0, 4),
+  CHECK_THROWS_AS(lnfold::layer_norm_backward_rows(
+                      matrix_ref<const float>(x.data(), 3, 4), matrix_ref<const float>(dy.data(), 3, 4),
+                      matrix_ref<float>(dx.data(), 3, 4), {}, {dg.data(), nullptr}, 1e-5, 0, 4),
                   lnfold::error);
   for (float v : dx) CHECK(v == 7.0f);
   for (double v : dg) CHECK(v == 3.0);

@@ -133,7 +133,8 @@ void check_backward_magnitudes() {
   outlier[100] = static_cast<T>(1 / small);
   cases.push_back({"767 tiny values and one large", outlier, 1e-5});
   std::vector<T> tiny(31);
-  for (std::size_t i = 0; i < tiny.size(); ++i) tiny[i] = static_cast<T>(small * (1.0 + 0.1 * static_cast<double>(i % 7)));
+  for (std::size_t i = 0; i < tiny.size(); ++i)
+    tiny[i] = static_cast<T>(small * (1.0 + 0.1 * static_cast<double>(i % 7)));
   cases.push_back({"tiny values, tinier eps", tiny, is_float ? 1e-70 : 1e-310});
   std::mt19937 gen(65);
   for (auto& c : cases) {
@@ -299,7 +300,8 @@ void check_backward_non_finite() {
         (in_dy ? bdy : bx).at(3, d / 3) = bad;
         for_each_arch([&](auto arch) {
           using A = decltype(arch);
-          INFO(name(O) << " backward arch " << A::name() << " d " << d << " bad " << bad << (in_dy ? " in dy" : " in x"));
+          INFO(name(O) << " backward arch " << A::name() << " d " << d << " bad " << bad
+                       << (in_dy ? " in dy" : " in x"));
           matrix<T> clean(5, d), dx(5, d);
           param_grads g_clean(d), g(d);
           run_backward<O, A, T>(x.cref(), dy.cref(), clean.ref(), w, g_clean.get(), 1e-5);
@@ -312,9 +314,10 @@ void check_backward_non_finite() {
             }
           CHECK(others_same);
           CHECK(row_flagged);
-          const bool grads_flagged =
-              std::any_of(g.dgamma.begin(), g.dgamma.end(), [](double v) { return !std::isfinite(v); }) ||
-              std::any_of(g.dbeta.begin(), g.dbeta.end(), [](double v) { return !std::isfinite(v); });
+          const bool grads_flagged = std::any_of(g.dgamma.begin(), g.dgamma.end(),
+                                                 [](double v) { return !std::isfinite(v); }) ||
+                                     std::any_of(g.dbeta.begin(), g.dbeta.end(),
+                                                 [](double v) { return !std::isfinite(v); });
           CHECK(grads_flagged);
         });
       }
@@ -466,8 +469,11 @@ void check_backward_finite_differences() {
           const double d_h = at(h), d_2h = at(2 * h);
           const double allowed = std::fabs(d_2h - d_h) + 4 * eps_l / h;
           INFO(name(O) << (fused ? " fused" : "") << " d " << d << " offset " << offset << " direction "
-                       << (which == 0 ? "x" : which == 1 ? "gamma" : "beta") << ": analytic " << analytic[which]
-                       << " difference quotient " << d_h << " allowed " << allowed << " size " << size[which]);
+                       << (which == 0   ? "x"
+                           : which == 1 ? "gamma"
+                                        : "beta")
+                       << ": analytic " << analytic[which] << " difference quotient " << d_h << " allowed " << allowed
+                       << " size " << size[which]);
           CHECK(std::fabs(d_h - analytic[which]) <= allowed);
           CHECK(allowed <= 1e-6 * size[which]);
         }

@@ -65,8 +65,7 @@ backward_reference reference_backward(op o, matrix<T>& x, matrix<T>& dy, norm_af
   const matrix_ref<ld> dx_ref(ref.dx.data(), rows, d);
   if (o == op::layer)
     lnfold::reference_layer_norm_backward(x.cref(), dy.cref(), dx_ref, w, ref.dgamma.data(), ref.dbeta.data(), eps);
-  else
-    lnfold::reference_rms_norm_backward(x.cref(), dy.cref(), dx_ref, w, ref.dgamma.data(), ref.dbeta.data(), eps);
+  else lnfold::reference_rms_norm_backward(x.cref(), dy.cref(), dx_ref, w, ref.dgamma.data(), ref.dbeta.data(), eps);
   // The scales, from x̂ and g computed again in long double.
   std::vector<ld> xhat(d);
   const matrix_ref<ld> xhat_ref(xhat.data(), 1, d);
@@ -150,12 +149,12 @@ double worst_backward_ratio(op o, const backward_reference& ref, matrix<T>& dx, 
                             const std::vector<double>& dbeta, const std::vector<ld>& incoming = {}) {
   const std::size_t rows = dx.rows, d = dx.d;
   const double t = backward_tolerance<T>(o, d), tp = param_grad_tolerance<T>(o, d, rows);
-  double worst = worst_ratio<T>(rows * d, [&](std::size_t k) { return dx.at(k / d, k % d); }, ref.dx, ref.dx_scale, t,
-                                incoming);
-  worst = std::max(worst, worst_ratio<double>(d, [&](std::size_t k) { return dgamma[k]; }, ref.dgamma,
-                                              ref.dgamma_scale, tp));
-  worst = std::max(worst, worst_ratio<double>(d, [&](std::size_t k) { return dbeta[k]; }, ref.dbeta,
-                                              ref.dbeta_scale, tp));
+  double worst = worst_ratio<T>(
+      rows * d, [&](std::size_t k) { return dx.at(k / d, k % d); }, ref.dx, ref.dx_scale, t, incoming);
+  worst = std::max(worst, worst_ratio<double>(
+                              d, [&](std::size_t k) { return dgamma[k]; }, ref.dgamma, ref.dgamma_scale, tp));
+  worst = std::max(worst, worst_ratio<double>(
+                              d, [&](std::size_t k) { return dbeta[k]; }, ref.dbeta, ref.dbeta_scale, tp));
   return worst;
 }
 

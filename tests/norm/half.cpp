@@ -110,9 +110,10 @@ TEMPLATE_TEST_CASE("16-bit values widen to float exactly", "[norm][half]", float
     const auto bits = static_cast<std::uint16_t>(b);
     const double want = decode<H>(bits);
     const float got = H::from_bits(bits);
-    const bool right = std::isnan(want) ? std::isnan(got)
-                                        : static_cast<double>(got) == want && std::signbit(got) == ((b & 0x8000) != 0) &&
-                                              bits_of(H(got)) == bits;  // and back
+    const bool right = std::isnan(want)
+                           ? std::isnan(got)
+                           : static_cast<double>(got) == want && std::signbit(got) == ((b & 0x8000) != 0) &&
+                                 bits_of(H(got)) == bits;  // and back
     if (!right && ++mismatches <= 5) {
       INFO("bits " << b << " widened to " << got);
       CHECK(right);
@@ -194,10 +195,12 @@ TEMPLATE_TEST_CASE("a float sum of two 16-bit values rounds like the exact sum",
   std::uniform_int_distribution<std::uint32_t> bits(0, 0xffff);
   int mismatches = 0, tried = 0;
   while (tried < 300000) {
-    const H a = H::from_bits(static_cast<std::uint16_t>(bits(gen))), b = H::from_bits(static_cast<std::uint16_t>(bits(gen)));
+    const H a = H::from_bits(static_cast<std::uint16_t>(bits(gen))),
+            b = H::from_bits(static_cast<std::uint16_t>(bits(gen)));
     const double exact = static_cast<double>(static_cast<float>(a)) + static_cast<double>(static_cast<float>(b));
     // Exact in double while the exponents are within 40 of each other; skip the rest and non-finite sums.
-    if (!std::isfinite(exact) || !std::isfinite(static_cast<float>(a)) || !std::isfinite(static_cast<float>(b))) continue;
+    if (!std::isfinite(exact) || !std::isfinite(static_cast<float>(a)) || !std::isfinite(static_cast<float>(b)))
+      continue;
     if (static_cast<float>(a) != 0 && static_cast<float>(b) != 0 &&
         std::abs(std::ilogb(static_cast<float>(a)) - std::ilogb(static_cast<float>(b))) > 40)
       continue;
@@ -223,7 +226,8 @@ void check_vector_conversions() {
     lnfold::detail::load_as<floats>(all.data() + i).store_aligned(lanes);
     for (std::size_t j = 0; j < W; ++j) {
       const float want = all[i + j];
-      const bool same = std::isnan(want) ? std::isnan(lanes[j]) : std::bit_cast<std::uint32_t>(lanes[j]) == std::bit_cast<std::uint32_t>(want);
+      const bool same = std::isnan(want) ? std::isnan(lanes[j])
+                                         : std::bit_cast<std::uint32_t>(lanes[j]) == std::bit_cast<std::uint32_t>(want);
       load_mismatches += same ? 0 : 1;
     }
   }
@@ -322,8 +326,8 @@ TEST_CASE("pairs of 16-bit vectors load into their lanes and store back", "[norm
 #endif
 }
 
-TEMPLATE_TEST_CASE("vector loads and stores of 16-bit values match the scalar conversions", "[norm][half]",
-                   float16_t, bfloat16_t) {
+TEMPLATE_TEST_CASE("vector loads and stores of 16-bit values match the scalar conversions", "[norm][half]", float16_t,
+                   bfloat16_t) {
   check_vector_conversions<xsimd::default_arch, TestType>();
 #if XSIMD_WITH_SSE2
   check_vector_conversions<xsimd::sse2, TestType>();

@@ -78,8 +78,8 @@ TEMPLATE_TEST_CASE("layer_norm is accurate when its shift is an outlier", "[norm
   for (std::size_t d : {std::size_t{3}, std::size_t{9}, std::size_t{768}, std::size_t{4099}}) {
     matrix<T> x(4, d);
     x.fill_normal(gen, 100.0, 1.0);
-    x.at(0, 0) = T(1e4);                       // one outlier: the median ignores it
-    x.at(1, 0) = x.at(1, d / 2) = T(5e3);      // two: the shift is an outlier
+    x.at(0, 0) = T(1e4);                   // one outlier: the median ignores it
+    x.at(1, 0) = x.at(1, d / 2) = T(5e3);  // two: the shift is an outlier
     x.at(2, 0) = x.at(2, d / 2) = x.at(2, d - 1) = T(-3e3);
     for (std::size_t i = 0; i < d; ++i) x.at(3, i) = T(1e4) + T(i % 2);  // |μ|/σ = 2e4
     for_each_arch([&](auto arch) {

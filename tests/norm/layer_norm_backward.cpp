@@ -9,8 +9,8 @@ TEMPLATE_TEST_CASE("layer_norm_backward matches the reference for every width, e
   check_backward_sweep<op::layer, TestType>();
 }
 
-TEMPLATE_TEST_CASE("layer_norm_backward is accurate on rows far from zero and with outliers", "[norm][backward]",
-                   float, double) {
+TEMPLATE_TEST_CASE("layer_norm_backward is accurate on rows far from zero and with outliers", "[norm][backward]", float,
+                   double) {
   check_backward_far_rows<op::layer, TestType>();
 }
 
@@ -62,8 +62,8 @@ TEMPLATE_TEST_CASE("layer_norm_backward with d = 1 gives a zero gradient", "[nor
     using A = decltype(arch);
     T dx[3] = {T(9), T(9), T(9)};
     double dg = 0, db = 0;
-    lnfold::layer_norm_backward<A>(matrix_ref<const T>(x, 3, 1), matrix_ref<const T>(dy, 3, 1),
-                                   matrix_ref<T>(dx, 3, 1), {gamma, nullptr}, {&dg, &db}, 1e-5);
+    lnfold::layer_norm_backward<A>(matrix_ref<const T>(x, 3, 1), matrix_ref<const T>(dy, 3, 1), matrix_ref<T>(dx, 3, 1),
+                                   {gamma, nullptr}, {&dg, &db}, 1e-5);
     CHECK(dx[0] == T(0));
     CHECK(dx[1] == T(0));
     CHECK(dx[2] == T(0));

@@ -9,8 +9,8 @@ TEMPLATE_TEST_CASE("layer_norm is right at any magnitude, plain, fused, by rows 
   check_magnitudes<op::layer, TestType>();
 }
 
-TEMPLATE_TEST_CASE("rms_norm is right at any magnitude, plain, fused, by rows and in place", "[norm][magnitude]",
-                   float, double) {
+TEMPLATE_TEST_CASE("rms_norm is right at any magnitude, plain, fused, by rows and in place", "[norm][magnitude]", float,
+                   double) {
   check_magnitudes<op::rms, TestType>();
 }
 

@@ -68,7 +68,8 @@ std::vector<magnitude_case> magnitude_cases(range at) {
   spike.x[100] = outlier;
   spike.layer = filled(d, -1 / std::sqrt(767.0L));
   spike.layer[100] = std::sqrt(767.0L);
-  const long double speck_t = static_cast<long double>(static_cast<T>(speck)), outlier_t = static_cast<long double>(static_cast<T>(outlier));
+  const long double speck_t = static_cast<long double>(static_cast<T>(speck)),
+                    outlier_t = static_cast<long double>(static_cast<T>(outlier));
   spike.rms = filled(d, speck_t / outlier_t * std::sqrt(768.0L));
   spike.rms[100] = std::sqrt(768.0L);
   cases.push_back(spike);
@@ -80,8 +81,8 @@ std::vector<magnitude_case> magnitude_cases(range at) {
     cases.push_back({"zeros, tiny eps", filled(d, 0), e, filled(d, 0), filled(d, 0)});
     cases.push_back({"constant 3, d = 1, tiny eps", {3}, e, {0}, {1}});
   }
-  cases.push_back({"alternating +-tiny, tiny eps", alternating(d, tiny), tiny_eps, alternating(d, 1),
-                   alternating(d, 1)});
+  cases.push_back(
+      {"alternating +-tiny, tiny eps", alternating(d, tiny), tiny_eps, alternating(d, 1), alternating(d, 1)});
   const long double denorm = std::is_same_v<T, double> && !dbl
                                  ? static_cast<long double>(std::numeric_limits<float>::denorm_min())
                                  : static_cast<long double>(std::numeric_limits<T>::denorm_min());
@@ -205,8 +206,8 @@ void check_magnitudes() {
 /// column-major ones go through the layer's gather path), plain and fused.
 template <op O, class T>
 void check_layer_magnitudes() {
-  using layer = lnfold::layers::basic_norm<T, O == op::layer ? lnfold::layers::norm_kind::layer
-                                                              : lnfold::layers::norm_kind::rms>;
+  using layer =
+      lnfold::layers::basic_norm<T, O == op::layer ? lnfold::layers::norm_kind::layer : lnfold::layers::norm_kind::rms>;
   for (const range at : ranges_of<T>()) {
     for (const magnitude_case& c : magnitude_cases<T>(at)) {
       INFO(name(O) << " layer, case '" << c.name << "' eps " << c.eps);
@@ -237,7 +238,8 @@ void check_layer_magnitudes() {
       CHECK(same_values(y_fused, y));
       std::vector<T> rt = xt, zt(3 * d, T(0)), yft(3 * d);
       norm.residual(lnfold::tensor_view<const T>{zt.data(), {3, d}, {1, 3}},
-                    lnfold::tensor_view<T>{rt.data(), {3, d}, {1, 3}}, lnfold::tensor_view<T>{yft.data(), {3, d}, {1, 3}});
+                    lnfold::tensor_view<T>{rt.data(), {3, d}, {1, 3}},
+                    lnfold::tensor_view<T>{yft.data(), {3, d}, {1, 3}});
       same = true;
       for (std::size_t r = 0; r < 3; ++r)
         for (std::size_t i = 0; i < d; ++i) same = same && yft[r + 3 * i] == y.at(r, i);

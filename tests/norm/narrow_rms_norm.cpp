@@ -11,14 +11,13 @@ using namespace norm_test;
 using lnfold::bfloat16_t;
 using lnfold::float16_t;
 
-TEMPLATE_TEST_CASE("16-bit rms_norm matches the reference for every width, eps and affine", "[norm][narrow]",
-                   float16_t, bfloat16_t) {
+TEMPLATE_TEST_CASE("16-bit rms_norm matches the reference for every width, eps and affine", "[norm][narrow]", float16_t,
+                   bfloat16_t) {
   check_sweep<op::rms, TestType>();
   check_sweep<op::rms, TestType, float>();
 }
 
-TEMPLATE_TEST_CASE("16-bit rms_norm handles misaligned rows and row strides", "[norm][narrow]", float16_t,
-                   bfloat16_t) {
+TEMPLATE_TEST_CASE("16-bit rms_norm handles misaligned rows and row strides", "[norm][narrow]", float16_t, bfloat16_t) {
   check_layout<op::rms, TestType>();
 }
 
@@ -46,8 +45,8 @@ TEMPLATE_TEST_CASE("16-bit residual_add_rms_norm rounds the residual once and no
   check_fused_rows<op::rms, TestType>();
 }
 
-TEMPLATE_TEST_CASE("16-bit rms_norm is right at the edges of the type's range", "[norm][narrow][magnitude]",
-                   float16_t, bfloat16_t) {
+TEMPLATE_TEST_CASE("16-bit rms_norm is right at the edges of the type's range", "[norm][narrow][magnitude]", float16_t,
+                   bfloat16_t) {
   check_magnitudes<op::rms, TestType>();
   check_layer_magnitudes<op::rms, TestType>();
 }

@@ -62,8 +62,7 @@ void run(matrix_ref<const T> x, matrix_ref<T> y, norm_affine<P> w, double eps) {
   else lnfold::rms_norm<Arch>(x, y, w, eps);
 }
 template <op O, class Arch, class T, class P = T>
-void run_rows(matrix_ref<const T> x, matrix_ref<T> y, norm_affine<P> w, double eps, std::size_t b,
-              std::size_t e) {
+void run_rows(matrix_ref<const T> x, matrix_ref<T> y, norm_affine<P> w, double eps, std::size_t b, std::size_t e) {
   if constexpr (O == op::layer) lnfold::layer_norm_rows<Arch>(x, y, w, eps, b, e);
   else lnfold::rms_norm_rows<Arch>(x, y, w, eps, b, e);
 }
@@ -73,14 +72,13 @@ void run_fused(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_aff
   else lnfold::residual_add_rms_norm<Arch>(x, r, y, w, eps);
 }
 template <op O, class Arch, class T, class P = T>
-void run_fused_rows(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_affine<P> w,
-                    double eps, std::size_t b, std::size_t e) {
+void run_fused_rows(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y, norm_affine<P> w, double eps,
+                    std::size_t b, std::size_t e) {
   if constexpr (O == op::layer) lnfold::residual_add_layer_norm_rows<Arch>(x, r, y, w, eps, b, e);
   else lnfold::residual_add_rms_norm_rows<Arch>(x, r, y, w, eps, b, e);
 }
 template <class T, class P = T>
-void run_reference(op o, matrix_ref<const T> x, matrix_ref<long double> y, norm_affine<P> w,
-                   double eps) {
+void run_reference(op o, matrix_ref<const T> x, matrix_ref<long double> y, norm_affine<P> w, double eps) {
   if (o == op::layer) lnfold::reference_layer_norm(x, y, w, eps);
   else lnfold::reference_rms_norm(x, y, w, eps);
 }
@@ -92,7 +90,10 @@ struct matrix {
   std::size_t rows, d, stride, offset;
   std::vector<T> buf;
   matrix(std::size_t rows_, std::size_t d_, std::size_t stride_ = 0, std::size_t offset_ = 0)
-      : rows(rows_), d(d_), stride(stride_ == 0 ? d_ : stride_), offset(offset_),
+      : rows(rows_),
+        d(d_),
+        stride(stride_ == 0 ? d_ : stride_),
+        offset(offset_),
         buf(offset_ + rows_ * (stride_ == 0 ? d_ : stride_) + 3, sentinel()) {}
   static T sentinel() { return T(-12345.25); }
   T* data() { return buf.data() + offset; }

@@ -24,8 +24,8 @@ void check_sweep() {
           using A = decltype(arch);
           matrix<T> y(3, d);
           run<O, A, T, P>(x.cref(), y.ref(), w, eps);
-          INFO(name(o) << " arch " << A::name() << " d " << d << " eps " << eps << " gamma "
-                       << (mask & 1) << " beta " << (mask & 2));
+          INFO(name(o) << " arch " << A::name() << " d " << d << " eps " << eps << " gamma " << (mask & 1) << " beta "
+                       << (mask & 2));
           CHECK(worst_error_ratio<T, P>(o, x, y, w, eps) <= 1.0);
         });
       }

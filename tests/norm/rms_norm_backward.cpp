@@ -4,13 +4,13 @@
 
 using namespace norm_test;
 
-TEMPLATE_TEST_CASE("rms_norm_backward matches the reference for every width, eps and gamma", "[norm][backward]",
-                   float, double) {
+TEMPLATE_TEST_CASE("rms_norm_backward matches the reference for every width, eps and gamma", "[norm][backward]", float,
+                   double) {
   check_backward_sweep<op::rms, TestType>();
 }
 
-TEMPLATE_TEST_CASE("rms_norm_backward is accurate on rows far from zero and with outliers", "[norm][backward]",
-                   float, double) {
+TEMPLATE_TEST_CASE("rms_norm_backward is accurate on rows far from zero and with outliers", "[norm][backward]", float,
+                   double) {
   check_backward_far_rows<op::rms, TestType>();
 }
 
@@ -19,8 +19,8 @@ TEMPLATE_TEST_CASE("rms_norm_backward is accurate on constant and nearly constan
   check_backward_tiny_variance<op::rms, TestType>();
 }
 
-TEMPLATE_TEST_CASE("rms_norm_backward is right for rows whose squares overflow or underflow", "[norm][backward]",
-                   float, double) {
+TEMPLATE_TEST_CASE("rms_norm_backward is right for rows whose squares overflow or underflow", "[norm][backward]", float,
+                   double) {
   check_backward_magnitudes<op::rms, TestType>();
 }
 

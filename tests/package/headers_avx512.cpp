@@ -49,20 +49,22 @@ void norms_double(lnfold::matrix_ref<const double> x, lnfold::matrix_ref<double>
 // The 16-bit kernels: AVX-512 conversions and AVX-512 BF16 rounding (kernels/convert.hpp), with γ, β
 // in the 16-bit type (w) and in float (wf).
 template <class T>
-void narrow_norms(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T> r, lnfold::matrix_ref<T> y, lnfold::norm_affine<T> w,
-                  lnfold::norm_affine<float> wf) {
+void narrow_norms(lnfold::matrix_ref<const T> x, lnfold::matrix_ref<T> r, lnfold::matrix_ref<T> y,
+                  lnfold::norm_affine<T> w, lnfold::norm_affine<float> wf) {
   lnfold::layer_norm(x, y, w, 1e-5);
   lnfold::rms_norm(x, y, wf, 1e-5);
   lnfold::residual_add_layer_norm(x, r, y, wf, 1e-5);
   lnfold::residual_add_rms_norm(x, r, y, w, 1e-5);
 }
 
-template void narrow_norms<lnfold::float16_t>(lnfold::matrix_ref<const lnfold::float16_t>, lnfold::matrix_ref<lnfold::float16_t>,
-                                              lnfold::matrix_ref<lnfold::float16_t>, lnfold::norm_affine<lnfold::float16_t>,
-                                              lnfold::norm_affine<float>);
-template void narrow_norms<lnfold::bfloat16_t>(lnfold::matrix_ref<const lnfold::bfloat16_t>, lnfold::matrix_ref<lnfold::bfloat16_t>,
-                                               lnfold::matrix_ref<lnfold::bfloat16_t>, lnfold::norm_affine<lnfold::bfloat16_t>,
-                                               lnfold::norm_affine<float>);
+template void narrow_norms<lnfold::float16_t>(lnfold::matrix_ref<const lnfold::float16_t>,
+                                              lnfold::matrix_ref<lnfold::float16_t>,
+                                              lnfold::matrix_ref<lnfold::float16_t>,
+                                              lnfold::norm_affine<lnfold::float16_t>, lnfold::norm_affine<float>);
+template void narrow_norms<lnfold::bfloat16_t>(lnfold::matrix_ref<const lnfold::bfloat16_t>,
+                                               lnfold::matrix_ref<lnfold::bfloat16_t>,
+                                               lnfold::matrix_ref<lnfold::bfloat16_t>,
+                                               lnfold::norm_affine<lnfold::bfloat16_t>, lnfold::norm_affine<float>);
 
 #if defined(LNFOLD_WITH_EIGEN)
 void eigen_linear(lnfold::layers::strided_matrix<const float> x, lnfold::tensor_view<const float> weight,

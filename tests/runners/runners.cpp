@@ -78,7 +78,8 @@ TEST_CASE("GPT-2 runner computes what the graph says, original and converted", "
   }
 }
 
-TEST_CASE("GPT-2 runner reads the rank-1 nodes when the converted graph has them, and not otherwise", "[runners][gpt2]") {
+TEST_CASE("GPT-2 runner reads the rank-1 nodes when the converted graph has them, and not otherwise",
+          "[runners][gpt2]") {
   const auto g = lnfold::build_gpt2(lnfold::gpt2_config::tiny());
   const auto w = lnfold::random_weights<float>(g, 1);
   const auto rank1 = lnfold::apply_fold_plan(g, w, lnfold::find_foldable(g, {.tied = lnfold::tied_policy::rank1}));
@@ -105,8 +106,7 @@ TEST_CASE("GPT-2 runner on a token prefix computes the graph built for that many
     w5.push_back(std::move(t));
   }
   std::vector<lnfold::tensor<float>> in5;
-  for (const auto& t : in8)
-    in5.emplace_back(lnfold::shape{1, 5}, std::vector<float>(t.data(), t.data() + 5));
+  for (const auto& t : in8) in5.emplace_back(lnfold::shape{1, 5}, std::vector<float>(t.data(), t.data() + 5));
   lnfold::runners::gpt2_runner r(g8, w8);
   r.forward(in8, 8);  // a longer run first: nothing of it may leak into the prefix run
   r.forward(in8, 5);

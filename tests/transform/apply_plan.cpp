@@ -73,7 +73,8 @@ TEMPLATE_TEST_CASE("GPT-2 tied head: both policies are exact, rank-1 costs V val
       CHECK(added == static_cast<std::size_t>(cfg.vocab));
       CHECK(converted.summary.rank1.size() == 1);
       // The head still shares the table with the (centered) embedding.
-      CHECK(converted.g.node_op(converted.g.find("lm_head")).weight == converted.g.node_op(converted.g.find("wte")).weight);
+      CHECK(converted.g.node_op(converted.g.find("lm_head")).weight ==
+            converted.g.node_op(converted.g.find("wte")).weight);
     } else {
       CHECK(added == static_cast<std::size_t>(cfg.vocab * cfg.d));
       CHECK(converted.summary.untied.size() == 1);
@@ -133,7 +134,8 @@ TEST_CASE("apply_fold_plan leaves its inputs alone, the in-place form edits them
   const auto converted = apply_fold_plan(g, weights, plan);
   CHECK(g.node_count() == g_before.node_count());
   CHECK(g.param_count() == g_before.param_count());
-  for (std::size_t p = 0; p < weights.size(); ++p) CHECK(std::equal(weights[p].values().begin(), weights[p].values().end(), w_before[p].values().begin()));
+  for (std::size_t p = 0; p < weights.size(); ++p)
+    CHECK(std::equal(weights[p].values().begin(), weights[p].values().end(), w_before[p].values().begin()));
   for (node_id n = 0; n < g.node_count(); ++n) CHECK(g.node_op(n).kind == g_before.node_op(n).kind);
 
   graph edited = g;

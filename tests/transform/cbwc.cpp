@@ -63,7 +63,8 @@ TEMPLATE_TEST_CASE("cbwc_weight writes C·V into a separate view of any strides 
     const auto v0 = v;
     // W stored column-major while V is row-major.
     std::vector<T> w(r * c, T(-99));
-    lnfold::cbwc_weight(row_major(v, r, c), axis, tensor_view<T>{w.data(), {r, c}, {1, static_cast<std::ptrdiff_t>(r)}});
+    lnfold::cbwc_weight(row_major(v, r, c), axis,
+                        tensor_view<T>{w.data(), {r, c}, {1, static_cast<std::ptrdiff_t>(r)}});
     CHECK(v == v0);
     const auto ref = centered_reference(v0, r, c, axis);
     const auto tol = tolerance(v0);
@@ -106,7 +107,8 @@ TEMPLATE_TEST_CASE("apply_projected_update is W - s·C·Δ, keeps a centered W c
   lnfold::cbwc_weight(row_major(v, r, c), 0, row_major(w, r, c));
   lnfold::apply_projected_update(row_major(w, r, c), tensor_view<const T>{delta.data(), {r, c}, {3, 1}}, 0, s);
   // The parametrized form: V ← V − s·Δ, then W' = C·V.
-  for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<T>(static_cast<double>(v[k]) - s * static_cast<double>(delta[k]));
+  for (std::size_t k = 0; k < v.size(); ++k)
+    v[k] = static_cast<T>(static_cast<double>(v[k]) - s * static_cast<double>(delta[k]));
   std::vector<T> w2(r * c);
   lnfold::cbwc_weight(row_major(v, r, c), 0, row_major(w2, r, c));
   const auto tol = tolerance(delta);
@@ -202,7 +204,9 @@ TEMPLATE_TEST_CASE("cbwc_parameter keeps W = C·V over the layout's axis, projec
     P param;
     axis_t axis;
   };
-  const auto make = [](unsigned seed, typename lnfold::tensor<T>::shape dims) { return random_tensor<T>(dims, seed, 3.0); };
+  const auto make = [](unsigned seed, typename lnfold::tensor<T>::shape dims) {
+    return random_tensor<T>(dims, seed, 3.0);
+  };
   std::vector<layout_case> cases;
   cases.push_back({"linear out_in", P::linear_weight(make(1, {5, 3}), lnfold::weight_layout::out_in), axis_t{0}});
   cases.push_back({"linear in_out", P::linear_weight(make(2, {3, 5}), lnfold::weight_layout::in_out), axis_t{1}});

@@ -44,11 +44,11 @@ constexpr double eps = 1e-5;
 
 // Parameters, one tensor each, in this order:
 enum slot : std::size_t {
-  conv_w,   // [d, 1, patch, patch]  source (conv layout, axis 0)
-  conv_b,   // [d]                   source (bias)
-  type_e,   // [types, d]            source (embedding, axis 1)
-  pos,      // [tokens, d]           source (constant, axis 1)
-  shift,    // [1]                   source (broadcast along d: axis none)
+  conv_w,  // [d, 1, patch, patch]  source (conv layout, axis 0)
+  conv_b,  // [d]                   source (bias)
+  type_e,  // [types, d]            source (embedding, axis 1)
+  pos,     // [tokens, d]           source (constant, axis 1)
+  shift,   // [1]                   source (broadcast along d: axis none)
   first_block,
 };
 // per block l, base first_block + 6·l: γ, β [d]; W1 [f, d] (out_in), b1 [f]; W2, b2 (source):
@@ -99,7 +99,8 @@ std::vector<tensor<double>> initial_params(unsigned seed) {
     p[b + 1] = random({sd}, 0.1, 0.0);
     p[b + 2] = random({sf, sd}, 1.0 / std::sqrt(double(d)), 0.0);
     p[b + 3] = random({sf}, 0.1, 0.0);
-    p[b + 4] = l == 0 ? random({sf, sd}, 1.0 / std::sqrt(double(f)), 0.2) : random({sd, sf}, 1.0 / std::sqrt(double(f)), 0.2);
+    p[b + 4] = l == 0 ? random({sf, sd}, 1.0 / std::sqrt(double(f)), 0.2)
+                      : random({sd, sf}, 1.0 / std::sqrt(double(f)), 0.2);
     p[b + 5] = random({sd}, 0.1, 0.3);
   }
   p[final_base + 0] = random({sd}, 0.1, 1.0);
@@ -109,7 +110,9 @@ std::vector<tensor<double>> initial_params(unsigned seed) {
   return p;
 }
 
-matrix_ref<double> ref(mat& m) { return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())}; }
+matrix_ref<double> ref(mat& m) {
+  return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
+}
 matrix_ref<const double> cref(const mat& m) {
   return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
 }
@@ -117,9 +120,9 @@ matrix_ref<const double> cref(const mat& m) {
 matrix_ref<const double> as_matrix(const tensor<double>& t, std::size_t r) { return {t.data(), r, t.size() / r}; }
 
 struct data_set {
-  mat x;                  // [batch, image·image]
-  std::vector<int> ids;   // token type of each of the rows
-  mat y;                  // [rows, k_out]
+  mat x;                 // [batch, image·image]
+  std::vector<int> ids;  // token type of each of the rows
+  mat y;                 // [rows, k_out]
 };
 
 /// The 2×2 patches of each image as rows [rows, pixels] (im2col of the stride-2 convolution).
@@ -129,8 +132,8 @@ mat patches_of(const mat& x) {
     for (std::size_t t = 0; t < tokens; ++t)
       for (std::size_t k = 0; k < pixels; ++k) {
         const std::size_t row = (t / grid) * patch + k / patch, col = (t % grid) * patch + k % patch;
-        p(static_cast<Eigen::Index>(b * tokens + t), static_cast<Eigen::Index>(k)) =
-            x(static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(row * image + col));
+        p(static_cast<Eigen::Index>(b * tokens + t), static_cast<Eigen::Index>(k)) = x(
+            static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(row * image + col));
       }
   return p;
 }
@@ -180,16 +183,17 @@ template <layers::norm_kind K>
 pass run_with(const std::vector<const tensor<double>*>& w, const data_set& data, bool backward) {
   const mat patches = patches_of(data.x);
   mat h(rows, d);
-  layers::eigen_linear<double> stem(lnfold::tensor_view<const double>{w[conv_w]->data(), {d, pixels}, {static_cast<std::ptrdiff_t>(pixels), 1}},
-                                    lnfold::weight_layout::out_in, w[conv_b]->view());
+  layers::eigen_linear<double> stem(
+      lnfold::tensor_view<const double>{w[conv_w]->data(), {d, pixels}, {static_cast<std::ptrdiff_t>(pixels), 1}},
+      lnfold::weight_layout::out_in, w[conv_b]->view());
   stem(cref(patches), ref(h));
   mat typed(rows, d);
   layers::embedding<double>(w[type_e]->view())(std::span<const int>(data.ids), layers::as_strided(ref(typed)));
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < d; ++j)
-      h(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) +=
-          typed(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) + (*w[pos])[(r % tokens) * d + j] +
-          (*w[shift])[0];
+      h(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) += typed(static_cast<Eigen::Index>(r),
+                                                                             static_cast<Eigen::Index>(j)) +
+                                                                       (*w[pos])[(r % tokens) * d + j] + (*w[shift])[0];
 
   std::vector<mat> hs(blocks + 1), us(blocks + 1), as(blocks), ms(blocks);
   hs[0] = h;
@@ -243,13 +247,14 @@ pass run_with(const std::vector<const tensor<double>*>& w, const data_set& data,
     const auto ul = static_cast<std::size_t>(l);
     const bool out_in = w2_layout(l) == lnfold::weight_layout::out_in;
     mat dm(rows, f), da(rows, f);
-    linear_backward<gemm, double>(cref(ms[ul]), as_matrix(*w[b + 4], out_in ? d : f), w2_layout(l), cref(dh),
-                                  ref(dm), {g[b + 4].data(), out_in ? d : f, out_in ? f : d}, g[b + 5].data());
+    linear_backward<gemm, double>(cref(ms[ul]), as_matrix(*w[b + 4], out_in ? d : f), w2_layout(l), cref(dh), ref(dm),
+                                  {g[b + 4].data(), out_in ? d : f, out_in ? f : d}, g[b + 5].data());
     da = dm.array() * as[ul].unaryExpr([](double v) { return gelu_grad(v); }).array();
     linear_backward<gemm, double>(cref(us[ul]), as_matrix(*w[b + 2], f), lnfold::weight_layout::out_in, cref(da),
                                   ref(du), {g[b + 2].data(), f, d}, g[b + 3].data());
     if (l > 0) {
-      layers::residual_norm_backward(make_norm<K>(w, b), cref(hs[ul]), cref(du), ref(dh), {dgamma.data(), dbeta.data()});
+      layers::residual_norm_backward(make_norm<K>(w, b), cref(hs[ul]), cref(du), ref(dh),
+                                     {dgamma.data(), dbeta.data()});
     } else {
       mat dx(rows, d);
       layers::norm_backward(make_norm<K>(w, b), cref(hs[0]), cref(du), ref(dx), {dgamma.data(), dbeta.data()});
@@ -290,7 +295,7 @@ struct model {
     for (std::size_t i = 0; i < param_count; ++i) {
       const auto axis = source_axis(i);
       if (!axis) continue;
-      if (form == update_form::parametrized) cbwc[i].emplace(p0[i], *axis);  // V₀ = W₀
+      if (form == update_form::parametrized) cbwc[i].emplace(p0[i], *axis);      // V₀ = W₀
       if (form == update_form::projected) lnfold::center_param(free[i], *axis);  // CCWT once
     }
   }
@@ -389,7 +394,8 @@ TEST_CASE("SGD on the LN model and on its CBWC + RMSNorm twin gives the same los
     if (*axis) {
       auto copy = *wb[i];
       lnfold::center_over_axis(copy, **axis);  // centering a centered tensor changes nothing
-      for (std::size_t k = 0; k < copy.size(); ++k) column_mean = std::max(column_mean, std::abs(copy[k] - (*wb[i])[k]));
+      for (std::size_t k = 0; k < copy.size(); ++k)
+        column_mean = std::max(column_mean, std::abs(copy[k] - (*wb[i])[k]));
     } else {
       column_mean = std::max(column_mean, std::abs((*wb[i])[0]));  // the broadcast constant is 0
     }
@@ -397,8 +403,8 @@ TEST_CASE("SGD on the LN model and on its CBWC + RMSNorm twin gives the same los
   WARN("after " << steps << " SGD steps: loss " << first_loss << " -> " << last_loss
                 << "; max |output difference| LN vs CBWC+RMS " << worst_twin << " (loss " << worst_loss
                 << "); parametrized vs projected-update " << worst_projected << " (weights " << weight_gap
-                << "; the twin's weights move by " << column_mean << " when centered again); plain RMSNorm control: "
-                << control_last << " at the end");
+                << "; the twin's weights move by " << column_mean
+                << " when centered again); plain RMSNorm control: " << control_last << " at the end");
   CHECK(last_loss < 0.5 * first_loss);  // it does train
   CHECK(worst_projected <= 1e-10);
   CHECK(weight_gap <= 1e-10);

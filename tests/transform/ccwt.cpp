@@ -98,7 +98,8 @@ ld check_centered(const tensor_view<const T>& before, const tensor_view<const T>
     const auto q = fiber_of(idx, before.extents, axis);
     const ld ref = (static_cast<ld>(before(idx)) - fibers[q].shift) - fibers[q].offset;
     const auto got = static_cast<ld>(after(idx));
-    const ld bound = eps<T>() / 2 * std::abs(ref) + nl * eps<A>() * fibers[q].spread + std::numeric_limits<T>::denorm_min();
+    const ld bound = eps<T>() / 2 * std::abs(ref) + nl * eps<A>() * fibers[q].spread +
+                     std::numeric_limits<T>::denorm_min();
     if (std::abs(got - ref) > bound) {
       elements_ok = false;
       UNSCOPED_INFO("element mismatch in fiber " << q << ": got " << double(got) << ", want " << double(ref));
@@ -122,8 +123,7 @@ template <class T>
 struct fixture {
   std::vector<std::size_t> extents;
   std::vector<T> values, original;
-  fixture(std::vector<std::size_t> e, unsigned seed, double offset = 0.5)
-      : extents(std::move(e)) {
+  fixture(std::vector<std::size_t> e, unsigned seed, double offset = 0.5) : extents(std::move(e)) {
     std::size_t n = 1;
     for (auto x : extents) n *= x;
     values = random_values<T>(n, seed, offset - 1.0, offset + 1.0);
@@ -275,14 +275,16 @@ TEMPLATE_TEST_CASE("strided views: padded sub-block, column-major, negative and 
   const auto rev0 = rev;
   const std::vector<std::ptrdiff_t> rs{-6, -1};
   lnfold::center_over_axis(tensor_view<T>{rev.data() + 29, {5, 6}, rs}, 0);
-  check_centered(tensor_view<const T>{rev0.data() + 29, {5, 6}, rs}, tensor_view<const T>{rev.data() + 29, {5, 6}, rs}, 0);
+  check_centered(tensor_view<const T>{rev0.data() + 29, {5, 6}, rs}, tensor_view<const T>{rev.data() + 29, {5, 6}, rs},
+                 0);
 
   // A permuted rank-3 view [3, 4, 5] of a [5, 3, 4] buffer, with one reversed axis, centered over axis 2.
   auto perm = random_values<T>(60, 34, 10.0, 11.0);
   const auto perm0 = perm;
   const std::vector<std::ptrdiff_t> ps{4, -1, 12};
   lnfold::center_over_axis(tensor_view<T>{perm.data() + 3, {3, 4, 5}, ps}, 2);
-  check_centered(tensor_view<const T>{perm0.data() + 3, {3, 4, 5}, ps}, tensor_view<const T>{perm.data() + 3, {3, 4, 5}, ps}, 2);
+  check_centered(tensor_view<const T>{perm0.data() + 3, {3, 4, 5}, ps},
+                 tensor_view<const T>{perm.data() + 3, {3, 4, 5}, ps}, 2);
 }
 
 TEMPLATE_TEST_CASE("zero-size extents are a no-op, even with null data", "[ccwt]", float, double) {
@@ -301,9 +303,9 @@ TEMPLATE_TEST_CASE("misuse throws lnfold::error naming the argument and leaves t
   using Catch::Contains;
   fixture<T> w({4, 3}, 41), b({5}, 42), b4({4}, 43);
   CHECK_THROWS_AS(lnfold::center_over_axis(w.view(), 2), lnfold::error);
-  CHECK_THROWS_WITH(lnfold::center_over_axis(w.view(), 2),
-                    Contains("lnfold::center_over_axis") && Contains("axis must be < the rank of v") &&
-                        Contains("got axis 2 for rank 2"));
+  CHECK_THROWS_WITH(lnfold::center_over_axis(w.view(), 2), Contains("lnfold::center_over_axis") &&
+                                                               Contains("axis must be < the rank of v") &&
+                                                               Contains("got axis 2 for rank 2"));
   CHECK_THROWS_WITH(lnfold::center_linear(w.view(), b.view(), lnfold::weight_layout::out_in),
                     Contains("lnfold::center_linear") && Contains("bias has 5 elements") &&
                         Contains("output dimension (axis 0 of [4, 3]) is 4"));
@@ -370,10 +372,9 @@ TEMPLATE_TEST_CASE("a large common offset: the residual mean stays at storage ro
     }
     naive_worst = std::max(naive_worst, std::abs(sum) / static_cast<ld>(n) / max_abs);
   }
-  WARN("residual |mean|/max|w| after centering " << n << " x " << (std::is_same_v<T, float> ? "float" : "double")
-                                                      << " with offset " << offset << " and spread 1e-2: lnfold "
-                                                      << double(lib) << ", same-precision accumulator "
-                                                      << double(naive_worst));
+  WARN("residual |mean|/max|w| after centering "
+       << n << " x " << (std::is_same_v<T, float> ? "float" : "double") << " with offset " << offset
+       << " and spread 1e-2: lnfold " << double(lib) << ", same-precision accumulator " << double(naive_worst));
   CHECK(lib <= eps<T>());
   CHECK(naive_worst > 1000 * lib);
 }
@@ -404,8 +405,7 @@ TEST_CASE("LN(Wx + b) = RMS((CW)x + Cb) in double, for inputs with a large mean"
       control = std::max(control, static_cast<double>(std::abs(ln[o] - rms_plain[o])));
     }
   }
-  WARN("max |LN(Wx+b) - RMS((CW)x+Cb)| = " << worst << " (normalized outputs are O(1)); without centering "
-                                           << control);
+  WARN("max |LN(Wx+b) - RMS((CW)x+Cb)| = " << worst << " (normalized outputs are O(1)); without centering " << control);
   CHECK(worst <= 1e-13);
   CHECK(control > 0.1);  // the negative control: RMSNorm of the uncentered output is far off
 }

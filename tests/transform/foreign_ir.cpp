@@ -37,36 +37,36 @@ engine::net<T> make_net(std::uint64_t seed) {
   engine::net<T> n;
   const std::vector<std::int64_t> row{1, tokens, d};
   n.layers = {
-      layer{.name = "ids", .type = "Input", .dims = {1, tokens}},                                          // 0
-      {.name = "tok", .type = "Embed", .inputs = {0}, .params = {{"table", "wte"}}, .dims = row},          // 1
-      {.name = "pos", .type = "Const", .params = {{"value", "wpe"}}, .dims = {tokens, d}},                 // 2
-      {.name = "h0", .type = "Add", .inputs = {1, 2}, .dims = row},                                        // 3
+      layer{.name = "ids", .type = "Input", .dims = {1, tokens}},                                  // 0
+      {.name = "tok", .type = "Embed", .inputs = {0}, .params = {{"table", "wte"}}, .dims = row},  // 1
+      {.name = "pos", .type = "Const", .params = {{"value", "wpe"}}, .dims = {tokens, d}},         // 2
+      {.name = "h0", .type = "Add", .inputs = {1, 2}, .dims = row},                                // 3
       {.name = "ln1", .type = "LN", .inputs = {3}, .params = {{"gamma", "ln1.g"}, {"beta", "ln1.b"}}, .dims = row},
       {.name = "fc1", .type = "Dense", .inputs = {4}, .params = {{"W", "fc1.W"}}, .dims = {1, tokens, hidden}},
-      {.name = "act", .type = "Gelu", .inputs = {5}, .dims = {1, tokens, hidden}},                         // 6
+      {.name = "act", .type = "Gelu", .inputs = {5}, .dims = {1, tokens, hidden}},  // 6
       {.name = "fc2", .type = "Dense", .inputs = {6}, .params = {{"W", "fc2.W"}, {"B", "fc2.B"}}, .dims = row},
-      {.name = "ls.scale", .type = "Const", .params = {{"value", "ls.s"}}, .dims = {d}},                   // 8
-      {.name = "ls", .type = "Mul", .inputs = {7, 8}, .dims = row},                                        // 9
-      {.name = "h1", .type = "Add", .inputs = {3, 9}, .dims = row},                                        // 10
+      {.name = "ls.scale", .type = "Const", .params = {{"value", "ls.s"}}, .dims = {d}},  // 8
+      {.name = "ls", .type = "Mul", .inputs = {7, 8}, .dims = row},                       // 9
+      {.name = "h1", .type = "Add", .inputs = {3, 9}, .dims = row},                       // 10
       {.name = "lnf", .type = "LN", .inputs = {10}, .params = {{"gamma", "lnf.g"}, {"beta", "lnf.b"}}, .dims = row},
       {.name = "head", .type = "Dense", .inputs = {11}, .params = {{"W", "wte"}}, .dims = {1, tokens, vocab}},
-      {.name = "x2", .type = "Input", .dims = row},                                                        // 13
+      {.name = "x2", .type = "Input", .dims = row},  // 13
       {.name = "s.fc", .type = "Dense", .inputs = {13}, .params = {{"W", "s.fc.W"}, {"B", "s.fc.B"}}, .dims = row},
-      {.name = "s.act", .type = "Gelu", .inputs = {14}, .dims = row},                                      // 15
-      {.name = "s.fc2", .type = "Dense", .inputs = {13}, .params = {{"W", "s.fc2.W"}}, .dims = row},       // 16
-      {.name = "s.add", .type = "Add", .inputs = {15, 16}, .dims = row},                                   // 17
-      {.name = "s.ln", .type = "LN", .inputs = {17}, .params = {{"gamma", "s.ln.g"}}, .dims = row},        // 18
-      {.name = "x3", .type = "Input", .dims = row},                                                        // 19
-      {.name = "n.ln", .type = "LN", .inputs = {19}, .params = {{"gamma", "n.ln.g"}}, .dims = row},        // 20
-      {.name = "n.lin", .type = "Dense", .inputs = {19}, .params = {{"W", "n.W"}}, .dims = row},           // 21
-      {.name = "s.ln2", .type = "LN", .inputs = {17}, .params = {{"gamma", "s.ln2.g"}}, .dims = row},      // 22
+      {.name = "s.act", .type = "Gelu", .inputs = {14}, .dims = row},                                  // 15
+      {.name = "s.fc2", .type = "Dense", .inputs = {13}, .params = {{"W", "s.fc2.W"}}, .dims = row},   // 16
+      {.name = "s.add", .type = "Add", .inputs = {15, 16}, .dims = row},                               // 17
+      {.name = "s.ln", .type = "LN", .inputs = {17}, .params = {{"gamma", "s.ln.g"}}, .dims = row},    // 18
+      {.name = "x3", .type = "Input", .dims = row},                                                    // 19
+      {.name = "n.ln", .type = "LN", .inputs = {19}, .params = {{"gamma", "n.ln.g"}}, .dims = row},    // 20
+      {.name = "n.lin", .type = "Dense", .inputs = {19}, .params = {{"W", "n.W"}}, .dims = row},       // 21
+      {.name = "s.ln2", .type = "LN", .inputs = {17}, .params = {{"gamma", "s.ln2.g"}}, .dims = row},  // 22
   };
   n.outputs = {{"logits", 12}, {"side", 18}, {"plain", 20}, {"probe", 21}, {"side2", 22}};
   const std::map<std::string, std::vector<std::int64_t>> shapes{
-      {"wte", {vocab, d}},   {"wpe", {tokens, d}},  {"ln1.g", {d}},      {"ln1.b", {d}},  {"fc1.W", {hidden, d}},
+      {"wte", {vocab, d}},    {"wpe", {tokens, d}}, {"ln1.g", {d}},      {"ln1.b", {d}},  {"fc1.W", {hidden, d}},
       {"fc2.W", {d, hidden}}, {"fc2.B", {d}},       {"ls.s", {d}},       {"lnf.g", {d}},  {"lnf.b", {d}},
-      {"s.fc.W", {d, d}},     {"s.fc.B", {d}},      {"s.fc2.W", {d, d}}, {"s.ln.g", {d}}, {"n.ln.g", {d}}, {"s.ln2.g", {d}},
-      {"n.W", {d, d}}};
+      {"s.fc.W", {d, d}},     {"s.fc.B", {d}},      {"s.fc2.W", {d, d}}, {"s.ln.g", {d}}, {"n.ln.g", {d}},
+      {"s.ln2.g", {d}},       {"n.W", {d, d}}};
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
   for (const auto& [name, dims] : shapes) {
@@ -103,8 +103,8 @@ std::size_t count_type(const engine::net<T>& n, const std::string& type) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("a foreign IR converts exactly through the generic applier and through the weights-only path",
-                   "", float, double) {
+TEMPLATE_TEST_CASE("a foreign IR converts exactly through the generic applier and through the weights-only path", "",
+                   float, double) {
   using T = TestType;
   const engine::net<T> original = make_net<T>(17);
   const auto inputs = make_inputs<T>(23);
@@ -189,8 +189,9 @@ TEST_CASE("the weights-only path: an engine that skips an edit gets a wrong mode
 
   engine::net<double> b = original;
   const engine::net_reader<double> rb(b);
-  auto edits = lnfold::apply_fold_plan_to_weights(
-      rb, plan, [&](lnfold::param_id p) -> engine::blob<double>& { return b.params.at(std::string(rb.param_name(p))); });
+  auto edits = lnfold::apply_fold_plan_to_weights(rb, plan, [&](lnfold::param_id p) -> engine::blob<double>& {
+    return b.params.at(std::string(rb.param_name(p)));
+  });
   const std::string todo = lnfold::to_text(edits, rb);
   CHECK_THAT(todo, Catch::Contains("rank-1: after 'head'"));
   CHECK_THAT(todo, Catch::Contains("stem centering: insert x - mean(x) over axis 2 after 's.act'"));
@@ -203,8 +204,8 @@ TEST_CASE("the weights-only path: an engine that skips an edit gets a wrong mode
   engine::apply_graph_edits(b, rb, edits);
   const auto out = engine::evaluate(b, inputs);
   CHECK(lnfold::max_rel_diff(std::vector{reference[0]}, std::vector{out[0]}) > 1e-3);
-  CHECK(lnfold::max_rel_diff(std::vector(reference.begin() + 1, reference.end()), std::vector(out.begin() + 1, out.end())) <=
-        1e-12);
+  CHECK(lnfold::max_rel_diff(std::vector(reference.begin() + 1, reference.end()),
+                             std::vector(out.begin() + 1, out.end())) <= 1e-12);
 }
 
 TEST_CASE("negative control: forcing the foreign net's refused LN to RMSNorm changes its output") {

@@ -97,11 +97,12 @@ class net_reader {
       if (it == l.params.end()) return std::nullopt;
       return find_id(it->second);
     };
-    static const std::map<std::string, op_kind> kinds{
-        {"Input", op_kind::input}, {"Embed", op_kind::embedding}, {"Const", op_kind::constant},
-        {"Dense", op_kind::linear}, {"Add", op_kind::add}, {"Mul", op_kind::mul}, {"Gelu", op_kind::gelu},
-        {"LN", op_kind::layer_norm}, {"RMS", op_kind::rms_norm}, {"ReduceSum", op_kind::reduce_sum},
-        {"Center", op_kind::center}, {"Identity", op_kind::identity}};
+    static const std::map<std::string, op_kind> kinds{{"Input", op_kind::input},    {"Embed", op_kind::embedding},
+                                                      {"Const", op_kind::constant}, {"Dense", op_kind::linear},
+                                                      {"Add", op_kind::add},        {"Mul", op_kind::mul},
+                                                      {"Gelu", op_kind::gelu},      {"LN", op_kind::layer_norm},
+                                                      {"RMS", op_kind::rms_norm},   {"ReduceSum", op_kind::reduce_sum},
+                                                      {"Center", op_kind::center},  {"Identity", op_kind::identity}};
     const auto k = kinds.find(l.type);
     op.kind = k == kinds.end() ? op_kind::unknown : k->second;
     op.weight = param(l.type == "Embed" ? "table" : l.type == "Const" ? "value" : "W");
@@ -135,11 +136,20 @@ class net_reader {
 /// The engine's layer for an op_desc the applier writes (the kinds it sets or adds).
 inline layer layer_for(const lnfold::op_desc& op, std::string name, const auto& name_of) {
   using lnfold::op_kind;
-  static const std::map<op_kind, std::string> types{
-      {op_kind::constant, "Const"}, {op_kind::linear, "Dense"}, {op_kind::add, "Add"}, {op_kind::mul, "Mul"},
-      {op_kind::layer_norm, "LN"}, {op_kind::rms_norm, "RMS"}, {op_kind::reduce_sum, "ReduceSum"},
-      {op_kind::center, "Center"}, {op_kind::identity, "Identity"}, {op_kind::embedding, "Embed"}};
-  layer l{.name = std::move(name), .type = types.at(op.kind), .axis = op.axes.empty() ? op.axis : op.axes[0], .eps = op.eps};
+  static const std::map<op_kind, std::string> types{{op_kind::constant, "Const"},
+                                                    {op_kind::linear, "Dense"},
+                                                    {op_kind::add, "Add"},
+                                                    {op_kind::mul, "Mul"},
+                                                    {op_kind::layer_norm, "LN"},
+                                                    {op_kind::rms_norm, "RMS"},
+                                                    {op_kind::reduce_sum, "ReduceSum"},
+                                                    {op_kind::center, "Center"},
+                                                    {op_kind::identity, "Identity"},
+                                                    {op_kind::embedding, "Embed"}};
+  layer l{.name = std::move(name),
+          .type = types.at(op.kind),
+          .axis = op.axes.empty() ? op.axis : op.axes[0],
+          .eps = op.eps};
   const auto set = [&](const char* role, const std::optional<lnfold::param_id>& p) {
     if (p) l.params[role] = name_of(*p);
   };
@@ -171,7 +181,9 @@ class rewritable_net : public net_reader<T> {
     mut_->layers.push_back(std::move(l));
     return mut_->layers.size() - 1;
   }
-  void set_node_input(std::size_t n, std::size_t index, std::size_t input) { mut_->layers.at(n).inputs.at(index) = input; }
+  void set_node_input(std::size_t n, std::size_t index, std::size_t input) {
+    mut_->layers.at(n).inputs.at(index) = input;
+  }
   /// A new output takes the name of the one just withdrawn (the logits stay "logits").
   void set_graph_output(std::size_t n, bool exposed) {
     auto& outs = mut_->outputs;
@@ -220,7 +232,8 @@ void apply_graph_edits(net<T>& n, const net_reader<T>& reader, const lnfold::wei
       if (q.id == p) return q.name;
     return std::string(reader.param_name(p));
   };
-  for (const auto& q : e.new_params) n.params[q.name] = blob<T>{q.values.dims(), {q.values.values().begin(), q.values.values().end()}};
+  for (const auto& q : e.new_params)
+    n.params[q.name] = blob<T>{q.values.dims(), {q.values.values().begin(), q.values.values().end()}};
   const auto add = [&](layer l) {
     n.layers.push_back(std::move(l));
     return n.layers.size() - 1;
@@ -239,7 +252,9 @@ void apply_graph_edits(net<T>& n, const net_reader<T>& reader, const lnfold::wei
     for (auto& [role, p] : n.layers.at(u.node).params)
       if (p == reader.param_name(u.original)) p = name(u.copy);
   for (const auto& z : s.zeroed_copies) {
-    const std::size_t c = add({.name = name(z.copy), .type = "Const", .params = {{"value", name(z.copy)}},
+    const std::size_t c = add({.name = name(z.copy),
+                               .type = "Const",
+                               .params = {{"value", name(z.copy)}},
                                .dims = n.layers.at(z.constant).dims});
     for (auto& in : n.layers.at(z.reader).inputs)
       if (in == z.constant) in = c;
@@ -248,18 +263,25 @@ void apply_graph_edits(net<T>& n, const net_reader<T>& reader, const lnfold::wei
     const auto out_dims = n.layers.at(r.linear).dims;  // a copy: add() grows the layers
     auto sum_dims = n.layers.at(r.input).dims;
     sum_dims[sum_dims.size() - (r.axis == -2 ? 2 : 1)] = 1;
-    const std::size_t sum = add({.name = "rank1.sum", .type = "ReduceSum", .inputs = {r.input}, .axis = r.axis, .dims = sum_dims});
-    const std::size_t m = add({.name = "rank1.m", .type = "Const", .params = {{"value", name(r.means)}},
+    const std::size_t sum = add(
+        {.name = "rank1.sum", .type = "ReduceSum", .inputs = {r.input}, .axis = r.axis, .dims = sum_dims});
+    const std::size_t m = add({.name = "rank1.m",
+                               .type = "Const",
+                               .params = {{"value", name(r.means)}},
                                .dims = n.params.at(name(r.means)).dims});
     const std::size_t corr = add({.name = "rank1.corr", .type = "Mul", .inputs = {sum, m}, .dims = out_dims});
     const std::size_t fixed = add({.name = "rank1.fixed", .type = "Add", .inputs = {r.linear, corr}, .dims = out_dims});
     redirect(r.linear, fixed);
   }
-  for (const auto& f : s.fused) n.layers.at(f.mul) = {.name = n.layers.at(f.mul).name, .type = "Identity",
-                                                      .inputs = {f.scaled}, .dims = n.layers.at(f.mul).dims};
+  for (const auto& f : s.fused)
+    n.layers.at(f.mul) = {
+        .name = n.layers.at(f.mul).name, .type = "Identity", .inputs = {f.scaled}, .dims = n.layers.at(f.mul).dims};
   for (const auto& st : s.stems) {
-    const std::size_t c = add({.name = "stem.center", .type = "Center", .inputs = {st.after},
-                               .axis = static_cast<std::int64_t>(st.axis), .dims = n.layers.at(st.after).dims});
+    const std::size_t c = add({.name = "stem.center",
+                               .type = "Center",
+                               .inputs = {st.after},
+                               .axis = static_cast<std::int64_t>(st.axis),
+                               .dims = n.layers.at(st.after).dims});
     redirect(st.after, c);
   }
   for (const auto ln : s.converted) n.layers.at(ln).type = "RMS";

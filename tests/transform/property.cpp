@@ -47,24 +47,33 @@ random_model random_graph(std::mt19937& rng) {
     const node_id a = any();
     node_id n = 0;
     switch (std::uniform_int_distribution<int>(0, 11)(rng)) {
-      case 0: case 1:
-        n = g.add_node(name, {.kind = op_kind::linear, .weight = param(name + ".w", {D, D}), .bias = param(name + ".b", {D}, 1.0)},
-                       {a}, hidden);
+      case 0:
+      case 1:
+        n = g.add_node(
+            name, {.kind = op_kind::linear, .weight = param(name + ".w", {D, D}), .bias = param(name + ".b", {D}, 1.0)},
+            {a}, hidden);
         break;
       case 2: n = g.add_node(name, {.kind = op_kind::add}, {a, any()}, hidden); break;
       case 3: n = g.add_node(name, {.kind = op_kind::constant, .weight = param(name, hidden, 2.0)}, {}, hidden); break;
       case 4: n = g.add_node(name, {.kind = op_kind::gelu}, {a}, hidden); break;
-      case 5: case 6:
-        n = g.add_node(name, {.kind = op_kind::layer_norm, .eps = 1e-5, .gamma = param(name + ".g", {D}, 1.0),
-                              .beta = param(name + ".b", {D})}, {a}, hidden);
+      case 5:
+      case 6:
+        n = g.add_node(name,
+                       {.kind = op_kind::layer_norm,
+                        .eps = 1e-5,
+                        .gamma = param(name + ".g", {D}, 1.0),
+                        .beta = param(name + ".b", {D})},
+                       {a}, hidden);
         break;
       case 7: {  // per-channel scale: fusable when it directly follows a linear read by nothing else
-        const auto s = g.add_node(name + ".s", {.kind = op_kind::constant, .weight = param(name + ".s", {D}, 1.0)}, {}, shape{D});
+        const auto s = g.add_node(name + ".s", {.kind = op_kind::constant, .weight = param(name + ".s", {D}, 1.0)}, {},
+                                  shape{D});
         n = g.add_node(name, {.kind = op_kind::mul}, {a, s}, hidden);
         break;
       }
       case 8: {
-        const auto s = g.add_node(name + ".s", {.kind = op_kind::constant, .weight = param(name + ".s", {1}, 1.0)}, {}, shape{1});
+        const auto s = g.add_node(name + ".s", {.kind = op_kind::constant, .weight = param(name + ".s", {1}, 1.0)}, {},
+                                  shape{1});
         n = g.add_node(name, {.kind = op_kind::mul}, {a, s}, hidden);
         break;
       }
@@ -75,8 +84,10 @@ random_model random_graph(std::mt19937& rng) {
         break;
       }
       default: {  // tokens re-indexed: the first T−1 tokens of one tensor and the last of another
-        const auto head = g.add_node(name + ".head", {.kind = op_kind::slice, .axis = 1, .begin = 0, .end = T - 1}, {a}, shape{1, T - 1, D});
-        const auto tail = g.add_node(name + ".tail", {.kind = op_kind::slice, .axis = 1, .begin = T - 1, .end = T}, {any()}, shape{1, 1, D});
+        const auto head = g.add_node(name + ".head", {.kind = op_kind::slice, .axis = 1, .begin = 0, .end = T - 1}, {a},
+                                     shape{1, T - 1, D});
+        const auto tail = g.add_node(name + ".tail", {.kind = op_kind::slice, .axis = 1, .begin = T - 1, .end = T},
+                                     {any()}, shape{1, 1, D});
         n = g.add_node(name, {.kind = op_kind::concat, .axis = 1}, {head, tail}, hidden);
         break;
       }

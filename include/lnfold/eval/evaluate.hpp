@@ -68,7 +68,7 @@ inline std::vector<node_id> evaluation_order(const graph& g) {
   if (order.size() != n) {
     const auto stuck = std::find_if(pending.begin(), pending.end(), [](std::size_t p) { return p > 0; });
     lnfold::detail::fail(lnfold::detail::concat("lnfold::evaluate: the graph has a cycle through node '",
-                g.node_name(static_cast<node_id>(stuck - pending.begin())), "'"));
+                                                g.node_name(static_cast<node_id>(stuck - pending.begin())), "'"));
   }
   return order;
 }
@@ -100,12 +100,8 @@ tensor<T> evaluate_node(const graph& g, node_id v, const weight_set<T>& weights,
   };
 
   switch (op.kind) {
-    case op_kind::input:
-      arity(0);
-      return *input;
-    case op_kind::constant:
-      arity(0);
-      return *param(op.weight, "weight", true);
+    case op_kind::input: arity(0); return *input;
+    case op_kind::constant: arity(0); return *param(op.weight, "weight", true);
     case op_kind::linear:
       arity(1);
       return linear(w, arg(0), *param(op.weight, "weight", true), param(op.bias, "bias", false), op.layout, op.axis);
@@ -130,44 +126,27 @@ tensor<T> evaluate_node(const graph& g, node_id v, const weight_set<T>& weights,
     case op_kind::div:
       arity(2);
       return broadcast_binary(w, arg(0), arg(1), [](T a, T b) { return static_cast<T>(a / b); });
-    case op_kind::matmul:
-      arity(2);
-      return matmul(w, arg(0), arg(1));
-    case op_kind::softmax:
-      arity(1);
-      return softmax(w, arg(0), op.axis);
-    case op_kind::reduce_mean:
-      arity(1);
-      return reduce(w, arg(0), op.axes, op.keep_dims, reduction::mean);
-    case op_kind::reduce_sum:
-      arity(1);
-      return reduce(w, arg(0), op.axes, op.keep_dims, reduction::sum);
-    case op_kind::reduce_max:
-      arity(1);
-      return reduce(w, arg(0), op.axes, op.keep_dims, reduction::max);
+    case op_kind::matmul: arity(2); return matmul(w, arg(0), arg(1));
+    case op_kind::softmax: arity(1); return softmax(w, arg(0), op.axis);
+    case op_kind::reduce_mean: arity(1); return reduce(w, arg(0), op.axes, op.keep_dims, reduction::mean);
+    case op_kind::reduce_sum: arity(1); return reduce(w, arg(0), op.axes, op.keep_dims, reduction::sum);
+    case op_kind::reduce_max: arity(1); return reduce(w, arg(0), op.axes, op.keep_dims, reduction::max);
     case op_kind::concat: {
       std::vector<const tensor<T>*> xs;
       for (node_id in : ins) xs.push_back(&values[in]);
       return concat<T>(w, xs, op.axis);
     }
-    case op_kind::slice:
-      arity(1);
-      return slice(w, arg(0), op);
-    case op_kind::gather:
-      arity(1);
-      return gather(w, arg(0), op);
-    case op_kind::pad:
-      arity(1);
-      return pad(w, arg(0), op.pads);
-    case op_kind::transpose:
-      arity(1);
-      return transpose(w, arg(0), op.perm);
+    case op_kind::slice: arity(1); return slice(w, arg(0), op);
+    case op_kind::gather: arity(1); return gather(w, arg(0), op);
+    case op_kind::pad: arity(1); return pad(w, arg(0), op.pads);
+    case op_kind::transpose: arity(1); return transpose(w, arg(0), op.perm);
     case op_kind::reshape: {
       arity(1);
       const auto& declared = g.node_shape(v);
       check(w, declared.has_value(), "has no declared shape to reshape to");
-      check(w, element_count(*declared) == arg(0).size() &&
-                   std::all_of(declared->begin(), declared->end(), [](std::int64_t d) { return d >= 0; }),
+      check(w,
+            element_count(*declared) == arg(0).size() &&
+                std::all_of(declared->begin(), declared->end(), [](std::int64_t d) { return d >= 0; }),
             "cannot reshape ", shape_text(arg(0).dims()), " to ", shape_text(*declared));
       return arg(0).reshaped(*declared);
     }
@@ -179,20 +158,15 @@ tensor<T> evaluate_node(const graph& g, node_id v, const weight_set<T>& weights,
     case op_kind::silu:
     case op_kind::tanh:
     case op_kind::sigmoid:
-    case op_kind::elementwise:
-      arity(1);
-      return pointwise(arg(0), activation_for(w, op.kind, op.type));
+    case op_kind::elementwise: arity(1); return pointwise(arg(0), activation_for(w, op.kind, op.type));
     case op_kind::layer_norm:
       arity(1);
       return norm<true>(w, arg(0), op, param(op.gamma, "gamma", false), param(op.beta, "beta", false));
     case op_kind::rms_norm:
       arity(1);
       return norm<false>(w, arg(0), op, param(op.gamma, "gamma", false), param(op.beta, "beta", false));
-    case op_kind::center:
-      arity(1);
-      return center(w, arg(0), op.axis);
-    case op_kind::unknown:
-      break;
+    case op_kind::center: arity(1); return center(w, arg(0), op.axis);
+    case op_kind::unknown: break;
   }
   check(w, false, "cannot evaluate an op of unknown kind (type '", op.type, "')");
   return {};

@@ -43,8 +43,8 @@ tensor<T> linear(const where& w, const tensor<T>& x, const tensor<T>& weight, co
   const std::size_t in = to_size(weight.dim(out_in ? 1 : 0)), out = to_size(weight.dim(out_in ? 0 : 1));
   check(w, x.rank() >= 1, "input is a scalar");
   const std::size_t a = axis_of(w, "axis", axis, x.rank());
-  check(w, to_size(x.dim(a)) == in, "input ", shape_text(x.dims()), " does not match weight ", shape_text(weight.dims()),
-        out_in ? " [out, in]" : " [in, out]", " along axis ", axis);
+  check(w, to_size(x.dim(a)) == in, "input ", shape_text(x.dims()), " does not match weight ",
+        shape_text(weight.dims()), out_in ? " [out, in]" : " [in, out]", " along axis ", axis);
   check(w, bias == nullptr || bias->dims() == shape{static_cast<std::int64_t>(out)}, "bias ",
         bias ? shape_text(bias->dims()) : "", " must be [", out, "]");
 
@@ -92,14 +92,15 @@ template <class T>
 tensor<T> conv(const where& w, const tensor<T>& x, const tensor<T>& weight, const tensor<T>* bias, const op_desc& op) {
   check(w, x.rank() >= 3, "input ", shape_text(x.dims()), " must be [N, C, spatial…]");
   const std::size_t spatial = x.rank() - 2;
-  check(w, axis_of(w, "channel axis", op.axis, x.rank()) == 1, "only channels-first convolution (axis 1) is supported (got axis ",
-        op.axis, ")");
+  check(w, axis_of(w, "channel axis", op.axis, x.rank()) == 1,
+        "only channels-first convolution (axis 1) is supported (got axis ", op.axis, ")");
   check(w, weight.rank() == x.rank(), "weight ", shape_text(weight.dims()), " must have rank ", x.rank(), " for input ",
         shape_text(x.dims()));
   const std::int64_t groups = op.groups;
   const std::size_t n_batch = to_size(x.dim(0)), c_in = to_size(x.dim(1)), c_out = to_size(weight.dim(0));
-  check(w, groups >= 1 && static_cast<std::int64_t>(c_in) % groups == 0 && static_cast<std::int64_t>(c_out) % groups == 0 &&
-               weight.dim(1) * groups == x.dim(1),
+  check(w,
+        groups >= 1 && static_cast<std::int64_t>(c_in) % groups == 0 &&
+            static_cast<std::int64_t>(c_out) % groups == 0 && weight.dim(1) * groups == x.dim(1),
         "groups ", groups, " do not fit input ", shape_text(x.dims()), " and weight ", shape_text(weight.dims()));
   check(w, op.strides.empty() || op.strides.size() == spatial, "strides ", shape_text(op.strides), " need ", spatial,
         " entries");
@@ -181,9 +182,11 @@ tensor<T> embedding(const where& w, std::string_view ids_name, const tensor<T>& 
   tensor<T> y(ys);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const T id = ids[i];
-    check(w, std::isfinite(id) && std::trunc(id) == id && id >= T(0) && static_cast<double>(id) < static_cast<double>(vocab),
-          "id ", id, " at flat position ", i, " of '", ids_name, "' ", shape_text(ids.dims()),
-          " is not an integer in [0, ", vocab, ")");
+    check(
+        w,
+        std::isfinite(id) && std::trunc(id) == id && id >= T(0) && static_cast<double>(id) < static_cast<double>(vocab),
+        "id ", id, " at flat position ", i, " of '", ids_name, "' ", shape_text(ids.dims()),
+        " is not an integer in [0, ", vocab, ")");
     const T* row = table.data() + static_cast<std::size_t>(id) * d;
     std::copy(row, row + d, y.data() + i * d);
   }
@@ -279,7 +282,8 @@ tensor<T> matmul(const where& w, const tensor<T>& a, const tensor<T>& b) {
         shape_text(a.dims()), " by ", shape_text(b.dims()));
   const shape ba(a.dims().begin(), a.dims().end() - 2), bb(b.dims().begin(), b.dims().end() - 2);
   auto batch = broadcast_shapes(ba, bb);
-  check(w, batch.has_value(), "cannot broadcast the batch dims of ", shape_text(a.dims()), " and ", shape_text(b.dims()));
+  check(w, batch.has_value(), "cannot broadcast the batch dims of ", shape_text(a.dims()), " and ",
+        shape_text(b.dims()));
   const std::size_t m = to_size(a.dim(a.rank() - 2)), k = to_size(a.dims().back()), n = to_size(b.dims().back());
   shape ys = *batch;
   ys.push_back(static_cast<std::int64_t>(m));
@@ -330,7 +334,8 @@ enum class reduction { mean, sum, max };
 
 /// Reduces over `axes` (distinct, any order), accumulating in double; keep_dims keeps them as 1.
 template <class T>
-tensor<T> reduce(const where& w, const tensor<T>& x, const std::vector<std::int64_t>& axes, bool keep_dims, reduction r) {
+tensor<T> reduce(const where& w, const tensor<T>& x, const std::vector<std::int64_t>& axes, bool keep_dims,
+                 reduction r) {
   check(w, !axes.empty(), "no axes to reduce");
   std::vector<bool> reduced(x.rank(), false);
   for (auto ax : axes) {
@@ -442,10 +447,8 @@ tensor<T> norm(const where& w, const tensor<T>& x, const op_desc& op, const tens
   const matrix_ref<T> yout(out.data(), n, d);
   const norm_affine<T> affine{gamma ? gamma->data() : nullptr, beta ? beta->data() : nullptr};
   if (n > 0) {
-    if constexpr (Center)
-      reference_layer_norm(xin, yout, affine, op.eps);
-    else
-      reference_rms_norm(xin, yout, affine, op.eps);
+    if constexpr (Center) reference_layer_norm(xin, yout, affine, op.eps);
+    else reference_rms_norm(xin, yout, affine, op.eps);
   }
   return trailing ? out : transpose(w, out, back);
 }
@@ -526,10 +529,8 @@ tensor<T> gather(const where& w, const tensor<T>& x, const op_desc& op) {
   for (auto i : op.indices)
     check(w, i >= 0 && i < dim, "index ", i, " is out of range for dim ", dim, " of ", shape_text(x.dims()));
   shape ys = x.dims();
-  if (op.keep_dims)
-    ys[a] = static_cast<std::int64_t>(op.indices.size());
-  else
-    ys.erase(ys.begin() + static_cast<std::ptrdiff_t>(a));
+  if (op.keep_dims) ys[a] = static_cast<std::int64_t>(op.indices.size());
+  else ys.erase(ys.begin() + static_cast<std::ptrdiff_t>(a));
   tensor<T> y(ys);
   const axis_split s = split_at(x.dims(), a);
   T* out = y.data();

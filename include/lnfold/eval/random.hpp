@@ -93,7 +93,8 @@ class random_source {
 
   /// Uniform in [0, n), n >= 1, without modulo bias (rejects the incomplete top block).
   std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
+    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
+                                std::numeric_limits<std::uint64_t>::max() % n;
     std::uint64_t v = engine_();
     while (v >= limit) v = engine_();
     return v % n;
@@ -210,9 +211,7 @@ void fill_param_trained(tensor<T>& t, const param_use& use, random_source& rng) 
       for (auto& v : t.values()) v = static_cast<T>(1.0 + range * rng.normal());
       return;
     case param_role::table:
-    case param_role::additive:
-      fill_offset_rows(t, rng, 1.0, 0.25, range);
-      return;
+    case param_role::additive: fill_offset_rows(t, rng, 1.0, 0.25, range); return;
     case param_role::scale:
       if (use.attention_k != 0) {
         const double k = std::sqrt(static_cast<double>(use.attention_k > 0 ? use.attention_k : -use.attention_k));
@@ -251,9 +250,7 @@ void fill_param(tensor<T>& t, const param_use& use, random_source& rng) {
     case param_role::bias:
       for (auto& v : t.values()) v = static_cast<T>(0.1 + 0.1 * rng.normal());
       return;
-    case param_role::table:
-      fill_offset_rows(t, rng, 0.5, 0.25);
-      return;
+    case param_role::table: fill_offset_rows(t, rng, 0.5, 0.25); return;
     case param_role::gamma:
       for (auto& v : t.values()) v = static_cast<T>(1.0 + 0.1 * rng.normal());
       return;
@@ -263,9 +260,7 @@ void fill_param(tensor<T>& t, const param_use& use, random_source& rng) {
     case param_role::scale:
       for (auto& v : t.values()) v = static_cast<T>(std::max(0.25, 1.0 + 0.2 * rng.normal()));
       return;
-    case param_role::additive:
-      fill_offset_rows(t, rng, 0.5, 0.25);
-      return;
+    case param_role::additive: fill_offset_rows(t, rng, 0.5, 0.25); return;
     case param_role::unused: break;
   }
   for (auto& v : t.values()) v = static_cast<T>(0.5 * rng.normal());
@@ -286,9 +281,9 @@ inline std::int64_t id_range(const graph& g, node_id input, const std::vector<st
         const shape& table = g.param_shape(*op.weight);
         if (!table.empty()) vocab = vocab == 0 ? table[0] : std::min(vocab, table[0]);
       }
-      const bool shape_only = op.kind == op_kind::identity || op.kind == op_kind::reshape || op.kind == op_kind::transpose ||
-                              op.kind == op_kind::slice || op.kind == op_kind::gather || op.kind == op_kind::concat ||
-                              op.kind == op_kind::pad;
+      const bool shape_only = op.kind == op_kind::identity || op.kind == op_kind::reshape ||
+                              op.kind == op_kind::transpose || op.kind == op_kind::slice ||
+                              op.kind == op_kind::gather || op.kind == op_kind::concat || op.kind == op_kind::pad;
       if (shape_only && !seen[r]) {
         seen[r] = true;
         stack.push_back(r);

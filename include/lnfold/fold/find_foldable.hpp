@@ -66,7 +66,7 @@ class fold_detector {
   };
 
   struct centered_source {
-    node_id node;       // the node whose params are centered
+    node_id node;  // the node whose params are centered
     source_kind kind;
     std::size_t state;  // its producer entry's state, for paths
     node_id reader;     // broadcast constant: the add that reads it; otherwise the node itself
@@ -87,7 +87,8 @@ class fold_detector {
       } else if (const auto axis = single_norm_axis(ix_.op(n), ix_.rank(in[0]))) {
         e.region = rb_.grow(ix_.state(in[0], *axis));
       } else {
-        e.malformed = norm_axes_valid(ix_.op(n), ix_.rank(in[0])) ? fold_reason::multi_axis_norm : fold_reason::invalid_axis;
+        e.malformed = norm_axes_valid(ix_.op(n), ix_.rank(in[0])) ? fold_reason::multi_axis_norm
+                                                                  : fold_reason::invalid_axis;
       }
       lns_.push_back(e);
     }
@@ -154,7 +155,8 @@ class fold_detector {
 
   bool has_blocker(std::size_t r) const {
     const auto& ps = rb_.regions()[r].producers;
-    return std::any_of(ps.begin(), ps.end(), [](const producer_entry& p) { return p.what == producer_entry::kind::blocker; });
+    return std::any_of(ps.begin(), ps.end(),
+                       [](const producer_entry& p) { return p.what == producer_entry::kind::blocker; });
   }
 
   // Stem centering pays when fewer centerings are inserted than LNs are freed, and each blocker is a
@@ -196,7 +198,8 @@ class fold_detector {
 
   const producer_entry& first_blocker(std::size_t r) const {
     const auto& ps = rb_.regions()[r].producers;
-    return *std::find_if(ps.begin(), ps.end(), [](const producer_entry& p) { return p.what == producer_entry::kind::blocker; });
+    return *std::find_if(ps.begin(), ps.end(),
+                         [](const producer_entry& p) { return p.what == producer_entry::kind::blocker; });
   }
 
   // Follows failing slices down to the unsafe consumer that breaks the region.
@@ -274,9 +277,18 @@ class fold_detector {
       if (p) out.items[out.size++] = {*p, axis};
     };
     switch (s.kind) {
-      case source_kind::linear: add(weight, op.layout == weight_layout::out_in ? 0 : 1); add(bias, 0); break;
-      case source_kind::conv: add(weight, 0); add(bias, 0); break;
-      case source_kind::conv_transpose: add(weight, 1); add(bias, 0); break;
+      case source_kind::linear:
+        add(weight, op.layout == weight_layout::out_in ? 0 : 1);
+        add(bias, 0);
+        break;
+      case source_kind::conv:
+        add(weight, 0);
+        add(bias, 0);
+        break;
+      case source_kind::conv_transpose:
+        add(weight, 1);
+        add(bias, 0);
+        break;
       case source_kind::embedding: add(weight, 1); break;
       case source_kind::constant: add(weight, ix_.state_axis(s.state)); break;
       case source_kind::broadcast_constant: add(weight, std::nullopt); break;
@@ -294,7 +306,8 @@ class fold_detector {
       for (const auto& cp : params_of(s))
         for (const auto& use : uses_of(s.node, cp.param))
           if (use.node != s.node && !same_source_use(use, cp, s.kind, s.fused))
-            conflicts.push_back({cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r, cp.axis});
+            conflicts.push_back(
+                {cp.param, s.node, use.node, s.fused ? untie_or_refuse() : resolution(use, cp), r, cp.axis});
       if (s.kind == source_kind::broadcast_constant) {
         // Zeroing the constant for this add must not reach its other readers.
         for (const auto& u : ix_.consumers(s.node))
@@ -362,7 +375,8 @@ class fold_detector {
     if (options_.tied != tied_policy::rank1) return options_.tied;
     const op_view op = ix_.op(use.node);
     const std::size_t input_axis = op.layout == weight_layout::out_in ? 1 : 0;
-    if (op.kind == op_kind::linear && ix_.param(use.node, 0) == use.param && cp.axis == input_axis) return tied_policy::rank1;
+    if (op.kind == op_kind::linear && ix_.param(use.node, 0) == use.param && cp.axis == input_axis)
+      return tied_policy::rank1;
     return tied_policy::untie;
   }
 
@@ -429,11 +443,13 @@ class fold_detector {
     const auto& reg = rb_.regions()[r];
     if (has_blocker(r)) {
       for (const auto& p : reg.producers)
-        if (p.what == producer_entry::kind::blocker) out.push_back({p.state, p.reason, p.offender, fold_condition::zero_mean_input});
+        if (p.what == producer_entry::kind::blocker)
+          out.push_back({p.state, p.reason, p.offender, fold_condition::zero_mean_input});
     } else if (info(r).sinks == status::unsafe) {
       for (std::size_t i = 0; i < reg.sinks.size(); ++i) {
         const auto& s = reg.sinks[i];
-        if (s.role == consumer_role::unsafe_sink) out.push_back({s.state, s.reason, s.consumer, fold_condition::safe_consumers});
+        if (s.role == consumer_role::unsafe_sink)
+          out.push_back({s.state, s.reason, s.consumer, fold_condition::safe_consumers});
         else if (s.role == consumer_role::channel_slice && info(rb_.region_of(s.downstream)).sinks == status::unsafe) {
           const auto [reason, who] = failing_sink(rb_.region_of(s.downstream));
           out.push_back({s.state, reason, who, fold_condition::safe_consumers});
@@ -442,7 +458,8 @@ class fold_detector {
     } else {
       const auto& c = refused_.at(r);
       for (const auto& s : sources_[r])
-        if (s.node == c.source_use) out.push_back({s.state, fold_reason::tied_parameter, c.other_use, fold_condition::untied_sources});
+        if (s.node == c.source_use)
+          out.push_back({s.state, fold_reason::tied_parameter, c.other_use, fold_condition::untied_sources});
     }
     return out;
   }
@@ -525,7 +542,8 @@ class fold_detector {
     std::size_t s = s0;
     for (int hop = 0; hop < 3 && s != no_state; ++hop, s = trace_[s].next) v.path.push_back(ix_.state_node(s));
     if (s != no_state) {
-      if (t0.last != no_state && trace_[t0.last].dist > 0 && std::find(v.path.begin(), v.path.end(), ix_.state_node(t0.last)) == v.path.end())
+      if (t0.last != no_state && trace_[t0.last].dist > 0 &&
+          std::find(v.path.begin(), v.path.end(), ix_.state_node(t0.last)) == v.path.end())
         v.path.push_back(ix_.state_node(t0.last));
       v.path.push_back(ix_.state_node(sd.state));
     }
@@ -544,7 +562,7 @@ class fold_detector {
   std::vector<ln_entry> lns_;
   std::vector<region_state> info_;
   std::vector<std::vector<centered_source>> sources_;  // per region
-  large_vector<std::size_t> source_mark_;  // per node: the last region that listed it as a source
+  large_vector<std::size_t> source_mark_;              // per node: the last region that listed it as a source
   std::vector<scale_fusion> fusions_;
   std::vector<tied_conflict> tied_;
   std::unordered_map<std::size_t, tied_conflict> refused_;
@@ -563,8 +581,8 @@ namespace detail {
 // unsatisfied constraints: the promise of lnfold/graph/concepts.hpp.
 template <class G>
 constexpr bool assert_foldable_graph() {
-#define LNFOLD_DETAIL_HOW                                                                            \
-  ": add a member function, a free function found by ADL, or a static member of a "                \
+#define LNFOLD_DETAIL_HOW                                                           \
+  ": add a member function, a free function found by ADL, or a static member of a " \
   "lnfold::graph_traits<G> specialization (see lnfold/graph/concepts.hpp)"
   static_assert(cpo_node_count::available<const G>,
                 "lnfold::find_foldable: the graph type does not provide node_count(g)" LNFOLD_DETAIL_HOW);

@@ -54,10 +54,10 @@ struct centered_param {
 };
 
 struct source_plan {
-  node_id node = 0;                     ///< the producer (for a fused scale: the linear)
+  node_id node = 0;  ///< the producer (for a fused scale: the linear)
   source_kind kind = source_kind::linear;
-  std::vector<centered_param> params;   ///< weight (and bias when present)
-  std::size_t region = 0;               ///< index into fold_plan::regions: the LNs it serves
+  std::vector<centered_param> params;  ///< weight (and bias when present)
+  std::size_t region = 0;              ///< index into fold_plan::regions: the LNs it serves
   /// For a broadcast constant: the add / sub that reads it (other readers must not see it zeroed).
   std::optional<node_id> reader;
 };
@@ -78,8 +78,8 @@ struct scale_fusion {
 /// A parameter that a source shares with a use that centering would change, and its resolution.
 struct tied_conflict {
   param_id param = 0;
-  node_id source_use = 0;  ///< the node that centers it
-  node_id other_use = 0;   ///< the node that must not see the change
+  node_id source_use = 0;                       ///< the node that centers it
+  node_id other_use = 0;                        ///< the node that must not see the change
   tied_policy resolution = tied_policy::untie;  ///< refuse: the region stays unfolded
   std::size_t region = 0;
   /// The axis of the parameter's own dims that the source centers (as in its centered_param): the

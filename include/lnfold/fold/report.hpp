@@ -65,8 +65,7 @@ std::string describe_node(const G& g, node_id n) {
 /// One sentence on why LN `v` does (not) fold, naming the offending node and the path to it.
 template <foldable_graph G>
 std::string explain(const ln_verdict& v, const G& g) {
-  if (v.foldable)
-    return v.needs_stem_centering ? "foldable after inserting a centering (stem centering)" : "foldable";
+  if (v.foldable) return v.needs_stem_centering ? "foldable after inserting a centering (stem centering)" : "foldable";
   const std::string offender = v.offender ? detail::describe_node(g, *v.offender) : "?";
   std::string via;
   // The path starts at the LN's input and ends at the offender; name what lies between.
@@ -84,8 +83,7 @@ std::string explain(const ln_verdict& v, const G& g) {
       return detail::concat("its zero-mean region is also read by ", offender, ", ", describe(v.reason), via);
     case fold_condition::untied_sources:
       return detail::concat("a source parameter is also used by ", offender, " and the tied-weight policy is refuse");
-    case fold_condition::well_formed:
-      return detail::concat("the LayerNorm itself: ", describe(v.reason));
+    case fold_condition::well_formed: return detail::concat("the LayerNorm itself: ", describe(v.reason));
     case fold_condition::none: break;
   }
   return std::string(describe(v.reason));
@@ -127,8 +125,8 @@ std::string to_text(const fold_plan& plan, const G& g) {
     out << "\nPer-channel scales fused into their linear first:\n";
     for (const auto& f : plan.fusions)
       out << "  " << lnfold::param_name(g, f.scale) << " (`" << detail::name_of(g, f.mul) << "`) into `"
-          << detail::name_of(g, f.linear) << "`" << (f.bias ? detail::concat(" and its bias `", detail::name_of(g, *f.bias), "`") : "")
-          << "\n";
+          << detail::name_of(g, f.linear) << "`"
+          << (f.bias ? detail::concat(" and its bias `", detail::name_of(g, *f.bias), "`") : "") << "\n";
   }
   if (!plan.stems.empty()) {
     out << "\nStem centerings:\n";
@@ -157,12 +155,12 @@ std::string to_json(const fold_plan& plan, const G& g) {
   std::ostringstream out;
   out << "{\"summary\": {\"lns\": " << plan.lns.size() << ", \"foldable\": " << plan.foldable_count() << "},\n";
   out << " \"lns\": " << list(plan.lns, [&](const ln_verdict& v) {
-    return detail::concat("{\"name\": ", name(v.node), ", \"foldable\": ", v.foldable ? "true" : "false",
-                          ", \"reason\": ", json_string(to_string(v.reason)), ", \"condition\": ",
-                          json_string(to_string(v.failed)), ", \"offender\": ",
-                          v.offender ? name(*v.offender) : std::string("null"), ", \"path\": ",
-                          list(v.path, name), ", \"path_length\": ", v.path_length, ", \"stem_centering\": ",
-                          v.needs_stem_centering ? "true" : "false", ", \"explanation\": ", json_string(explain(v, g)), "}");
+    return detail::concat(
+        "{\"name\": ", name(v.node), ", \"foldable\": ", v.foldable ? "true" : "false",
+        ", \"reason\": ", json_string(to_string(v.reason)), ", \"condition\": ", json_string(to_string(v.failed)),
+        ", \"offender\": ", v.offender ? name(*v.offender) : std::string("null"), ", \"path\": ", list(v.path, name),
+        ", \"path_length\": ", v.path_length, ", \"stem_centering\": ", v.needs_stem_centering ? "true" : "false",
+        ", \"explanation\": ", json_string(explain(v, g)), "}");
   }) << ",\n";
   std::string sources = "[";
   for (const auto& s : plan.sources)
@@ -180,13 +178,13 @@ std::string to_json(const fold_plan& plan, const G& g) {
                           ", \"resolution\": ", json_string(to_string(t.resolution)), "}");
   }) << ",\n";
   out << " \"fusions\": " << list(plan.fusions, [&](const scale_fusion& f) {
-    return detail::concat("{\"mul\": ", name(f.mul), ", \"linear\": ", name(f.linear), ", \"scale\": ",
-                          json_string(std::string_view(lnfold::param_name(g, f.scale))),
+    return detail::concat("{\"mul\": ", name(f.mul), ", \"linear\": ", name(f.linear),
+                          ", \"scale\": ", json_string(std::string_view(lnfold::param_name(g, f.scale))),
                           ", \"bias\": ", f.bias ? name(*f.bias) : std::string("null"), "}");
   }) << ",\n";
   out << " \"stem_centerings\": " << list(plan.stems, [&](const stem_centering& s) {
-    return detail::concat("{\"after\": ", name(s.after), ", \"axis\": ", s.axis, ", \"frees\": ",
-                          list(plan.regions[s.region].lns, name), "}");
+    return detail::concat("{\"after\": ", name(s.after), ", \"axis\": ", s.axis,
+                          ", \"frees\": ", list(plan.regions[s.region].lns, name), "}");
   }) << "}\n";
   return out.str();
 }

@@ -38,7 +38,8 @@ enum class architecture_size {
 /// Throws lnfold::error on an unknown name or layers < 1.
 inline graph build_architecture(std::string_view name, std::optional<std::int64_t> layers = std::nullopt,
                                 architecture_size size = architecture_size::standard) {
-  detail::require(!layers || *layers >= 1, "lnfold::build_architecture: layers must be >= 1 (got ", layers.value_or(0), ")");
+  detail::require(!layers || *layers >= 1, "lnfold::build_architecture: layers must be >= 1 (got ", layers.value_or(0),
+                  ")");
   const bool tiny = size == architecture_size::tiny;
   const auto with_layers = [&](auto config) {
     if (tiny) config = decltype(config)::tiny();

@@ -73,8 +73,8 @@ struct linear_options {
 struct conv_options {
   std::vector<std::int64_t> stride{};   ///< per spatial axis; empty: 1
   std::vector<std::int64_t> padding{};  ///< zeros added on both sides of each spatial axis; empty: 0
-  std::int64_t groups = 1;            ///< groups == C_in == C_out: depthwise
-  bool bias = true;                   ///< creates `name.bias` [C_out]
+  std::int64_t groups = 1;              ///< groups == C_in == C_out: depthwise
+  bool bias = true;                     ///< creates `name.bias` [C_out]
 };
 
 /// Options of graph_builder::layer_norm and rms_norm.
@@ -152,8 +152,9 @@ class graph_builder {
                     "' must be 2-D (got ", shape_text(w), ")");
     const bool out_in = o.layout == weight_layout::out_in;
     const std::int64_t in = out_in ? w[1] : w[0], out = out_in ? w[0] : w[1];
-    detail::require(last_dim(x, name) == in, "lnfold::graph_builder::linear: '", name, "': input ", shape_text(shape_of(x)),
-                    " does not match weight ", shape_text(w), " (", out_in ? "[out, in]" : "[in, out]", ")");
+    detail::require(last_dim(x, name) == in, "lnfold::graph_builder::linear: '", name, "': input ",
+                    shape_text(shape_of(x)), " does not match weight ", shape_text(w), " (",
+                    out_in ? "[out, in]" : "[in, out]", ")");
     require_new_names(name, {"bias"});
     auto op_ = op(op_kind::linear);
     op_.layout = o.layout;
@@ -268,9 +269,13 @@ class graph_builder {
   // ---- normalization ------------------------------------------------------------------------------
 
   /// LayerNorm over axes [axis, rank): γ = `name.weight`, β = `name.bias`, both shaped like those axes.
-  node_id layer_norm(std::string_view name, node_id x, norm_options o = {}) { return norm(op_kind::layer_norm, name, x, o); }
+  node_id layer_norm(std::string_view name, node_id x, norm_options o = {}) {
+    return norm(op_kind::layer_norm, name, x, o);
+  }
   /// RMSNorm (ε inside the root) over axes [axis, rank); γ and β as for layer_norm.
-  node_id rms_norm(std::string_view name, node_id x, norm_options o = {}) { return norm(op_kind::rms_norm, name, x, o); }
+  node_id rms_norm(std::string_view name, node_id x, norm_options o = {}) {
+    return norm(op_kind::rms_norm, name, x, o);
+  }
   /// x − mean(x) over `axis`.
   node_id center(std::string_view name, node_id x, std::int64_t axis = -1) {
     auto op_ = op(op_kind::center);
@@ -320,8 +325,8 @@ class graph_builder {
       const shape& s = shape_of(xs[i]);
       bool fits = s.size() == out.size();
       for (std::size_t k = 0; fits && k < s.size(); ++k) fits = k == a || s[k] == out[k];
-      detail::require(fits, "lnfold::graph_builder::concat: '", name, "': cannot join ", shape_text(shape_of(xs.front())),
-                      " and ", shape_text(s), " along axis ", axis);
+      detail::require(fits, "lnfold::graph_builder::concat: '", name, "': cannot join ",
+                      shape_text(shape_of(xs.front())), " and ", shape_text(s), " along axis ", axis);
       out[a] += s[a];
     }
     auto op_ = op(op_kind::concat);
@@ -352,14 +357,13 @@ class graph_builder {
                  bool keep_dims = true) {
     const std::size_t a = checked_axis(x, axis, name);
     shape out = shape_of(x);
-    const bool in_range = std::all_of(indices.begin(), indices.end(), [&](std::int64_t i) { return i >= 0 && i < out[a]; });
-    detail::require(!indices.empty() && in_range && (keep_dims || indices.size() == 1), "lnfold::graph_builder::gather: '",
-                    name, "': indices ", shape_text(indices), " invalid for dim ", out[a], " of ", shape_text(out),
-                    keep_dims ? "" : " (keep_dims = false takes exactly one index)");
-    if (keep_dims)
-      out[a] = static_cast<std::int64_t>(indices.size());
-    else
-      out.erase(out.begin() + static_cast<std::ptrdiff_t>(a));
+    const bool in_range = std::all_of(indices.begin(), indices.end(),
+                                      [&](std::int64_t i) { return i >= 0 && i < out[a]; });
+    detail::require(!indices.empty() && in_range && (keep_dims || indices.size() == 1),
+                    "lnfold::graph_builder::gather: '", name, "': indices ", shape_text(indices), " invalid for dim ",
+                    out[a], " of ", shape_text(out), keep_dims ? "" : " (keep_dims = false takes exactly one index)");
+    if (keep_dims) out[a] = static_cast<std::int64_t>(indices.size());
+    else out.erase(out.begin() + static_cast<std::ptrdiff_t>(a));
     auto op_ = op(op_kind::gather);
     op_.axis = axis;
     op_.indices = std::move(indices);
@@ -382,8 +386,8 @@ class graph_builder {
     shape out = shape_of(x);
     const bool valid = pads.size() == 2 * out.size() &&
                        std::all_of(pads.begin(), pads.end(), [](std::int64_t p) { return p >= 0; });
-    detail::require(valid, "lnfold::graph_builder::pad: '", name, "': pads ", shape_text(pads), " need ", 2 * out.size(),
-                    " entries >= 0 for ", shape_text(out));
+    detail::require(valid, "lnfold::graph_builder::pad: '", name, "': pads ", shape_text(pads), " need ",
+                    2 * out.size(), " entries >= 0 for ", shape_text(out));
     for (std::size_t i = 0; i < out.size(); ++i) out[i] += pads[i] + pads[i + out.size()];
     auto op_ = op(op_kind::pad);
     op_.pads = std::move(pads);
@@ -473,10 +477,8 @@ class graph_builder {
     }
     shape out;
     for (std::size_t i = 0; i < in.size(); ++i) {
-      if (!reduced[i])
-        out.push_back(in[i]);
-      else if (keep_dims)
-        out.push_back(1);
+      if (!reduced[i]) out.push_back(in[i]);
+      else if (keep_dims) out.push_back(1);
     }
     auto op_ = op(k);
     op_.axes = std::move(axes);

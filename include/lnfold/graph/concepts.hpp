@@ -59,43 +59,34 @@ LNFOLD_DETAIL_GRAPH_CPO(add_param, "add_param(g, name, shape)");
 
 /// Reads structure: nodes, their data inputs, names, and which outputs the graph exposes.
 template <class G>
-concept readable_graph =
-    detail::cpo_node_count::available<const G> &&
-    detail::cpo_node_inputs::available<const G, node_id> &&
-    detail::cpo_node_name::available<const G, node_id> &&
-    detail::cpo_is_graph_output::available<const G, node_id> &&
-    requires(const G& g, node_id n) {
-      { lnfold::node_count(g) } -> std::convertible_to<std::size_t>;
-      { lnfold::node_inputs(g, n) } -> std::ranges::input_range;
-      { lnfold::node_name(g, n) } -> std::convertible_to<std::string_view>;
-      { lnfold::is_graph_output(g, n) } -> std::convertible_to<bool>;
-    };
+concept readable_graph = detail::cpo_node_count::available<const G> &&
+    detail::cpo_node_inputs::available<const G, node_id> && detail::cpo_node_name::available<const G, node_id> &&
+    detail::cpo_is_graph_output::available<const G, node_id> && requires(const G& g, node_id n) {
+  { lnfold::node_count(g) } -> std::convertible_to<std::size_t>;
+  { lnfold::node_inputs(g, n) } -> std::ranges::input_range;
+  { lnfold::node_name(g, n) } -> std::convertible_to<std::string_view>;
+  { lnfold::is_graph_output(g, n) } -> std::convertible_to<bool>;
+};
 
 /// Also reads what each node does: enough for find_foldable.
 template <class G>
-concept foldable_graph =
-    readable_graph<G> &&
-    detail::cpo_node_op::available<const G, node_id> &&
-    detail::cpo_node_shape::available<const G, node_id> &&
-    detail::cpo_param_name::available<const G, param_id> &&
+concept foldable_graph = readable_graph<G> && detail::cpo_node_op::available<const G, node_id> &&
+    detail::cpo_node_shape::available<const G, node_id> && detail::cpo_param_name::available<const G, param_id> &&
     requires(const G& g, node_id n, param_id p) {
-      { lnfold::node_op(g, n) } -> std::convertible_to<op_desc>;
-      { lnfold::node_shape(g, n) } -> std::convertible_to<std::optional<shape>>;
-      { lnfold::param_name(g, p) } -> std::convertible_to<std::string_view>;
-    };
+  { lnfold::node_op(g, n) } -> std::convertible_to<op_desc>;
+  { lnfold::node_shape(g, n) } -> std::convertible_to<std::optional<shape>>;
+  { lnfold::param_name(g, p) } -> std::convertible_to<std::string_view>;
+};
 
 /// Its structure can also be edited: the graph half of what applying a fold plan needs (the other
 /// half, parameter values, is rewritable_graph in transform/rewritable_graph.hpp).
 template <class G>
-concept mutable_graph =
-    foldable_graph<G> &&
-    detail::cpo_set_node_op::available<G, node_id, op_desc> &&
+concept mutable_graph = foldable_graph<G> && detail::cpo_set_node_op::available<G, node_id, op_desc> &&
     detail::cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape> &&
     detail::cpo_set_node_input::available<G, node_id, std::size_t, node_id> &&
     detail::cpo_set_graph_output::available<G, node_id, bool> &&
-    requires(G& g, node_id n, std::string_view name, const op_desc& op, std::span<const node_id> in,
-             const shape& s) {
-      { lnfold::add_node(g, name, op, in, s) } -> std::convertible_to<node_id>;
-    };
+    requires(G& g, node_id n, std::string_view name, const op_desc& op, std::span<const node_id> in, const shape& s) {
+  { lnfold::add_node(g, name, op, in, s) } -> std::convertible_to<node_id>;
+};
 
 }  // namespace lnfold

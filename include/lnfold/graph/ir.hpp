@@ -114,17 +114,17 @@ class graph {
   /// Appends a node reading `inputs` (which must exist). Throws lnfold::error on a dangling input
   /// or a parameter reference that does not exist. O(inputs + rank + size of op) on average (the op
   /// and the shape are looked up in hash tables).
-  node_id add_node(std::string_view name, op_desc op, std::span<const node_id> inputs,
-                   std::optional<lnfold::shape> s) {
+  node_id add_node(std::string_view name, op_desc op, std::span<const node_id> inputs, std::optional<lnfold::shape> s) {
     const std::size_t n = node_count();
     for (auto in : inputs)
       detail::require(in < n, "lnfold::graph::add_node: input ", in, " of node '", name,
                       "' does not exist (the graph has ", n, " nodes)");
     for (auto p : {op.weight, op.bias, op.gamma, op.beta})
-      detail::require(!p || *p < params_.size(), "lnfold::graph::add_node: node '", name,
-                      "' references parameter ", p.value_or(0), " which does not exist");
+      detail::require(!p || *p < params_.size(), "lnfold::graph::add_node: node '", name, "' references parameter ",
+                      p.value_or(0), " which does not exist");
     detail::require(n + 1 < std::numeric_limits<std::uint32_t>::max(), "lnfold::graph::add_node: node '", name,
-                    "' would be node ", n, "; at most ", std::numeric_limits<std::uint32_t>::max() - 2, " are supported");
+                    "' would be node ", n, "; at most ", std::numeric_limits<std::uint32_t>::max() - 2,
+                    " are supported");
     const std::uint32_t op_number = ops_.intern(std::move(op)), shape_number = shapes_.intern(std::move(s));
     names_.append(name);
     name_end_.push_back(names_.size());
@@ -166,7 +166,9 @@ class graph {
   /// node_op and node_shape return references into the tables of distinct values (nodes with equal
   /// ops or shapes share one), valid until the next add_node or set_node_op.
   const op_desc& node_op(node_id n) const { return ops_[op_of_[checked(n, "node_op")]]; }
-  const std::optional<lnfold::shape>& node_shape(node_id n) const { return shapes_[shape_of_[checked(n, "node_shape")]]; }
+  const std::optional<lnfold::shape>& node_shape(node_id n) const {
+    return shapes_[shape_of_[checked(n, "node_shape")]];
+  }
 
   std::size_t param_count() const noexcept { return params_.size(); }
   std::string_view param_name(param_id p) const { return param_at(p).name; }

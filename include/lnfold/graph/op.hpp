@@ -16,8 +16,8 @@
 
 namespace lnfold {
 
-using node_id = std::size_t;   ///< dense: 0 .. node_count(g) - 1
-using param_id = std::size_t;  ///< any value; equal ids mean the same stored tensor
+using node_id = std::size_t;              ///< dense: 0 .. node_count(g) - 1
+using param_id = std::size_t;             ///< any value; equal ids mean the same stored tensor
 using shape = std::vector<std::int64_t>;  ///< dims of a tensor; -1 for a dim that is not known
 
 /// The op set of docs/method.md §3. Anything a graph cannot map is `unknown`: a blocker, named in reports.
@@ -32,31 +32,31 @@ enum class op_kind {
   sub,
   mul,
   div,
-  matmul,          ///< product of two data tensors over their last two axes (scores Q·Kᵀ, A·V)
-  softmax,         ///< over `axis`
-  reduce_mean,     ///< over `axes`, `keep_dims`: average pooling over tokens or space
+  matmul,       ///< product of two data tensors over their last two axes (scores Q·Kᵀ, A·V)
+  softmax,      ///< over `axis`
+  reduce_mean,  ///< over `axes`, `keep_dims`: average pooling over tokens or space
   reduce_sum,
-  reduce_max,      ///< max pooling: not linear, so never transparent
-  concat,          ///< along `axis`
-  slice,           ///< [begin, end) with `step` along `axis`
-  gather,          ///< data rows picked along `axis` by constant indices (`keep_dims` false: one index)
-  pad,             ///< zero padding; `pads` = [begin_0, …, begin_{r-1}, end_0, …, end_{r-1}]
-  transpose,       ///< output axis j is input axis perm[j]
-  reshape,         ///< to this node's shape
-  identity,        ///< dropout at inference, cast between float types, identity: input 0 passes
-                   ///< through; further inputs are ignored (a mul whose scale was fused into the
-                   ///< linear before it becomes an identity of that linear and keeps both inputs)
+  reduce_max,  ///< max pooling: not linear, so never transparent
+  concat,      ///< along `axis`
+  slice,       ///< [begin, end) with `step` along `axis`
+  gather,      ///< data rows picked along `axis` by constant indices (`keep_dims` false: one index)
+  pad,         ///< zero padding; `pads` = [begin_0, …, begin_{r-1}, end_0, …, end_{r-1}]
+  transpose,   ///< output axis j is input axis perm[j]
+  reshape,     ///< to this node's shape
+  identity,    ///< dropout at inference, cast between float types, identity: input 0 passes
+               ///< through; further inputs are ignored (a mul whose scale was fused into the
+               ///< linear before it becomes an identity of that linear and keeps both inputs)
   gelu,
   relu,
   silu,
   tanh,
   sigmoid,
-  elementwise,     ///< any other pointwise nonlinearity; `type` names it
-  layer_norm,      ///< normalizes over `axes` if given (e.g. {1}: channels-first), else from `axis`
-                   ///< to the last axis; `eps`, optional `gamma`, `beta`
-  rms_norm,        ///< same axes as layer_norm; ε inside the root, optional `gamma`, `beta` (docs/method.md §1)
-  center,          ///< x − mean(x) over `axis`
-  unknown,         ///< the graph could not say: treated as a blocker and named in reports
+  elementwise,  ///< any other pointwise nonlinearity; `type` names it
+  layer_norm,   ///< normalizes over `axes` if given (e.g. {1}: channels-first), else from `axis`
+                ///< to the last axis; `eps`, optional `gamma`, `beta`
+  rms_norm,     ///< same axes as layer_norm; ε inside the root, optional `gamma`, `beta` (docs/method.md §1)
+  center,       ///< x − mean(x) over `axis`
+  unknown,      ///< the graph could not say: treated as a blocker and named in reports
 };
 
 /// How a linear layer stores its weight.
@@ -68,22 +68,22 @@ enum class weight_layout {
 /// One node, as far as folding is concerned. Fields that do not apply to `kind` are ignored.
 struct op_desc {
   op_kind kind = op_kind::unknown;
-  std::string type{};                    ///< the graph's own op name, for reports ("Gemm", "aten::gelu")
-  std::int64_t axis = -1;              ///< see op_kind: normalized / softmax / concat / slice / feature axis
-  std::vector<std::int64_t> axes{};      ///< reduce_*: the reduced axes; norms: the normalized axes
-  std::vector<std::int64_t> perm{};      ///< transpose
-  std::vector<std::int64_t> pads{};      ///< pad; conv: [begin_0, …, end_0, …] over spatial axes
-  std::vector<std::int64_t> strides{};   ///< conv: per spatial axis (default 1)
-  bool keep_dims = true;               ///< reduce_*, gather
-  std::int64_t begin = 0, end = 0, step = 1;  ///< slice (end is clamped, as in Python)
-  std::vector<std::int64_t> indices{};   ///< gather
-  std::int64_t groups = 1;             ///< conv, conv_transpose
+  std::string type{};                            ///< the graph's own op name, for reports ("Gemm", "aten::gelu")
+  std::int64_t axis = -1;                        ///< see op_kind: normalized / softmax / concat / slice / feature axis
+  std::vector<std::int64_t> axes{};              ///< reduce_*: the reduced axes; norms: the normalized axes
+  std::vector<std::int64_t> perm{};              ///< transpose
+  std::vector<std::int64_t> pads{};              ///< pad; conv: [begin_0, …, end_0, …] over spatial axes
+  std::vector<std::int64_t> strides{};           ///< conv: per spatial axis (default 1)
+  bool keep_dims = true;                         ///< reduce_*, gather
+  std::int64_t begin = 0, end = 0, step = 1;     ///< slice (end is clamped, as in Python)
+  std::vector<std::int64_t> indices{};           ///< gather
+  std::int64_t groups = 1;                       ///< conv, conv_transpose
   weight_layout layout = weight_layout::out_in;  ///< linear
-  double eps = 0.0;                    ///< layer_norm, rms_norm
-  std::optional<param_id> weight{};      ///< linear / conv / embedding table / constant value
-  std::optional<param_id> bias{};        ///< linear, conv
-  std::optional<param_id> gamma{};       ///< norms
-  std::optional<param_id> beta{};        ///< norms
+  double eps = 0.0;                              ///< layer_norm, rms_norm
+  std::optional<param_id> weight{};              ///< linear / conv / embedding table / constant value
+  std::optional<param_id> bias{};                ///< linear, conv
+  std::optional<param_id> gamma{};               ///< norms
+  std::optional<param_id> beta{};                ///< norms
 
   friend bool operator==(const op_desc&, const op_desc&) = default;
 };

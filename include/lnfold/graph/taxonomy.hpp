@@ -189,8 +189,7 @@ struct reshape_match {
   bool known = true;
   std::optional<std::size_t> axis;
 };
-inline reshape_match reshape_axis(std::span<const std::int64_t> from, std::span<const std::int64_t> to,
-                                  std::size_t k) {
+inline reshape_match reshape_axis(std::span<const std::int64_t> from, std::span<const std::int64_t> to, std::size_t k) {
   const auto tail = trailing_size(from, k);
   if (!tail || from[k] < 0) return {false, std::nullopt};
   for (std::size_t j = 0; j < to.size(); ++j) {
@@ -219,15 +218,12 @@ inline bool varies_along(const dims_view& out, const dims_view& in, std::size_t 
 
 template <class Op>
 producer_class classify_producer(const Op& op, dims_view out, std::span<const dims_view> in,
-                                        std::span<const op_kind> in_kinds, std::size_t a,
-                                        std::vector<carried_axis>& through) {
+                                 std::span<const op_kind> in_kinds, std::size_t a, std::vector<carried_axis>& through) {
   using R = producer_role;
   const auto blocker = [](fold_reason r, std::optional<std::size_t> culprit = std::nullopt) {
     return producer_class{R::blocker, r, culprit};
   };
-  const auto pass = [&](std::size_t input, std::optional<std::size_t> axis) {
-    through.push_back({input, axis});
-  };
+  const auto pass = [&](std::size_t input, std::optional<std::size_t> axis) { through.push_back({input, axis}); };
   const producer_class transparent{R::transparent, fold_reason::foldable, std::nullopt};
   if (!out) return blocker(fold_reason::unknown_shape);
   for (std::size_t i = 0; i < in.size(); ++i)
@@ -298,8 +294,7 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
       }
       return blocker(fold_reason::axis_not_preserved);
     case op_kind::softmax:
-    case op_kind::reduce_max:
-      return blocker(fold_reason::nonlinearity);
+    case op_kind::reduce_max: return blocker(fold_reason::nonlinearity);
     case op_kind::reduce_mean:
     case op_kind::reduce_sum: {
       if (in.empty()) return blocker(fold_reason::unknown_op);
@@ -373,8 +368,7 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
       if (norm_axis == a && !op.gamma && !op.beta) return {R::zero_mean, fold_reason::foldable, std::nullopt};
       return blocker(fold_reason::norm_output);
     }
-    case op_kind::rms_norm:
-      return blocker(fold_reason::norm_output);
+    case op_kind::rms_norm: return blocker(fold_reason::norm_output);
     case op_kind::center: {
       const auto along = detail::op_axis(op.axis, out);
       if (!along) return blocker(fold_reason::invalid_axis);
@@ -382,8 +376,7 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
       pass(0, a);  // centering along another axis is linear and shared across `a`
       return transparent;
     }
-    case op_kind::unknown:
-      return blocker(fold_reason::unknown_op);
+    case op_kind::unknown: return blocker(fold_reason::unknown_op);
     default:  // the pointwise nonlinearities, listed once: is_nonlinearity (op.hpp)
       break;
   }
@@ -392,7 +385,7 @@ producer_class classify_producer(const Op& op, dims_view out, std::span<const di
 
 template <class Op>
 consumer_class classify_consumer(const Op& op, dims_view out, std::span<const dims_view> in,
-                                        std::span<const op_kind> in_kinds, std::size_t i, std::size_t k) {
+                                 std::span<const op_kind> in_kinds, std::size_t i, std::size_t k) {
   using R = consumer_role;
   const auto unsafe = [](fold_reason r) { return consumer_class{R::unsafe_sink, r, 0}; };
   const auto to = [](std::size_t axis) { return consumer_class{R::transparent, fold_reason::foldable, axis}; };
@@ -407,8 +400,7 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
     case op_kind::constant:
     case op_kind::embedding:  // reads integer ids, never a float stream
       return unsafe(fold_reason::unknown_op);
-    case op_kind::identity:
-      return to(k);
+    case op_kind::identity: return to(k);
     case op_kind::linear:
     case op_kind::conv:
     case op_kind::conv_transpose: {
@@ -416,13 +408,13 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
       if (!feature) return unsafe(fold_reason::invalid_axis);
       if (i != 0) return unsafe(fold_reason::mixes_axis);
       if (k == *feature)
-        return unsafe(op.kind != op_kind::linear && op.groups != 1 ? fold_reason::grouped_conv : fold_reason::mixes_axis);
+        return unsafe(op.kind != op_kind::linear && op.groups != 1 ? fold_reason::grouped_conv
+                                                                   : fold_reason::mixes_axis);
       if (op.kind != op_kind::linear && k != 0) return unsafe(fold_reason::mixes_axis);
       return to(k);
     }
     case op_kind::add:
-    case op_kind::sub:
-      return to(aligned);
+    case op_kind::sub: return to(aligned);
     case op_kind::mul:
     case op_kind::div: {
       if (in.size() != 2 || !in[1 - i]) return unsafe(fold_reason::unknown_shape);
@@ -440,8 +432,7 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
       if (along == k) return safe;
       return unsafe(fold_reason::nonlinearity);
     }
-    case op_kind::reduce_max:
-      return unsafe(fold_reason::nonlinearity);
+    case op_kind::reduce_max: return unsafe(fold_reason::nonlinearity);
     case op_kind::reduce_mean:
     case op_kind::reduce_sum: {
       std::vector<bool> reduced(in_rank, false);
@@ -452,7 +443,8 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
       }
       if (reduced[k]) return unsafe(fold_reason::reduces_axis);
       if (op.keep_dims) return to(k);
-      return to(static_cast<std::size_t>(std::count(reduced.begin(), reduced.begin() + static_cast<std::ptrdiff_t>(k), false)));
+      return to(static_cast<std::size_t>(
+          std::count(reduced.begin(), reduced.begin() + static_cast<std::ptrdiff_t>(k), false)));
     }
     case op_kind::concat: {
       const auto along = detail::op_axis(op.axis, out);
@@ -490,15 +482,13 @@ consumer_class classify_consumer(const Op& op, dims_view out, std::span<const di
     }
     case op_kind::layer_norm:
       return detail::single_norm_axis(op, in_rank) == k ? safe : unsafe(fold_reason::norm_over_other_axis);
-    case op_kind::rms_norm:
-      return unsafe(fold_reason::rms_norm_consumer);
+    case op_kind::rms_norm: return unsafe(fold_reason::rms_norm_consumer);
     case op_kind::center: {
       const auto along = detail::op_axis(op.axis, out);
       if (!along) return unsafe(fold_reason::invalid_axis);
       return *along == k ? safe : to(k);
     }
-    case op_kind::unknown:
-      return unsafe(fold_reason::unknown_op);
+    case op_kind::unknown: return unsafe(fold_reason::unknown_op);
     default:  // the pointwise nonlinearities, listed once: is_nonlinearity (op.hpp)
       break;
   }

@@ -84,14 +84,14 @@ void linear_backward(matrix_ref<const T> x, matrix_ref<const T> w, weight_layout
 /// zero dtable first; repeated ids add up). dtable [V, d], dy [ids.size(), d]. Throws lnfold::error on
 /// an id out of range or a shape mismatch (before any write). O(ids.size()·d).
 template <class Id, class T>
-  requires std::is_arithmetic_v<Id>
+requires std::is_arithmetic_v<Id>
 void embedding_backward(std::span<const Id> ids, strided_matrix<const T> dy, strided_matrix<T> dtable) {
   constexpr const char* fn = "lnfold::layers::embedding_backward";
   lnfold::detail::require(dy.rows == ids.size() && dy.cols == dtable.cols, fn, ": dy is [", dy.rows, ", ", dy.cols,
                           "] for ", ids.size(), " ids of ", dtable.cols, " features");
   for (auto id : ids)
-    lnfold::detail::require(id >= Id(0) && static_cast<std::size_t>(id) < dtable.rows && id == Id(std::size_t(id)),
-                            fn, ": id ", id, " is not a row of the ", dtable.rows, "-row table");
+    lnfold::detail::require(id >= Id(0) && static_cast<std::size_t>(id) < dtable.rows && id == Id(std::size_t(id)), fn,
+                            ": id ", id, " is not a row of the ", dtable.rows, "-row table");
   for (std::size_t r = 0; r < ids.size(); ++r) {
     const auto v = static_cast<std::size_t>(ids[r]);
     for (std::size_t j = 0; j < dtable.cols; ++j) dtable(v, j) += dy(r, j);
@@ -108,8 +108,7 @@ void norm_backward_rows(const basic_norm<T, Kind>& norm, matrix_ref<const T> x, 
                           " features, the layer ", norm.features());
   if constexpr (Kind == norm_kind::layer)
     layer_norm_backward_rows<xsimd::default_arch, T>(x, dy, dx, norm.affine(), grads, norm.eps(), begin, end);
-  else
-    rms_norm_backward_rows<xsimd::default_arch, T>(x, dy, dx, norm.affine(), grads, norm.eps(), begin, end);
+  else rms_norm_backward_rows<xsimd::default_arch, T>(x, dy, dx, norm.affine(), grads, norm.eps(), begin, end);
 }
 
 /// Backward of a norm layer over every row.

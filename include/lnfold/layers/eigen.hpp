@@ -84,9 +84,8 @@ struct eigen_gemm {
   template <class T>
   static void product_transposed_left(strided_matrix<const T> a, strided_matrix<const T> b, strided_matrix<T> y) {
     detail::with_eigen_map(a, [&](const auto& am) {
-      detail::with_eigen_map(b, [&](const auto& bm) {
-        detail::with_eigen_map(y, [&](auto ym) { ym.noalias() = am.transpose() * bm; });
-      });
+      detail::with_eigen_map(
+          b, [&](const auto& bm) { detail::with_eigen_map(y, [&](auto ym) { ym.noalias() = am.transpose() * bm; }); });
     });
   }
 };

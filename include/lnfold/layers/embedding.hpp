@@ -32,7 +32,7 @@ class embedding {
   std::size_t features() const noexcept { return table_.cols; }
 
   template <class Id>
-    requires std::is_arithmetic_v<Id>
+  requires std::is_arithmetic_v<Id>
   void operator()(std::span<const Id> ids, strided_matrix<T> y) const {
     lnfold::detail::require(y.rows == ids.size() && y.cols == table_.cols, "lnfold::layers::embedding: y is [", y.rows,
                             ", ", y.cols, "] for ", ids.size(), " ids of ", table_.cols, " features");
@@ -45,7 +45,7 @@ class embedding {
     }
   }
   template <class Id, writable_tensor_like Y>
-    requires std::is_arithmetic_v<Id>
+  requires std::is_arithmetic_v<Id>
   void operator()(std::span<const Id> ids, Y&& y) const {
     (*this)(ids, as_strided<T>(as_tensor_view(y), "lnfold::layers::embedding", "y"));
   }

@@ -33,11 +33,12 @@ namespace lnfold::layers {
 template <class T, class Gemm = reference_gemm>
 linear<T, Gemm> linear_from_node(const graph& g, const weight_set<T>& weights, node_id n) {
   const op_desc& op = g.node_op(n);
-  lnfold::detail::require(op.kind == op_kind::linear && op.weight.has_value(), "lnfold::layers::linear_from_node: node '",
-                          g.node_name(n), "' is ", to_string(op.kind), ", not a linear with a weight");
-  lnfold::detail::require(op.axis == -1 || (g.node_shape(n) && op.axis + 1 == static_cast<std::int64_t>(g.node_shape(n)->size())),
-                          "lnfold::layers::linear_from_node: linear '", g.node_name(n), "' contracts axis ", op.axis,
-                          ", not the last one");
+  lnfold::detail::require(op.kind == op_kind::linear && op.weight.has_value(),
+                          "lnfold::layers::linear_from_node: node '", g.node_name(n), "' is ", to_string(op.kind),
+                          ", not a linear with a weight");
+  lnfold::detail::require(
+      op.axis == -1 || (g.node_shape(n) && op.axis + 1 == static_cast<std::int64_t>(g.node_shape(n)->size())),
+      "lnfold::layers::linear_from_node: linear '", g.node_name(n), "' contracts axis ", op.axis, ", not the last one");
   const tensor_view<const T> w = weights.at(*op.weight).view();
   if (op.bias) return linear<T, Gemm>(w, op.layout, std::optional<tensor_view<const T>>(weights.at(*op.bias).view()));
   return linear<T, Gemm>(w, op.layout);
@@ -50,7 +51,9 @@ class any_norm {
   explicit any_norm(layer_norm<T> n) : norm_(std::move(n)) {}
   explicit any_norm(rms_norm<T> n) : norm_(std::move(n)) {}
 
-  norm_kind kind() const noexcept { return std::holds_alternative<layer_norm<T>>(norm_) ? norm_kind::layer : norm_kind::rms; }
+  norm_kind kind() const noexcept {
+    return std::holds_alternative<layer_norm<T>>(norm_) ? norm_kind::layer : norm_kind::rms;
+  }
   std::size_t features() const noexcept {
     return std::visit([](const auto& n) { return n.features(); }, norm_);
   }
@@ -72,12 +75,15 @@ template <class T>
 any_norm<T> norm_from_node(const graph& g, const weight_set<T>& weights, node_id n) {
   const op_desc& op = g.node_op(n);
   const auto& dims = g.node_shape(n);
-  lnfold::detail::require(op.kind == op_kind::layer_norm || op.kind == op_kind::rms_norm, "lnfold::layers::norm_from_node: node '",
-                          g.node_name(n), "' is ", to_string(op.kind), ", not a norm");
-  lnfold::detail::require(dims && !dims->empty() && dims->back() > 0 &&
-                              (op.axes.empty() ? op.axis == -1 || op.axis + 1 == static_cast<std::int64_t>(dims->size())
-                                               : op.axes.size() == 1 && (op.axes[0] == -1 || op.axes[0] + 1 == static_cast<std::int64_t>(dims->size()))),
-                          "lnfold::layers::norm_from_node: norm '", g.node_name(n), "' is not over the last axis of a known shape");
+  lnfold::detail::require(op.kind == op_kind::layer_norm || op.kind == op_kind::rms_norm,
+                          "lnfold::layers::norm_from_node: node '", g.node_name(n), "' is ", to_string(op.kind),
+                          ", not a norm");
+  lnfold::detail::require(
+      dims && !dims->empty() && dims->back() > 0 &&
+          (op.axes.empty() ? op.axis == -1 || op.axis + 1 == static_cast<std::int64_t>(dims->size())
+                           : op.axes.size() == 1 &&
+                                 (op.axes[0] == -1 || op.axes[0] + 1 == static_cast<std::int64_t>(dims->size()))),
+      "lnfold::layers::norm_from_node: norm '", g.node_name(n), "' is not over the last axis of a known shape");
   const auto d = static_cast<std::size_t>(dims->back());
   const T* gamma = op.gamma ? weights.at(*op.gamma).data() : nullptr;
   const T* beta = op.beta ? weights.at(*op.beta).data() : nullptr;
@@ -98,8 +104,8 @@ class rank1_correction {
   std::size_t outputs() const noexcept { return means_.size(); }
   /// h: [rows, d]; y: [rows, outputs()], the linear's output.
   void operator()(matrix_ref<const T> h, matrix_ref<T> y) const {
-    lnfold::detail::require(h.rows == y.rows && y.cols == means_.size(), "lnfold::layers::rank1_correction: h has ", h.rows,
-                            " rows and y is [", y.rows, ", ", y.cols, "] for ", means_.size(), " means");
+    lnfold::detail::require(h.rows == y.rows && y.cols == means_.size(), "lnfold::layers::rank1_correction: h has ",
+                            h.rows, " rows and y is [", y.rows, ", ", y.cols, "] for ", means_.size(), " means");
     for (std::size_t r = 0; r < h.rows; ++r) {
       double sum = 0;
       for (std::size_t j = 0; j < h.cols; ++j) sum += static_cast<double>(h.row(r)[j]);
@@ -117,7 +123,8 @@ class rank1_correction {
 /// The rank-1 correction apply_fold_plan added after linear node `linear` (an add reading it and
 /// mul(reduce_sum over the last axis of the linear's input, a constant vector)), or nullopt.
 template <class T>
-std::optional<rank1_correction<T>> rank1_correction_after(const graph& g, const weight_set<T>& weights, node_id linear) {
+std::optional<rank1_correction<T>> rank1_correction_after(const graph& g, const weight_set<T>& weights,
+                                                          node_id linear) {
   const auto linear_inputs = g.node_inputs(linear);
   lnfold::detail::require(!linear_inputs.empty(), "lnfold::layers::rank1_correction_after: node '", g.node_name(linear),
                           "' reads no input");
@@ -131,12 +138,13 @@ std::optional<rank1_correction<T>> rank1_correction_after(const graph& g, const 
     for (std::size_t k = 0; k < 2; ++k) {
       const op_desc& sum = g.node_op(factors[k]);
       const op_desc& means = g.node_op(factors[1 - k]);
-      const bool sums_h = sum.kind == op_kind::reduce_sum && sum.keep_dims && sum.axes == std::vector<std::int64_t>{-1} &&
-                          g.node_inputs(factors[k]).size() == 1 && g.node_inputs(factors[k])[0] == h;
+      const bool sums_h = sum.kind == op_kind::reduce_sum && sum.keep_dims &&
+                          sum.axes == std::vector<std::int64_t>{-1} && g.node_inputs(factors[k]).size() == 1 &&
+                          g.node_inputs(factors[k])[0] == h;
       if (!sums_h || means.kind != op_kind::constant || !means.weight) continue;
       const tensor<T>& m = weights.at(*means.weight);
-      lnfold::detail::require(m.rank() == 1, "lnfold::layers::rank1_correction_after: the means of '", g.node_name(linear),
-                              "' are not a vector");
+      lnfold::detail::require(m.rank() == 1, "lnfold::layers::rank1_correction_after: the means of '",
+                              g.node_name(linear), "' are not a vector");
       return rank1_correction<T>(h, m.values());
     }
   }

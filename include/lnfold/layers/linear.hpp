@@ -54,18 +54,18 @@ class linear {
     in_ = out_in ? w_.cols : w_.rows;
     out_ = out_in ? w_.rows : w_.cols;
     if (bias) {
-      lnfold::detail::require(bias->rank() == 1 && bias->extents[0] == out_, "lnfold::layers::linear: the bias must have ",
-                              out_, " elements");
+      lnfold::detail::require(bias->rank() == 1 && bias->extents[0] == out_,
+                              "lnfold::layers::linear: the bias must have ", out_, " elements");
       b_ = as_strided<const T>(*bias, "lnfold::layers::linear", "bias");
     }
   }
   /// From any tensor-like weight and bias.
   template <tensor_like W>
-    requires(!std::is_same_v<W, tensor_view<const T>>)
-  linear(const W& weight, weight_layout layout) : linear(tensor_view<const T>(as_tensor_view(weight)), layout) {}
+  requires(!std::is_same_v<W, tensor_view<const T>>) linear(const W& weight, weight_layout layout)
+      : linear(tensor_view<const T>(as_tensor_view(weight)), layout) {}
   template <tensor_like W, tensor_like B>
-    requires(!std::is_same_v<W, tensor_view<const T>> || !std::is_same_v<B, tensor_view<const T>>)
-  linear(const W& weight, weight_layout layout, const B& bias)
+  requires(!std::is_same_v<W, tensor_view<const T>> || !std::is_same_v<B, tensor_view<const T>>)
+      linear(const W& weight, weight_layout layout, const B& bias)
       : linear(tensor_view<const T>(as_tensor_view(weight)), layout,
                std::optional<tensor_view<const T>>(tensor_view<const T>(as_tensor_view(bias)))) {}
 

@@ -34,7 +34,8 @@ enum class norm_kind { layer, rms };
 namespace detail {
 
 template <class T>
-const T* affine_pointer(const std::optional<tensor_view<const T>>& v, std::size_t d, const char* who, const char* what) {
+const T* affine_pointer(const std::optional<tensor_view<const T>>& v, std::size_t d, const char* who,
+                        const char* what) {
   if (!v) return nullptr;
   lnfold::detail::require(v->rank() == 1 && v->extents[0] == d && (d <= 1 || v->strides[0] == 1), who, ": ", what,
                           " must be a contiguous vector of ", d, " elements");
@@ -63,9 +64,7 @@ class basic_norm {
     affine_.beta = detail::affine_pointer(beta, d, "lnfold::layers::norm", "beta");
   }
   /// From raw pointers (d elements each, or null).
-  basic_norm(std::size_t d, double eps, const P* gamma, const P* beta) : basic_norm(d, eps) {
-    affine_ = {gamma, beta};
-  }
+  basic_norm(std::size_t d, double eps, const P* gamma, const P* beta) : basic_norm(d, eps) { affine_ = {gamma, beta}; }
 
   std::size_t features() const noexcept { return d_; }
   double eps() const noexcept { return eps_; }
@@ -110,8 +109,7 @@ class basic_norm {
     check_cols(x.cols);
     if constexpr (Kind == norm_kind::layer)
       residual_add_layer_norm_rows<xsimd::default_arch, T>(x, residual, y, affine_, eps_, begin, end);
-    else
-      residual_add_rms_norm_rows<xsimd::default_arch, T>(x, residual, y, affine_, eps_, begin, end);
+    else residual_add_rms_norm_rows<xsimd::default_arch, T>(x, residual, y, affine_, eps_, begin, end);
   }
   void residual(matrix_ref<const T> x, matrix_ref<T> r, matrix_ref<T> y) const { residual_rows(x, r, y, 0, x.rows); }
 

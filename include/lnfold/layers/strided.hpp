@@ -33,8 +33,7 @@ struct strided_matrix {
     return {data, rows, cols, rows <= 1 ? cols : static_cast<std::size_t>(row_stride)};
   }
   operator strided_matrix<const T>() const noexcept  // NOLINT(google-explicit-constructor)
-    requires(!std::is_const_v<T>)
-  {
+      requires(!std::is_const_v<T>) {
     return {data, rows, cols, row_stride, col_stride};
   }
 };

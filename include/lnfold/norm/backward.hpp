@@ -60,8 +60,8 @@ template <class Arch = xsimd::default_arch, class T>
 void layer_norm_backward(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<const std::type_identity_t<T>> dy,
                          matrix_ref<T> dx, norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads,
                          double eps) {
-  detail::checked_norm_backward_rows<Arch, detail::norm_kind::layer, false, T>(
-      "lnfold::layer_norm_backward", "x", "dx", x, dy, dx, w, grads, eps, 0, x.rows);
+  detail::checked_norm_backward_rows<Arch, detail::norm_kind::layer, false, T>("lnfold::layer_norm_backward", "x", "dx",
+                                                                               x, dy, dx, w, grads, eps, 0, x.rows);
 }
 
 /// RMSNorm backward, rows [row_begin, row_end) (see layer_norm_backward_rows).
@@ -76,10 +76,9 @@ void rms_norm_backward_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_
 /// RMSNorm backward of every row.
 template <class Arch = xsimd::default_arch, class T>
 void rms_norm_backward(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<const std::type_identity_t<T>> dy,
-                       matrix_ref<T> dx, norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads,
-                       double eps) {
-  detail::checked_norm_backward_rows<Arch, detail::norm_kind::rms, false, T>(
-      "lnfold::rms_norm_backward", "x", "dx", x, dy, dx, w, grads, eps, 0, x.rows);
+                       matrix_ref<T> dx, norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps) {
+  detail::checked_norm_backward_rows<Arch, detail::norm_kind::rms, false, T>("lnfold::rms_norm_backward", "x", "dx", x,
+                                                                             dy, dx, w, grads, eps, 0, x.rows);
 }
 
 /// Backward of `residual += x; y = LayerNorm(residual)`, rows [row_begin, row_end). `residual` holds
@@ -89,11 +88,11 @@ void rms_norm_backward(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<c
 template <class Arch = xsimd::default_arch, class T>
 void residual_add_layer_norm_backward_rows(matrix_ref<const std::type_identity_t<T>> residual,
                                            matrix_ref<const std::type_identity_t<T>> dy, matrix_ref<T> dresidual,
-                                           norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads,
-                                           double eps, std::size_t row_begin, std::size_t row_end) {
+                                           norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps,
+                                           std::size_t row_begin, std::size_t row_end) {
   detail::checked_norm_backward_rows<Arch, detail::norm_kind::layer, true, T>(
-      "lnfold::residual_add_layer_norm_backward_rows", "residual", "dresidual", residual, dy, dresidual, w, grads,
-      eps, row_begin, row_end);
+      "lnfold::residual_add_layer_norm_backward_rows", "residual", "dresidual", residual, dy, dresidual, w, grads, eps,
+      row_begin, row_end);
 }
 
 /// Backward of `residual += x; y = LayerNorm(residual)` over every row.
@@ -102,19 +101,19 @@ void residual_add_layer_norm_backward(matrix_ref<const std::type_identity_t<T>> 
                                       matrix_ref<const std::type_identity_t<T>> dy, matrix_ref<T> dresidual,
                                       norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps) {
   detail::checked_norm_backward_rows<Arch, detail::norm_kind::layer, true, T>(
-      "lnfold::residual_add_layer_norm_backward", "residual", "dresidual", residual, dy, dresidual, w, grads, eps,
-      0, residual.rows);
+      "lnfold::residual_add_layer_norm_backward", "residual", "dresidual", residual, dy, dresidual, w, grads, eps, 0,
+      residual.rows);
 }
 
 /// Backward of `residual += x; y = RMSNorm(residual)`, rows [row_begin, row_end).
 template <class Arch = xsimd::default_arch, class T>
 void residual_add_rms_norm_backward_rows(matrix_ref<const std::type_identity_t<T>> residual,
                                          matrix_ref<const std::type_identity_t<T>> dy, matrix_ref<T> dresidual,
-                                         norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads,
-                                         double eps, std::size_t row_begin, std::size_t row_end) {
+                                         norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps,
+                                         std::size_t row_begin, std::size_t row_end) {
   detail::checked_norm_backward_rows<Arch, detail::norm_kind::rms, true, T>(
-      "lnfold::residual_add_rms_norm_backward_rows", "residual", "dresidual", residual, dy, dresidual, w, grads,
-      eps, row_begin, row_end);
+      "lnfold::residual_add_rms_norm_backward_rows", "residual", "dresidual", residual, dy, dresidual, w, grads, eps,
+      row_begin, row_end);
 }
 
 /// Backward of `residual += x; y = RMSNorm(residual)` over every row.
@@ -122,9 +121,9 @@ template <class Arch = xsimd::default_arch, class T>
 void residual_add_rms_norm_backward(matrix_ref<const std::type_identity_t<T>> residual,
                                     matrix_ref<const std::type_identity_t<T>> dy, matrix_ref<T> dresidual,
                                     norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps) {
-  detail::checked_norm_backward_rows<Arch, detail::norm_kind::rms, true, T>(
-      "lnfold::residual_add_rms_norm_backward", "residual", "dresidual", residual, dy, dresidual, w, grads, eps, 0,
-      residual.rows);
+  detail::checked_norm_backward_rows<Arch, detail::norm_kind::rms, true, T>("lnfold::residual_add_rms_norm_backward",
+                                                                            "residual", "dresidual", residual, dy,
+                                                                            dresidual, w, grads, eps, 0, residual.rows);
 }
 
 }  // namespace lnfold

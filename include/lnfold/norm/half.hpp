@@ -46,7 +46,7 @@ constexpr float half_bits_to_float(std::uint16_t h) noexcept {
   const std::uint32_t em = h & 0x7fffu, exponent = em & 0x7c00u;
   std::uint32_t o = (em << 13) + 0x38000000u;  // rebias the exponent by +112
   if (exponent == 0x7c00u) {
-    o += 0x38000000u;  // ∞ and NaN: exponent 255, fraction kept
+    o += 0x38000000u;          // ∞ and NaN: exponent 255, fraction kept
   } else if (exponent == 0) {  // 0 and subnormals: m·2^-24 = (2^-14 + m·2^-24) − 2^-14, exact
     o = std::bit_cast<std::uint32_t>(std::bit_cast<float>(o + 0x00800000u) - 0x1p-14f);
   }
@@ -96,7 +96,7 @@ struct float16_t {
   constexpr float16_t() noexcept = default;
   /// Rounded to nearest, ties to even (see the top of this header).
   template <class F>
-    requires std::is_arithmetic_v<F>
+  requires std::is_arithmetic_v<F>
   constexpr explicit float16_t(F v) noexcept : bits(detail::float_to_half_bits(detail::narrowing_source(v))) {}
   constexpr operator float() const noexcept { return detail::half_bits_to_float(bits); }  // NOLINT: exact
   static constexpr float16_t from_bits(std::uint16_t b) noexcept {
@@ -113,7 +113,7 @@ struct bfloat16_t {
   constexpr bfloat16_t() noexcept = default;
   /// Rounded to nearest, ties to even (see the top of this header).
   template <class F>
-    requires std::is_arithmetic_v<F>
+  requires std::is_arithmetic_v<F>
   constexpr explicit bfloat16_t(F v) noexcept : bits(detail::float_to_bfloat16_bits(detail::narrowing_source(v))) {}
   constexpr operator float() const noexcept { return detail::bfloat16_bits_to_float(bits); }  // NOLINT: exact
   static constexpr bfloat16_t from_bits(std::uint16_t b) noexcept {
@@ -123,8 +123,10 @@ struct bfloat16_t {
   }
 };
 
-static_assert(sizeof(float16_t) == 2 && std::is_standard_layout_v<float16_t> && std::is_trivially_copyable_v<float16_t>);
-static_assert(sizeof(bfloat16_t) == 2 && std::is_standard_layout_v<bfloat16_t> && std::is_trivially_copyable_v<bfloat16_t>);
+static_assert(sizeof(float16_t) == 2 && std::is_standard_layout_v<float16_t> &&
+              std::is_trivially_copyable_v<float16_t>);
+static_assert(sizeof(bfloat16_t) == 2 && std::is_standard_layout_v<bfloat16_t> &&
+              std::is_trivially_copyable_v<bfloat16_t>);
 
 /// True for float16_t and bfloat16_t.
 template <class T>

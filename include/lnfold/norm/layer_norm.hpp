@@ -36,20 +36,17 @@ namespace lnfold {
 /// Complexity: O((row_end − row_begin)·d); each row is read from memory once (a second time from
 /// cache) and written once. An empty range does nothing.
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
-                     norm_affine<P> w, double eps, std::size_t row_begin,
-                     std::size_t row_end) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
-      "lnfold::layer_norm_rows", x, nullptr, y, w, eps, row_begin, row_end);
+void layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y, norm_affine<P> w, double eps,
+                     std::size_t row_begin, std::size_t row_end) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>("lnfold::layer_norm_rows", x, nullptr, y, w, eps, row_begin,
+                                                            row_end);
 }
 
 /// LayerNorm of every row of x into y: layer_norm_rows over [0, x.rows). Same preconditions,
 /// throws and complexity; rows == 0 does nothing.
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y,
-                norm_affine<P> w, double eps) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
-      "lnfold::layer_norm", x, nullptr, y, w, eps, 0, x.rows);
+void layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> y, norm_affine<P> w, double eps) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>("lnfold::layer_norm", x, nullptr, y, w, eps, 0, x.rows);
 }
 
 }  // namespace lnfold

@@ -28,8 +28,8 @@ struct matrix_ref {
       : data(data_), rows(rows_), cols(cols_), row_stride(row_stride_) {}
   /// A view of mutable data converts to a view of const data, never the other way round.
   template <class U>
-    requires(std::is_const_v<T> && std::is_same_v<std::remove_const_t<T>, U>)
-  constexpr matrix_ref(const matrix_ref<U>& other) noexcept  // NOLINT(google-explicit-constructor)
+  requires(std::is_const_v<T>&& std::is_same_v<std::remove_const_t<T>, U>) constexpr matrix_ref(
+      const matrix_ref<U>& other) noexcept  // NOLINT(google-explicit-constructor)
       : data(other.data), rows(other.rows), cols(other.cols), row_stride(other.row_stride) {}
 
   /// Pointer to the first element of row r (no bounds check).

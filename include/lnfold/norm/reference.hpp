@@ -50,8 +50,8 @@ void reference_norm(matrix_ref<const T> x, matrix_ref<U> y, const norm_affine<P>
 }
 
 template <bool Center, class T, class U, class P>
-void reference_residual_norm(matrix_ref<const T> x, matrix_ref<T> residual, matrix_ref<U> y,
-                             const norm_affine<P>& w, double eps) {
+void reference_residual_norm(matrix_ref<const T> x, matrix_ref<T> residual, matrix_ref<U> y, const norm_affine<P>& w,
+                             double eps) {
   for (std::size_t r = 0; r < x.rows; ++r) {
     T* rr = residual.row(r);
     const T* xr = x.row(r);
@@ -84,18 +84,18 @@ void reference_rms_norm(matrix_ref<X> x, matrix_ref<U> y, norm_affine<P> w, doub
 
 /// residual += x (rounded once to T, like the kernels), then y = LayerNorm(residual) in long double.
 template <class X, class T, class U, class P = T>
-  requires std::is_same_v<std::remove_const_t<X>, T>
-void reference_residual_add_layer_norm(matrix_ref<X> x, matrix_ref<T> residual, matrix_ref<U> y,
-                                       norm_affine<P> w, double eps) {
+requires std::is_same_v<std::remove_const_t<X>, T>
+void reference_residual_add_layer_norm(matrix_ref<X> x, matrix_ref<T> residual, matrix_ref<U> y, norm_affine<P> w,
+                                       double eps) {
   detail::check_fused_args("lnfold::reference_residual_add_layer_norm", x, residual, y, eps, 0, x.rows);
   detail::reference_residual_norm<true>(matrix_ref<const T>(x), residual, y, w, eps);
 }
 
 /// residual += x (rounded once to T, like the kernels), then y = RMSNorm(residual) in long double.
 template <class X, class T, class U, class P = T>
-  requires std::is_same_v<std::remove_const_t<X>, T>
-void reference_residual_add_rms_norm(matrix_ref<X> x, matrix_ref<T> residual, matrix_ref<U> y,
-                                     norm_affine<P> w, double eps) {
+requires std::is_same_v<std::remove_const_t<X>, T>
+void reference_residual_add_rms_norm(matrix_ref<X> x, matrix_ref<T> residual, matrix_ref<U> y, norm_affine<P> w,
+                                     double eps) {
   detail::check_fused_args("lnfold::reference_residual_add_rms_norm", x, residual, y, eps, 0, x.rows);
   detail::reference_residual_norm<false>(matrix_ref<const T>(x), residual, y, w, eps);
 }

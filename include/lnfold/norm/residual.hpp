@@ -32,36 +32,34 @@ namespace lnfold {
 
 /// Rows [row_begin, row_end): residual += x, then y = LayerNorm(residual). Other rows untouched.
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void residual_add_layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                                  matrix_ref<T> y, norm_affine<P> w, double eps,
-                                  std::size_t row_begin, std::size_t row_end) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
-      "lnfold::residual_add_layer_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
+void residual_add_layer_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual, matrix_ref<T> y,
+                                  norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>("lnfold::residual_add_layer_norm_rows", x, &residual, y, w,
+                                                            eps, row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = LayerNorm(residual).
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void residual_add_layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                             matrix_ref<T> y, norm_affine<P> w, double eps) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::layer>(
-      "lnfold::residual_add_layer_norm", x, &residual, y, w, eps, 0, x.rows);
+void residual_add_layer_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual, matrix_ref<T> y,
+                             norm_affine<P> w, double eps) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::layer>("lnfold::residual_add_layer_norm", x, &residual, y, w, eps,
+                                                            0, x.rows);
 }
 
 /// Rows [row_begin, row_end): residual += x, then y = RMSNorm(residual). Other rows untouched.
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void residual_add_rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                                matrix_ref<T> y, norm_affine<P> w, double eps,
-                                std::size_t row_begin, std::size_t row_end) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
-      "lnfold::residual_add_rms_norm_rows", x, &residual, y, w, eps, row_begin, row_end);
+void residual_add_rms_norm_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual, matrix_ref<T> y,
+                                norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>("lnfold::residual_add_rms_norm_rows", x, &residual, y, w, eps,
+                                                          row_begin, row_end);
 }
 
 /// All rows: residual += x, then y = RMSNorm(residual).
 template <class Arch = xsimd::default_arch, class T, class P = T>
-void residual_add_rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual,
-                           matrix_ref<T> y, norm_affine<P> w, double eps) {
-  detail::checked_norm_rows<Arch, detail::norm_kind::rms>(
-      "lnfold::residual_add_rms_norm", x, &residual, y, w, eps, 0, x.rows);
+void residual_add_rms_norm(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<T> residual, matrix_ref<T> y,
+                           norm_affine<P> w, double eps) {
+  detail::checked_norm_rows<Arch, detail::norm_kind::rms>("lnfold::residual_add_rms_norm", x, &residual, y, w, eps, 0,
+                                                          x.rows);
 }
 
 }  // namespace lnfold

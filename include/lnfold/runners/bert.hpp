@@ -23,8 +23,7 @@ class bert_runner : public runner_base<bert_runner> {
  public:
   static constexpr const char* name = "bert";
 
-  bert_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
-      : runner_base(g, w) {
+  bert_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : runner_base(g, w) {
     words_ = &m_.weight_of("embeddings.word_embeddings");
     types_ = &m_.weight_of("embeddings.token_type_embeddings");
     positions_ = &m_.weight_of("embeddings.position_embeddings");
@@ -48,7 +47,8 @@ class bert_runner : public runner_base<bert_runner> {
     d_ = static_cast<std::size_t>(heads_ * dh_);
     pooler_.emplace(m_.make_linear("pooler.dense"));
     const auto cap = static_cast<Eigen::Index>(capacity_), d = static_cast<Eigen::Index>(d_);
-    h_.resize(cap, d), tmp_.resize(cap, d), ctx_.resize(cap, d), q_.resize(cap, d), k_.resize(cap, d), v_.resize(cap, d);
+    h_.resize(cap, d), tmp_.resize(cap, d), ctx_.resize(cap, d), q_.resize(cap, d), k_.resize(cap, d),
+        v_.resize(cap, d);
     ff_.resize(cap, static_cast<Eigen::Index>(blocks_.front().fc1.out_features())), scores_.resize(cap, cap);
     pooled_.resize(1, d);
   }

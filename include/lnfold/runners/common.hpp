@@ -15,9 +15,9 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <ctime>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <span>
 #include <string>
@@ -62,8 +62,8 @@ enum class norm_policy {
 /// trimming it makes the later forwards fault-free. Call once, before allocating; no-op outside glibc.
 inline void keep_freed_memory_mapped() {
 #ifdef __GLIBC__
-  mallopt(M_MMAP_MAX, 0);               // no allocation goes to mmap: all from the heap
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);   // and the heap's top is never returned to the kernel
+  mallopt(M_MMAP_MAX, 0);              // no allocation goes to mmap: all from the heap
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);  // and the heap's top is never returned to the kernel
 #endif
 }
 
@@ -78,9 +78,7 @@ enum class norm_output {
 };
 
 /// Rows [0, rows) of a row-major buffer as the views the layers take.
-inline matrix_ref<float> ref(mat& m, std::size_t rows) {
-  return {m.data(), rows, static_cast<std::size_t>(m.cols())};
-}
+inline matrix_ref<float> ref(mat& m, std::size_t rows) { return {m.data(), rows, static_cast<std::size_t>(m.cols())}; }
 inline matrix_ref<const float> cref(const mat& m, std::size_t rows) {
   return {m.data(), rows, static_cast<std::size_t>(m.cols())};
 }
@@ -93,10 +91,11 @@ inline layers::strided_matrix<const float> cstrided(const mat& m, std::size_t ro
 class model_ref {
  public:
   model_ref(const graph& g, const weight_set<float>& w) : g_(&g), w_(&w) {
-    require(w.size() == g.param_count(), "lnfold::runners: ", w.size(), " weights for ", g.param_count(), " parameters");
+    require(w.size() == g.param_count(), "lnfold::runners: ", w.size(), " weights for ", g.param_count(),
+            " parameters");
     for (const auto& n : g.nodes())
-      require(n.op.kind != op_kind::center && n.op.kind != op_kind::unknown, "lnfold::runners: node '", n.name,
-              "' (", to_string(n.op.kind), ") is not supported by the runners");
+      require(n.op.kind != op_kind::center && n.op.kind != op_kind::unknown, "lnfold::runners: node '", n.name, "' (",
+              to_string(n.op.kind), ") is not supported by the runners");
   }
   const graph& g() const { return *g_; }
   /// The node called `name`, or nullopt. O(nodes).
@@ -110,7 +109,8 @@ class model_ref {
   /// The node `name` after checking its kind.
   const op_desc& op(std::string_view name, op_kind kind) const {
     const op_desc& o = op(name);
-    require(o.kind == kind, "lnfold::runners: node '", name, "' is ", to_string(o.kind), ", expected ", to_string(kind));
+    require(o.kind == kind, "lnfold::runners: node '", name, "' is ", to_string(o.kind), ", expected ",
+            to_string(kind));
     return o;
   }
   const tensor<float>& param(param_id p) const { return (*w_)[p]; }
@@ -161,7 +161,8 @@ class norm_clock {
   void time(F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
-    calls_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    calls_.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   }
 
  private:
@@ -174,8 +175,13 @@ class norm_clock {
 class graph_norm {
  public:
   graph_norm(const model_ref& m, std::string_view name, norm_policy policy, norm_output output)
-      : name_(name), policy_(policy), output_(output), norm_(layers::norm_from_node(m.g(), m.weights(), m.node(name))) {}
-  op_kind kind() const noexcept { return norm_.kind() == layers::norm_kind::layer ? op_kind::layer_norm : op_kind::rms_norm; }
+      : name_(name),
+        policy_(policy),
+        output_(output),
+        norm_(layers::norm_from_node(m.g(), m.weights(), m.node(name))) {}
+  op_kind kind() const noexcept {
+    return norm_.kind() == layers::norm_kind::layer ? op_kind::layer_norm : op_kind::rms_norm;
+  }
   const std::string& name() const noexcept { return name_; }
   std::size_t features() const noexcept { return norm_.features(); }
   norm_output output() const noexcept { return output_; }
@@ -240,7 +246,8 @@ inline void attention(const float* q, const float* k, const float* v, Eigen::Ind
 }
 
 /// The input of `g` called `name`, as given in node order (the order evaluate / random_inputs use).
-inline const tensor<float>& input_named(const graph& g, const std::vector<tensor<float>>& inputs, std::string_view name) {
+inline const tensor<float>& input_named(const graph& g, const std::vector<tensor<float>>& inputs,
+                                        std::string_view name) {
   std::size_t k = 0;
   for (node_id n = 0; n < g.node_count(); ++n) {
     if (g.node_op(n).kind != op_kind::input) continue;
@@ -255,9 +262,9 @@ inline const tensor<float>& input_named(const graph& g, const std::vector<tensor
 
 /// Timing of one forward pass.
 struct forward_times {
-  double total_s = 0;  ///< the whole forward, wall clock (steady_clock)
-  double cpu_s = 0;    ///< the whole forward, process CPU time (std::clock): robust on a shared machine
-  double norm_s = 0;   ///< inside normalization and the residual adds fused with it
+  double total_s = 0;               ///< the whole forward, wall clock (steady_clock)
+  double cpu_s = 0;                 ///< the whole forward, process CPU time (std::clock): robust on a shared machine
+  double norm_s = 0;                ///< inside normalization and the residual adds fused with it
   std::vector<double> norm_call_s;  ///< norm_s call by call, in execution order
 };
 

@@ -27,8 +27,7 @@ class gpt2_runner : public runner_base<gpt2_runner> {
  public:
   static constexpr const char* name = "gpt2";
 
-  gpt2_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
-      : runner_base(g, w) {
+  gpt2_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : runner_base(g, w) {
     const auto& mask_shape = *g.node_shape(m_.node("h.0.attn.causal_mask"));
     capacity_ = static_cast<std::size_t>(mask_shape[2]);
     const auto& split = *g.node_shape(m_.node("h.0.attn.q.split_heads"));  // [B, T, H, dh]
@@ -43,9 +42,9 @@ class gpt2_runner : public runner_base<gpt2_runner> {
       const std::string h = "h." + std::to_string(i);
       blocks_.push_back({graph_norm(m_, h + ".ln_1", policy, norm_output::into_input),
                          m_.make_linear(h + ".attn.c_attn"), m_.make_linear(h + ".attn.c_proj"),
-                         graph_norm(m_, h + ".ln_2", policy, norm_output::into_input),
-                         m_.make_linear(h + ".mlp.c_fc"), m_.make_linear(h + ".mlp.c_proj"),
-                         m_.weight_of(h + ".attn.scale")[0], m_.weight_of(h + ".attn.causal_mask").data()});
+                         graph_norm(m_, h + ".ln_2", policy, norm_output::into_input), m_.make_linear(h + ".mlp.c_fc"),
+                         m_.make_linear(h + ".mlp.c_proj"), m_.weight_of(h + ".attn.scale")[0],
+                         m_.weight_of(h + ".attn.causal_mask").data()});
     }
     final_norm_.emplace(m_, "ln_f", policy, norm_output::into_input);
     head_.emplace(m_.make_linear("lm_head"));

@@ -18,10 +18,10 @@
 #include "lnfold/graph/architectures/bert.hpp"
 #include "lnfold/graph/architectures/gpt2.hpp"
 #include "lnfold/graph/architectures/vit.hpp"
-#include "lnfold/transform/apply_plan.hpp"
 #include "lnfold/runners/bert.hpp"
 #include "lnfold/runners/gpt2.hpp"
 #include "lnfold/runners/vit.hpp"
+#include "lnfold/transform/apply_plan.hpp"
 
 namespace lnfold::runners {
 

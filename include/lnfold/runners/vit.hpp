@@ -27,13 +27,13 @@ class vit_runner : public runner_base<vit_runner> {
  public:
   static constexpr const char* name = "vit";
 
-  vit_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph)
-      : runner_base(g, w) {
+  vit_runner(const graph& g, const weight_set<float>& w, norm_policy policy = norm_policy::graph) : runner_base(g, w) {
     const std::string conv = "embeddings.patch_embeddings.projection";
     const op_desc& c = m_.op(conv, op_kind::conv);
     const shape& ws = g.param_shape(*c.weight);  // [d, C, p, p]
     m_.require(ws.size() == 4 && ws[2] == ws[3] && c.strides == std::vector<std::int64_t>{ws[2], ws[3]} &&
-                   c.groups == 1 && (c.pads.empty() || std::all_of(c.pads.begin(), c.pads.end(), [](auto p) { return p == 0; })),
+                   c.groups == 1 &&
+                   (c.pads.empty() || std::all_of(c.pads.begin(), c.pads.end(), [](auto p) { return p == 0; })),
                "lnfold::runners::vit: the patch embedding is not a stride-p p×p convolution");
     d_ = static_cast<std::size_t>(ws[0]);
     channels_ = ws[1];
@@ -52,14 +52,13 @@ class vit_runner : public runner_base<vit_runner> {
     for (std::size_t i = 0; m_.find("encoder.layer." + std::to_string(i) + ".layernorm_before"); ++i) {
       const std::string l = "encoder.layer." + std::to_string(i);
       const std::string a = l + ".attention.";
-      blocks_.push_back({graph_norm(m_, l + ".layernorm_before", policy,
-                                    i == 0 ? norm_output::separate : norm_output::into_input),
-                         m_.make_linear(a + "attention.query"),
-                         m_.make_linear(a + "attention.key"), m_.make_linear(a + "attention.value"),
-                         m_.make_linear(a + "output.dense"),
-                         graph_norm(m_, l + ".layernorm_after", policy, norm_output::into_input),
-                         m_.make_linear(l + ".intermediate.dense"), m_.make_linear(l + ".output.dense"),
-                         m_.weight_of(a + "scale")[0]});
+      blocks_.push_back(
+          {graph_norm(m_, l + ".layernorm_before", policy, i == 0 ? norm_output::separate : norm_output::into_input),
+           m_.make_linear(a + "attention.query"), m_.make_linear(a + "attention.key"),
+           m_.make_linear(a + "attention.value"), m_.make_linear(a + "output.dense"),
+           graph_norm(m_, l + ".layernorm_after", policy, norm_output::into_input),
+           m_.make_linear(l + ".intermediate.dense"), m_.make_linear(l + ".output.dense"),
+           m_.weight_of(a + "scale")[0]});
     }
     const auto& split = *g.node_shape(m_.node("encoder.layer.0.attention.attention.query.split_heads"));
     heads_ = split[2];

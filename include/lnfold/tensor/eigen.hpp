@@ -36,7 +36,7 @@ namespace detail {
 /// A dense Eigen expression whose elements sit in memory at data() + i·stride_i + j·stride_j.
 template <class X>
 concept eigen_direct_dense = std::is_base_of_v<Eigen::DenseBase<X>, X> &&
-                             ((Eigen::internal::traits<X>::Flags & Eigen::DirectAccessBit) != 0);
+    ((Eigen::internal::traits<X>::Flags & Eigen::DirectAccessBit) != 0);
 
 template <class X>
 auto eigen_dense_view(X& x) {
@@ -50,10 +50,8 @@ auto eigen_dense_view(X& x) {
     const auto inner = static_cast<std::ptrdiff_t>(x.innerStride());
     const auto outer = static_cast<std::ptrdiff_t>(x.outerStride());
     v.extents = {static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(x.cols())};
-    if constexpr (X::IsRowMajor)
-      v.strides = {outer, inner};
-    else
-      v.strides = {inner, outer};
+    if constexpr (X::IsRowMajor) v.strides = {outer, inner};
+    else v.strides = {inner, outer};
   }
   return v;
 }
@@ -62,7 +60,7 @@ auto eigen_dense_view(X& x) {
 
 /// Any directly-addressable dense Eigen object (Matrix, Array, Map, Block, Ref, Transpose).
 template <class X>
-  requires detail::eigen_direct_dense<X>
+requires detail::eigen_direct_dense<X>
 struct tensor_traits<X> {
   static auto view(X& x) { return detail::eigen_dense_view(x); }
   static auto view(const X& x) { return detail::eigen_dense_view(x); }

@@ -67,8 +67,8 @@ class tensor {
     values_.assign(n, T{});
   }
   tensor(const shape& dims, std::vector<T> values) : tensor(dims) {
-    detail::require(values.size() == values_.size(), "lnfold::tensor: ", values.size(),
-                    " values given for a shape of ", values_.size(), " elements");
+    detail::require(values.size() == values_.size(), "lnfold::tensor: ", values.size(), " values given for a shape of ",
+                    values_.size(), " elements");
     values_ = std::move(values);
   }
 

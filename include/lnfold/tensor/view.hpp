@@ -124,9 +124,9 @@ concept tensor_like = detail::cpo_as_tensor_view::available<std::remove_referenc
 
 /// The element type of X's view, e.g. `float` or `const float`.
 template <class X>
-  requires tensor_like<X>
-using tensor_element_t = typename std::remove_pointer_t<
-    decltype(as_tensor_view(std::declval<std::remove_reference_t<X>&>()).data)>;
+requires tensor_like<X>
+using tensor_element_t =
+    typename std::remove_pointer_t<decltype(as_tensor_view(std::declval<std::remove_reference_t<X>&>()).data)>;
 
 /// X's view lets lnfold write the elements (the transforms that edit in place require this).
 template <class X>

@@ -43,10 +43,8 @@ namespace lnfold {
 /// apply the plan to a copy for all or nothing).
 template <class G>
 apply_summary apply_fold_plan_in_place(G& g, const fold_plan& plan, const apply_options& options = {}) {
-  if constexpr (detail::assert_rewritable_graph<G>())
-    return detail::plan_applier<G>(g, plan, options).run();
-  else
-    return {};
+  if constexpr (detail::assert_rewritable_graph<G>()) return detail::plan_applier<G>(g, plan, options).run();
+  else return {};
 }
 
 /// The built-in IR: applies `plan` to `g` and its `weights` in place (weights[p] has

@@ -48,10 +48,10 @@ struct zeroed_copy_record {
 /// linear + (reduce_sum of h over `axis`, keep dims) · m.
 struct rank1_record {
   node_id linear = 0;
-  node_id input = 0;        ///< h
-  std::int64_t axis = -1;   ///< axis of h the sum runs over: the one the linear contracts (-1; -2 for W·x)
-  param_id tied = 0;        ///< W, still shared, now centered
-  param_id means = 0;       ///< m, [outputs] for axis -1, [outputs, 1] for -2; a linear_scale is included
+  node_id input = 0;       ///< h
+  std::int64_t axis = -1;  ///< axis of h the sum runs over: the one the linear contracts (-1; -2 for W·x)
+  param_id tied = 0;       ///< W, still shared, now centered
+  param_id means = 0;      ///< m, [outputs] for axis -1, [outputs, 1] for -2; a linear_scale is included
   node_id sum = 0, means_node = 0, correction = 0, compensated = 0;  ///< the nodes added, in order
 };
 

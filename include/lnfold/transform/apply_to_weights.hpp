@@ -160,7 +160,8 @@ template <class G, class Lookup>
 [[nodiscard]] weight_edits<detail::looked_up_element_t<Lookup>> apply_fold_plan_to_weights(
     const G& g, const fold_plan& plan, Lookup&& lookup, const apply_options& options = {}) {
   using T = detail::looked_up_element_t<Lookup>;
-  static_assert(std::is_floating_point_v<T>, "lnfold::apply_fold_plan_to_weights: tensors of float, double or long double");
+  static_assert(std::is_floating_point_v<T>,
+                "lnfold::apply_fold_plan_to_weights: tensors of float, double or long double");
   detail::weights_only_graph<G, std::remove_reference_t<Lookup>, T> recorder(g, lookup, plan);
   weight_edits<T> out;
   out.summary = detail::plan_applier<decltype(recorder)>(recorder, plan, options).run();
@@ -173,7 +174,7 @@ template <class G, class T>
 std::string to_text(const weight_edits<T>& e, const G& g) {
   const auto node = [&](node_id n) {
     return n < static_cast<std::size_t>(lnfold::node_count(g)) ? std::string(std::string_view(lnfold::node_name(g, n)))
-                                                                 : "(new node " + std::to_string(n) + ")";
+                                                               : "(new node " + std::to_string(n) + ")";
   };
   const auto param = [&](param_id p) {
     for (const auto& q : e.new_params)
@@ -183,15 +184,18 @@ std::string to_text(const weight_edits<T>& e, const G& g) {
   std::ostringstream out;
   const auto& s = e.summary;
   for (const auto& u : s.untied)
-    out << "untie: '" << node(u.node) << "' reads its own copy '" << param(u.copy) << "' of '" << param(u.original) << "'\n";
+    out << "untie: '" << node(u.node) << "' reads its own copy '" << param(u.copy) << "' of '" << param(u.original)
+        << "'\n";
   for (const auto& z : s.zeroed_copies)
-    out << "zero copy: '" << node(z.reader) << "' reads '" << param(z.copy) << "' (zeros) instead of '" << node(z.constant) << "'\n";
+    out << "zero copy: '" << node(z.reader) << "' reads '" << param(z.copy) << "' (zeros) instead of '"
+        << node(z.constant) << "'\n";
   for (const auto& r : s.rank1)
     out << "rank-1: after '" << node(r.linear) << "' add (sum of '" << node(r.input) << "' over axis " << r.axis
         << ")·'" << param(r.means) << "'; its readers read the sum\n";
   for (const auto& f : s.fused)
     out << "fused scale: '" << node(f.mul) << "' passes '" << node(f.scaled) << "' through\n";
-  for (const auto& st : s.stems) out << "stem centering: insert x - mean(x) over axis " << st.axis << " after '" << node(st.after) << "'\n";
+  for (const auto& st : s.stems)
+    out << "stem centering: insert x - mean(x) over axis " << st.axis << " after '" << node(st.after) << "'\n";
   for (const auto n : s.converted) out << "RMSNorm: '" << node(n) << "'\n";
   for (const auto& a : s.affine_folded) {
     out << "affine folded: '" << node(a.norm) << "' drops gamma and beta";

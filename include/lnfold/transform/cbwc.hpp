@@ -90,7 +90,7 @@ void write_centered(const tensor_view<T>& dst, const tensor_view<U>& src, std::s
 /// extents, any strides; w may be v itself, not a partial overlap of it).
 /// Throws lnfold::error: axis ≥ rank, extents differ, null data, a zero stride in w.
 template <class V, class W>
-  requires tensor_like<V> && writable_tensor_like<W>
+requires tensor_like<V> && writable_tensor_like<W>
 void cbwc_weight(V&& v, std::size_t axis, W&& w) {
   detail::write_centered(as_tensor_view(w), as_tensor_view(v), axis, false, 1, "lnfold::cbwc_weight", "w", "v");
 }
@@ -98,7 +98,7 @@ void cbwc_weight(V&& v, std::size_t axis, W&& w) {
 /// Backward pass of W = C·V: grad ← C·grad over `axis`, in place (∂L/∂V from ∂L/∂W; the same for a
 /// bias with axis 0). Throws lnfold::error: axis ≥ rank, null data, a zero stride.
 template <class G>
-  requires writable_tensor_like<G>
+requires writable_tensor_like<G>
 void project_gradient(G&& grad, std::size_t axis) {
   constexpr const char* fn = "lnfold::project_gradient";
   const auto g = as_tensor_view(grad);
@@ -114,13 +114,12 @@ void project_gradient(G&& grad, std::size_t axis) {
 /// optimizer step, unchanged; same extents as w, any strides; it may alias w exactly).
 /// Throws lnfold::error: axis ≥ rank, extents differ, null data, a zero stride in w, a non-finite scale.
 template <class W, class D>
-  requires writable_tensor_like<W> && tensor_like<D>
+requires writable_tensor_like<W> && tensor_like<D>
 void apply_projected_update(W&& w, D&& delta, std::size_t axis, double scale) {
   using T = std::remove_const_t<tensor_element_t<W>>;
   detail::require(std::isfinite(scale), "lnfold::apply_projected_update: scale must be finite (got ", scale, ")");
   detail::write_centered(as_tensor_view(w), as_tensor_view(delta), axis, true,
-                         static_cast<center_accumulator_t<T>>(scale), "lnfold::apply_projected_update", "w",
-                         "delta");
+                         static_cast<center_accumulator_t<T>>(scale), "lnfold::apply_projected_update", "w", "delta");
 }
 
 /// One CBWC-parametrized parameter (see the top of this header): owns V and W = C·V over `axis`.
@@ -179,7 +178,7 @@ class cbwc_parameter {
   /// ∂L/∂W → ∂L/∂V = C·∂L/∂W, in place; grad has V's extents (any strides). Non-finite gradients
   /// propagate. Throws lnfold::error on other extents. O(N).
   template <class G>
-    requires writable_tensor_like<G>
+  requires writable_tensor_like<G>
   void project(G&& grad) const {
     const auto g = as_tensor_view(grad);
     detail::require_same_extents(g, std::as_const(v_).view(), "lnfold::cbwc_parameter::project", "grad", "value");
@@ -190,7 +189,7 @@ class cbwc_parameter {
   /// Plain SGD on V: V ← V − lr·C·grad_w, then W ← C·V (grad_w = ∂L/∂W, V's extents, left unchanged).
   /// Throws lnfold::error on other extents or a non-finite lr. O(N).
   template <class G>
-    requires tensor_like<G>
+  requires tensor_like<G>
   void sgd_step(const G& grad_w, double lr) {
     const auto g = as_tensor_view(grad_w);
     detail::require_same_extents(g, std::as_const(v_).view(), "lnfold::cbwc_parameter::sgd_step", "grad_w", "value");
@@ -210,8 +209,8 @@ class cbwc_parameter {
 
  private:
   static void require_rank(const tensor<T>& t, std::size_t lo, std::size_t hi, const char* layout, const char* what) {
-    detail::require(t.rank() >= lo && t.rank() <= hi, "lnfold::cbwc_parameter::", layout, ": the tensor must be ",
-                    what, " (got rank ", t.rank(), ")");
+    detail::require(t.rank() >= lo && t.rank() <= hi, "lnfold::cbwc_parameter::", layout, ": the tensor must be ", what,
+                    " (got rank ", t.rank(), ")");
   }
   /// W ← C·V, in place in W's storage.
   void refresh() {

@@ -96,8 +96,8 @@ template <class T>
 void check_view(const tensor_view<T>& v, const char* fn, const char* arg, bool written) {
   require(v.strides.size() == v.extents.size(), fn, ": ", arg, " has ", v.extents.size(), " extents but ",
           v.strides.size(), " strides");
-  require(v.size() == 0 || v.data != nullptr, fn, ": ", arg, " has null data but ", v.size(),
-          " elements (extents ", format_index(v.extents), ")");
+  require(v.size() == 0 || v.data != nullptr, fn, ": ", arg, " has null data but ", v.size(), " elements (extents ",
+          format_index(v.extents), ")");
   if (written && v.size() > 1)
     for (std::size_t k = 0; k < v.rank(); ++k)
       require(v.strides[k] != 0 || v.extents[k] <= 1, fn, ": ", arg, " has stride 0 on axis ", k, " of extent ",
@@ -106,8 +106,8 @@ void check_view(const tensor_view<T>& v, const char* fn, const char* arg, bool w
 
 inline void check_axis(std::size_t axis, std::size_t rank, const std::vector<std::size_t>& extents, const char* fn,
                        const char* arg) {
-  require(axis < rank, fn, ": axis must be < the rank of ", arg, " (got axis ", axis, " for rank ", rank,
-          ", extents ", format_index(extents), ")");
+  require(axis < rank, fn, ": axis must be < the rank of ", arg, " (got axis ", axis, " for rank ", rank, ", extents ",
+          format_index(extents), ")");
 }
 
 /// Calls run(offsets, slice_offset, n, inner_strides, inner_slice_stride) once per innermost run of
@@ -116,8 +116,8 @@ inline void check_axis(std::size_t axis, std::size_t rank, const std::vector<std
 /// ordered by decreasing |stride| of view 0, so view 0 is read in memory order whatever its layout.
 /// Preconditions: rank ≥ 1, axis < rank, no extent is zero, every view has these extents.
 template <std::size_t N, class Run>
-void for_each_run(const std::vector<std::size_t>& extents, const std::array<const std::vector<std::ptrdiff_t>*, N>& strides,
-                  std::size_t axis, Run&& run) {
+void for_each_run(const std::vector<std::size_t>& extents,
+                  const std::array<const std::vector<std::ptrdiff_t>*, N>& strides, std::size_t axis, Run&& run) {
   const std::size_t rank = extents.size();
   std::vector<std::ptrdiff_t> slice(rank, 0);
   std::ptrdiff_t s = 1;
@@ -129,9 +129,8 @@ void for_each_run(const std::vector<std::size_t>& extents, const std::array<cons
   std::vector<std::size_t> order(rank);
   std::iota(order.begin(), order.end(), std::size_t{0});
   const auto& s0 = *strides[0];
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return std::abs(s0[a]) > std::abs(s0[b]);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return std::abs(s0[a]) > std::abs(s0[b]); });
   const std::size_t inner = order[rank - 1];
   std::array<std::ptrdiff_t, N> inner_strides{};
   for (std::size_t v = 0; v < N; ++v) inner_strides[v] = (*strides[v])[inner];
@@ -187,9 +186,7 @@ struct fiber_centers {
   std::vector<A> offset;
 
   /// w minus its fiber's mean, in the accumulator type.
-  A centered(value_type w, std::size_t q) const {
-    return (static_cast<A>(w) - static_cast<A>(shift[q])) - offset[q];
-  }
+  A centered(value_type w, std::size_t q) const { return (static_cast<A>(w) - static_cast<A>(shift[q])) - offset[q]; }
 };
 
 /// The first element of every fiber of v along `axis`.
@@ -201,7 +198,8 @@ std::vector<std::remove_const_t<T>> fiber_firsts(const tensor_view<T>& v, std::s
   for_each_run<1>(firsts_extents, {&v.strides}, axis,
                   [&](const std::array<std::ptrdiff_t, 1>& off, std::size_t q, std::size_t n,
                       const std::array<std::ptrdiff_t, 1>& s, std::size_t qs) {
-                    for (std::size_t i = 0; i < n; ++i) first[q + i * qs] = v.data[off[0] + static_cast<std::ptrdiff_t>(i) * s[0]];
+                    for (std::size_t i = 0; i < n; ++i)
+                      first[q + i * qs] = v.data[off[0] + static_cast<std::ptrdiff_t>(i) * s[0]];
                   });
   return first;
 }
@@ -222,8 +220,9 @@ std::vector<A> fiber_sums(const tensor_view<T>& v, std::size_t axis, const std::
                       acc[q] = t;
                     } else {
                       for (std::size_t i = 0; i < n; ++i)
-                        acc[q + i * qs] +=
-                            (static_cast<A>(p[static_cast<std::ptrdiff_t>(i) * s[0]]) - static_cast<A>(shift[q + i * qs])) * scale;
+                        acc[q + i * qs] += (static_cast<A>(p[static_cast<std::ptrdiff_t>(i) * s[0]]) -
+                                            static_cast<A>(shift[q + i * qs])) *
+                                           scale;
                     }
                   });
   return acc;
@@ -310,8 +309,8 @@ void zero_broadcast_as(const tensor_view<T>& v, const char* fn, const char* arg)
 }
 
 template <class T>
-void require_rank(const tensor_view<T>& v, std::size_t min_rank, std::size_t max_rank, const char* fn,
-                  const char* arg, const char* what) {
+void require_rank(const tensor_view<T>& v, std::size_t min_rank, std::size_t max_rank, const char* fn, const char* arg,
+                  const char* what) {
   require(v.rank() >= min_rank && v.rank() <= max_rank, fn, ": ", arg, " must be ", what, " (got rank ", v.rank(),
           ", extents ", format_index(v.extents), ")");
 }
@@ -366,15 +365,11 @@ void center_over_axis(tensor_view<T> v, std::size_t axis) {
   detail::center_over_axis_as(v, axis, "lnfold::center_over_axis", "v");
 }
 template <class X>
-  requires detail::non_view_writable<X>
-void center_over_axis(X&& x, std::size_t axis) {
-  center_over_axis(as_tensor_view(x), axis);
-}
+requires detail::non_view_writable<X>
+void center_over_axis(X&& x, std::size_t axis) { center_over_axis(as_tensor_view(x), axis); }
 template <class X>
-  requires detail::not_centerable<X>
-void center_over_axis(X&&, std::size_t) {
-  static_assert(detail::explain_not_centerable<std::remove_cvref_t<X>>());
-}
+requires detail::not_centerable<X>
+void center_over_axis(X&&, std::size_t) { static_assert(detail::explain_not_centerable<std::remove_cvref_t<X>>()); }
 
 /// Centers one parameter of a fold plan (fold/plan.hpp centered_param): over `axis` when it is
 /// given (center_over_axis), otherwise the parameter is a constant broadcast along the normalized
@@ -389,12 +384,10 @@ void center_param(tensor_view<T> v, const std::optional<std::size_t>& axis) {
   detail::center_over_axis_as(v, axis.value(), fn, "v");
 }
 template <class X>
-  requires detail::non_view_writable<X>
-void center_param(X&& x, const std::optional<std::size_t>& axis) {
-  center_param(as_tensor_view(x), axis);
-}
+requires detail::non_view_writable<X>
+void center_param(X&& x, const std::optional<std::size_t>& axis) { center_param(as_tensor_view(x), axis); }
 template <class X>
-  requires detail::not_centerable<X>
+requires detail::not_centerable<X>
 void center_param(X&&, const std::optional<std::size_t>&) {
   static_assert(detail::explain_not_centerable<std::remove_reference_t<X>>());
 }
@@ -405,7 +398,8 @@ void center_param(X&&, const std::optional<std::size_t>&) {
 /// residue. Sums in long double. Throws lnfold::error when axis ≥ rank.
 template <class T>
 double largest_relative_fiber_mean(const tensor_view<T>& v, std::size_t axis) {
-  detail::require(axis < v.rank(), "lnfold::largest_relative_fiber_mean: axis ", axis, " is not below the rank ", v.rank());
+  detail::require(axis < v.rank(), "lnfold::largest_relative_fiber_mean: axis ", axis, " is not below the rank ",
+                  v.rank());
   if (v.size() == 0) return 0.0;
   const std::size_t n = v.extents[axis];
   std::vector<long double> sums(v.size() / n, 0.0L);
@@ -433,7 +427,7 @@ double largest_relative_fiber_mean(const tensor_view<T>& v, std::size_t axis) {
 /// Linear weight: [out, in] (out_in) centered over axis 0, [in, out] (in_out) over axis 1, i.e.
 /// every column of the output axis gets mean zero. Throws also when the weight is not rank 2.
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_linear_weight(X&& weight, weight_layout layout) {
   constexpr const char* fn = "lnfold::center_linear_weight";
   const auto w = as_tensor_view(weight);
@@ -443,7 +437,7 @@ void center_linear_weight(X&& weight, weight_layout layout) {
 
 /// Bias of a linear or convolution: a vector, centered to mean zero.
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_bias(X&& bias) {
   constexpr const char* fn = "lnfold::center_bias";
   const auto b = as_tensor_view(bias);
@@ -453,7 +447,7 @@ void center_bias(X&& bias) {
 
 /// A linear's weight and bias together; also throws when the bias length is not the output size.
 template <class W, class B>
-  requires writable_tensor_like<W> && writable_tensor_like<B>
+requires writable_tensor_like<W> && writable_tensor_like<B>
 void center_linear(W&& weight, B&& bias, weight_layout layout) {
   constexpr const char* fn = "lnfold::center_linear";
   const auto w = as_tensor_view(weight);
@@ -463,7 +457,7 @@ void center_linear(W&& weight, B&& bias, weight_layout layout) {
 
 /// Convolution weight [C_out, C_in, k…] (groups = 1, spatial rank ≥ 1): centered over C_out (axis 0).
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_conv_weight(X&& weight) {
   constexpr const char* fn = "lnfold::center_conv_weight";
   const auto w = as_tensor_view(weight);
@@ -473,7 +467,7 @@ void center_conv_weight(X&& weight) {
 
 /// Convolution weight and bias [C_out]; also throws when the bias length is not C_out.
 template <class W, class B>
-  requires writable_tensor_like<W> && writable_tensor_like<B>
+requires writable_tensor_like<W> && writable_tensor_like<B>
 void center_conv(W&& weight, B&& bias) {
   constexpr const char* fn = "lnfold::center_conv";
   const auto w = as_tensor_view(weight);
@@ -483,7 +477,7 @@ void center_conv(W&& weight, B&& bias) {
 
 /// Transposed convolution weight [C_in, C_out, k…] (groups = 1): centered over C_out (axis 1).
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_conv_transpose_weight(X&& weight) {
   constexpr const char* fn = "lnfold::center_conv_transpose_weight";
   const auto w = as_tensor_view(weight);
@@ -493,7 +487,7 @@ void center_conv_transpose_weight(X&& weight) {
 
 /// Transposed convolution weight and bias [C_out]; also throws when the bias length is not C_out.
 template <class W, class B>
-  requires writable_tensor_like<W> && writable_tensor_like<B>
+requires writable_tensor_like<W> && writable_tensor_like<B>
 void center_conv_transpose(W&& weight, B&& bias) {
   constexpr const char* fn = "lnfold::center_conv_transpose";
   const auto w = as_tensor_view(weight);
@@ -503,7 +497,7 @@ void center_conv_transpose(W&& weight, B&& bias) {
 
 /// Embedding table [V, d]: every row centered over d (axis 1).
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_embedding(X&& table) {
   constexpr const char* fn = "lnfold::center_embedding";
   const auto t = as_tensor_view(table);
@@ -514,14 +508,14 @@ void center_embedding(X&& table) {
 /// An additive constant (learned positions [T, d], a cls token [d], a token-type table) centered
 /// over its axis along d.
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_constant(X&& constant, std::size_t axis) {
   detail::center_over_axis_as(as_tensor_view(constant), axis, "lnfold::center_constant", "constant");
 }
 
 /// A constant broadcast along the normalized axis (size 1 there, or rank 0): its centered form is 0.
 template <class X>
-  requires writable_tensor_like<X>
+requires writable_tensor_like<X>
 void center_broadcast_constant(X&& constant) {
   detail::zero_broadcast_as(as_tensor_view(constant), "lnfold::center_broadcast_constant", "constant");
 }

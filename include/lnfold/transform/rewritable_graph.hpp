@@ -66,28 +66,24 @@ struct param_visitor_probe {
 
 /// A graph whose structure and parameter values apply_fold_plan can edit (see the top of this header).
 template <class G>
-concept rewritable_graph =
-    mutable_graph<G> &&
-    detail::cpo_param_shape::available<const G, param_id> &&
+concept rewritable_graph = mutable_graph<G> && detail::cpo_param_shape::available<const G, param_id> &&
     detail::cpo_visit_param::available<const G, param_id, detail::param_visitor_probe> &&
     detail::cpo_edit_param::available<G, param_id, detail::param_visitor_probe> &&
     detail::cpo_copy_param::available<G, param_id, std::string_view> &&
     detail::cpo_add_param_like::available<G, param_id, std::string_view, shape> &&
     requires(G& g, const G& cg, param_id p, std::string_view name, const shape& s) {
-      { lnfold::param_shape(cg, p) } -> std::convertible_to<shape>;
-      { lnfold::copy_param(g, p, name) } -> std::convertible_to<param_id>;
-      { lnfold::add_param_like(g, p, name, s) } -> std::convertible_to<param_id>;
-    };
+  { lnfold::param_shape(cg, p) } -> std::convertible_to<shape>;
+  { lnfold::copy_param(g, p, name) } -> std::convertible_to<param_id>;
+  { lnfold::add_param_like(g, p, name, s) } -> std::convertible_to<param_id>;
+};
 
 namespace detail {
 
 /// linear_scale_of(g, n) when the graph provides it, else {1, 1}.
 template <class G>
 linear_scale linear_scale_or_unit(const G& g, node_id n) {
-  if constexpr (cpo_linear_scale_of::available<const G, node_id>)
-    return lnfold::linear_scale_of(g, n);
-  else
-    return {};
+  if constexpr (cpo_linear_scale_of::available<const G, node_id>) return lnfold::linear_scale_of(g, n);
+  else return {};
 }
 
 /// finish_rewrite(g) when the graph provides it.
@@ -99,21 +95,23 @@ void finish_rewrite_if_any(G& g) {
 // One static_assert per missing call, naming it, instead of a list of unsatisfied constraints.
 template <class G>
 constexpr bool assert_rewritable_graph() {
-#define LNFOLD_DETAIL_HOW                                                                            \
-  ": add a member function, a free function found by ADL, or a static member of a "                  \
+#define LNFOLD_DETAIL_HOW                                                           \
+  ": add a member function, a free function found by ADL, or a static member of a " \
   "lnfold::graph_traits<G> specialization (see lnfold/transform/rewritable_graph.hpp)"
   static_assert(foldable_graph<G>, "lnfold::apply_fold_plan: the graph type does not model foldable_graph: "
                                    "call lnfold::find_foldable on it to see which call is missing");
-  static_assert(cpo_set_node_op::available<G, node_id, op_desc>,
-                "lnfold::apply_fold_plan: the graph type does not provide set_node_op(g, n, op_desc)" LNFOLD_DETAIL_HOW);
-  static_assert(cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape>,
-                "lnfold::apply_fold_plan: the graph type does not provide add_node(g, name, op_desc, inputs, shape)"
-                LNFOLD_DETAIL_HOW);
-  static_assert(cpo_set_node_input::available<G, node_id, std::size_t, node_id>,
-                "lnfold::apply_fold_plan: the graph type does not provide set_node_input(g, n, index, input)"
-                LNFOLD_DETAIL_HOW);
-  static_assert(cpo_set_graph_output::available<G, node_id, bool>,
-                "lnfold::apply_fold_plan: the graph type does not provide set_graph_output(g, n, bool)" LNFOLD_DETAIL_HOW);
+  static_assert(
+      cpo_set_node_op::available<G, node_id, op_desc>,
+      "lnfold::apply_fold_plan: the graph type does not provide set_node_op(g, n, op_desc)" LNFOLD_DETAIL_HOW);
+  static_assert(
+      cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape>,
+      "lnfold::apply_fold_plan: the graph type does not provide add_node(g, name, op_desc, inputs, shape)" LNFOLD_DETAIL_HOW);
+  static_assert(
+      cpo_set_node_input::available<G, node_id, std::size_t, node_id>,
+      "lnfold::apply_fold_plan: the graph type does not provide set_node_input(g, n, index, input)" LNFOLD_DETAIL_HOW);
+  static_assert(
+      cpo_set_graph_output::available<G, node_id, bool>,
+      "lnfold::apply_fold_plan: the graph type does not provide set_graph_output(g, n, bool)" LNFOLD_DETAIL_HOW);
   static_assert(cpo_param_shape::available<const G, param_id>,
                 "lnfold::apply_fold_plan: the graph type does not provide param_shape(g, p)" LNFOLD_DETAIL_HOW);
   static_assert(cpo_visit_param::available<const G, param_id, param_visitor_probe>,
@@ -124,17 +122,19 @@ constexpr bool assert_rewritable_graph() {
                 "lnfold::tensor_view<T>)" LNFOLD_DETAIL_HOW);
   static_assert(cpo_copy_param::available<G, param_id, std::string_view>,
                 "lnfold::apply_fold_plan: the graph type does not provide copy_param(g, p, name)" LNFOLD_DETAIL_HOW);
-  static_assert(cpo_add_param_like::available<G, param_id, std::string_view, shape>,
-                "lnfold::apply_fold_plan: the graph type does not provide add_param_like(g, like, name, shape)"
-                LNFOLD_DETAIL_HOW);
+  static_assert(
+      cpo_add_param_like::available<G, param_id, std::string_view, shape>,
+      "lnfold::apply_fold_plan: the graph type does not provide add_param_like(g, like, name, shape)" LNFOLD_DETAIL_HOW);
 #undef LNFOLD_DETAIL_HOW
-  constexpr bool all_calls =
-      foldable_graph<G> && cpo_set_node_op::available<G, node_id, op_desc> &&
-      cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape> &&
-      cpo_set_node_input::available<G, node_id, std::size_t, node_id> && cpo_set_graph_output::available<G, node_id, bool> &&
-      cpo_param_shape::available<const G, param_id> && cpo_visit_param::available<const G, param_id, param_visitor_probe> &&
-      cpo_edit_param::available<G, param_id, param_visitor_probe> && cpo_copy_param::available<G, param_id, std::string_view> &&
-      cpo_add_param_like::available<G, param_id, std::string_view, shape>;
+  constexpr bool all_calls = foldable_graph<G> && cpo_set_node_op::available<G, node_id, op_desc> &&
+                             cpo_add_node::available<G, std::string_view, op_desc, std::span<const node_id>, shape> &&
+                             cpo_set_node_input::available<G, node_id, std::size_t, node_id> &&
+                             cpo_set_graph_output::available<G, node_id, bool> &&
+                             cpo_param_shape::available<const G, param_id> &&
+                             cpo_visit_param::available<const G, param_id, param_visitor_probe> &&
+                             cpo_edit_param::available<G, param_id, param_visitor_probe> &&
+                             cpo_copy_param::available<G, param_id, std::string_view> &&
+                             cpo_add_param_like::available<G, param_id, std::string_view, shape>;
   static_assert(!all_calls || rewritable_graph<G>,
                 "lnfold::apply_fold_plan: the graph type provides every call of rewritable_graph, but one returns "
                 "the wrong type (see the list in lnfold/transform/rewritable_graph.hpp)");

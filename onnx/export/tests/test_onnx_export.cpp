@@ -83,7 +83,8 @@ std::map<std::string, verdict> verdicts(const G& g) {
 
 std::string text(const std::map<std::string, verdict>& m) {
   std::ostringstream s;
-  for (const auto& [name, v] : m) s << name << ": " << (v.foldable ? "foldable" : "not foldable") << " (" << v.reason << ")\n";
+  for (const auto& [name, v] : m)
+    s << name << ": " << (v.foldable ? "foldable" : "not foldable") << " (" << v.reason << ")\n";
   return s.str();
 }
 
@@ -208,7 +209,8 @@ TEST_CASE("unsupported nodes and bad arguments throw, naming what is wrong", "[e
   auto weights = lnfold::random_weights<float>(small, 1);
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.ln = ln_form::op, .opset = 16}),
                     Catch::Contains("opset 17") && Catch::Contains("16"));
-  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 24}), Catch::Contains("opset must be 13 … 23 (got 24)"));
+  CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.opset = 24}),
+                    Catch::Contains("opset must be 13 … 23 (got 24)"));
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.elem_type = ::onnx::TensorProto::DOUBLE}),
                     Catch::Contains("elem_type must be FLOAT, FLOAT16 or BFLOAT16"));
   CHECK_THROWS_WITH(lnfold::onnx::export_model(small, weights, {.weight_storage = ::onnx::TensorProto::FLOAT}),
@@ -232,7 +234,8 @@ struct scratch_dir {
   }
 };
 
-void write_tensors(const std::filesystem::path& file, const ::onnx::GraphProto& g, const std::vector<lnfold::tensor<double>>& inputs) {
+void write_tensors(const std::filesystem::path& file, const ::onnx::GraphProto& g,
+                   const std::vector<lnfold::tensor<double>>& inputs) {
   std::ofstream out(file);
   REQUIRE(static_cast<std::size_t>(g.input_size()) == inputs.size());
   out.precision(17);
@@ -242,7 +245,9 @@ void write_tensors(const std::filesystem::path& file, const ::onnx::GraphProto& 
     for (auto d : inputs[i].dims()) out << ' ' << d;
     out << '\n';
     for (std::size_t k = 0; k < inputs[i].size(); ++k)
-      out << (k ? " " : "") << (ids ? static_cast<double>(static_cast<std::int64_t>(inputs[i][k])) : static_cast<double>(static_cast<float>(inputs[i][k])));
+      out << (k ? " " : "")
+          << (ids ? static_cast<double>(static_cast<std::int64_t>(inputs[i][k]))
+                  : static_cast<double>(static_cast<float>(inputs[i][k])));
     out << '\n';
   }
   REQUIRE(out.good());
@@ -274,7 +279,8 @@ class ort_batch {
 
   /// Queues `model` on `inputs` (float32 inputs are rounded first); `stem` names its files and must
   /// be unique in the batch.
-  void add(const ::onnx::ModelProto& model, const std::vector<lnfold::tensor<double>>& inputs, const std::string& stem) {
+  void add(const ::onnx::ModelProto& model, const std::vector<lnfold::tensor<double>>& inputs,
+           const std::string& stem) {
     const auto model_file = dir_.path / (stem + ".onnx"), in_file = dir_.path / (stem + ".in");
     {
       std::ofstream m(model_file, std::ios::binary);

@@ -28,7 +28,8 @@ lnfold::op_desc node_op(const net&, std::size_t) { return {.kind = lnfold::op_ki
 std::optional<lnfold::shape> node_shape(const net&, std::size_t) { return lnfold::shape{1, 8}; }
 std::string param_name(const net&, std::size_t p) { return "p" + std::to_string(p); }
 void set_node_op(net&, std::size_t, const lnfold::op_desc&) {}
-std::size_t add_node(net& g, std::string_view, const lnfold::op_desc&, std::span<const std::size_t> in, const lnfold::shape&) {
+std::size_t add_node(net& g, std::string_view, const lnfold::op_desc&, std::span<const std::size_t> in,
+                     const lnfold::shape&) {
   g.inputs.emplace_back(in.begin(), in.end());
   return g.inputs.size() - 1;
 }

@@ -24,7 +24,8 @@ struct where {
 template <class... Parts>
 void check(const where& w, bool cond, Parts&&... parts) {
   if (!cond) [[unlikely]]
-    lnfold::detail::fail(lnfold::detail::concat("lnfold::evaluate: node '", w.name, "' (", w.kind, "): ", std::forward<Parts>(parts)...));
+    lnfold::detail::fail(lnfold::detail::concat("lnfold::evaluate: node '", w.name, "' (", w.kind,
+                                                "): ", std::forward<Parts>(parts)...));
 }
 
 inline std::size_t to_size(std::int64_t v) noexcept { return static_cast<std::size_t>(v); }

@@ -81,11 +81,18 @@ class graph_index {
       for (std::size_t i = 0; i < k; ++i) at += 1 + static_cast<std::size_t>(lists_[at]);
       return std::span<const std::int64_t>(lists_.data() + at + 1, static_cast<std::size_t>(lists_[at]));
     };
-    return {kinds_[n], r.axis, r.groups, (r.flags & keep_dims_flag) != 0,
+    return {kinds_[n],
+            r.axis,
+            r.groups,
+            (r.flags & keep_dims_flag) != 0,
             (r.flags & in_out_flag) != 0 ? weight_layout::in_out : weight_layout::out_in,
-            (r.flags & (weight_flag << 0)) != 0, (r.flags & (weight_flag << 1)) != 0,
-            (r.flags & (weight_flag << 2)) != 0, (r.flags & (weight_flag << 3)) != 0,
-            list(0), list(1), list(2)};
+            (r.flags & (weight_flag << 0)) != 0,
+            (r.flags & (weight_flag << 1)) != 0,
+            (r.flags & (weight_flag << 2)) != 0,
+            (r.flags & (weight_flag << 3)) != 0,
+            list(0),
+            list(1),
+            list(2)};
   }
   /// The parameter in op_desc field `slot` of node n (0 weight, 1 bias, 2 gamma, 3 beta).
   std::optional<param_id> param(node_id n, std::size_t slot) const {
@@ -102,9 +109,7 @@ class graph_index {
 
   // ---- states: one per (node, axis) of a node of known rank ----
   std::size_t state_count() const noexcept { return state_begin_[n_]; }
-  std::size_t state(node_id n, std::size_t axis) const {
-    return axis < rank(n) ? state_begin_[n] + axis : no_state;
-  }
+  std::size_t state(node_id n, std::size_t axis) const { return axis < rank(n) ? state_begin_[n] + axis : no_state; }
   node_id state_node(std::size_t s) const { return state_nodes_[s]; }
   std::size_t state_axis(std::size_t s) const { return s - state_begin_[state_nodes_[s]]; }
 

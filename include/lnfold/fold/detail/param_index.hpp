@@ -79,8 +79,8 @@ class param_index {
   }
 
   std::span<const param_entry> sorted_;  // every use, grouped by parameter
-  large_vector<param_entry> own_;  // the sorted copy, when the graph's order was not sorted
-  large_vector<index_t> position_;  // per entry: where it is in own_ (empty: same place)
+  large_vector<param_entry> own_;        // the sorted copy, when the graph's order was not sorted
+  large_vector<index_t> position_;       // per entry: where it is in own_ (empty: same place)
 };
 
 }  // namespace lnfold::detail

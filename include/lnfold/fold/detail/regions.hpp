@@ -22,9 +22,9 @@ inline constexpr std::size_t no_region = static_cast<std::size_t>(-1);
 /// A node whose output enters the region without coming through a transparent op.
 struct producer_entry {
   enum class kind { source, fused_source, broadcast_constant, zero_mean, blocker } what;
-  std::size_t state;          ///< the region state it feeds (for a broadcast: the add's state)
-  node_id node;               ///< the producer (fused: the mul; broadcast: the constant)
-  node_id offender;           ///< for blockers: the node to blame; fused: the linear; broadcast: the add
+  std::size_t state;  ///< the region state it feeds (for a broadcast: the add's state)
+  node_id node;       ///< the producer (fused: the mul; broadcast: the constant)
+  node_id offender;   ///< for blockers: the node to blame; fused: the linear; broadcast: the add
   fold_reason reason = fold_reason::foldable;
   std::optional<param_id> scale = std::nullopt;  ///< fused: the per-channel scale
 };
@@ -32,8 +32,8 @@ struct producer_entry {
 /// A non-transparent consumer of a region state.
 struct sink_entry {
   consumer_role role;
-  std::size_t state;            ///< the state it reads
-  node_id consumer;             ///< for exposed outputs: the node itself
+  std::size_t state;  ///< the state it reads
+  node_id consumer;   ///< for exposed outputs: the node itself
   fold_reason reason = fold_reason::foldable;
   std::size_t downstream = no_state;  ///< channel slices: the slice's own state
 };
@@ -85,7 +85,8 @@ class region_builder {
   void link(std::size_t r, std::size_t from, node_id to_node, std::size_t to_axis) {
     const std::size_t t = ix_.state(to_node, to_axis);
     if (t == no_state) {  // the taxonomy mapped to an axis the node does not have: a malformed shape
-      regions_[r].producers.push_back({producer_entry::kind::blocker, from, to_node, to_node, fold_reason::invalid_axis});
+      regions_[r].producers.push_back(
+          {producer_entry::kind::blocker, from, to_node, to_node, fold_reason::invalid_axis});
       return;
     }
     links_.emplace_back(static_cast<index_t>(from), static_cast<index_t>(t));
@@ -100,7 +101,8 @@ class region_builder {
     auto& producers = regions_[r].producers;
     through_.clear();
     const auto in = ix_.inputs(n);
-    const producer_class pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), a, through_);
+    const producer_class pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), a,
+                                                through_);
     switch (pc.role) {
       case producer_role::transparent:
         for (const auto& t : through_) {
@@ -115,7 +117,8 @@ class region_builder {
       case producer_role::blocker:
         if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
           if (auto f = fusable_scale(n, a, *pc.culprit_input)) {
-            producers.push_back({K::fused_source, s, n, f->linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+            producers.push_back(
+                {K::fused_source, s, n, f->linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
             // The bias a LayerScale multiplies together with the linear is centered like any constant.
             if (f->bias) producers.push_back({K::source, f->bias_state, *f->bias, *f->bias});
             return;
@@ -173,8 +176,10 @@ class region_builder {
       if (const auto k = ix_.kind(n); k != op_kind::reshape && k != op_kind::transpose && k != op_kind::identity)
         return std::pair{n, axis};
       through_fusion_.clear();
-      const auto pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), axis, through_fusion_);
-      if (pc.role != producer_role::transparent || through_fusion_.size() != 1 || !through_fusion_[0].axis) return std::nullopt;
+      const auto pc = classify_producer(ix_.op(n), ix_.dims(n), ix_.input_dims(n), ix_.input_kinds(n), axis,
+                                        through_fusion_);
+      if (pc.role != producer_role::transparent || through_fusion_.size() != 1 || !through_fusion_[0].axis)
+        return std::nullopt;
       reader = n;
       n = ix_.inputs(n)[through_fusion_[0].input];
       axis = *through_fusion_[0].axis;
@@ -208,9 +213,12 @@ class region_builder {
           if (ix_.kind(c) == op_kind::layer_norm) regions_[r].lns.push_back(c);
           break;
         case consumer_role::channel_slice:
-          regions_[r].sinks.push_back({consumer_role::channel_slice, s, c, fold_reason::foldable, ix_.state(c, cc.out_axis)});
+          regions_[r].sinks.push_back(
+              {consumer_role::channel_slice, s, c, fold_reason::foldable, ix_.state(c, cc.out_axis)});
           break;
-        case consumer_role::unsafe_sink: regions_[r].sinks.push_back({consumer_role::unsafe_sink, s, c, cc.reason}); break;
+        case consumer_role::unsafe_sink:
+          regions_[r].sinks.push_back({consumer_role::unsafe_sink, s, c, cc.reason});
+          break;
       }
     }
   }

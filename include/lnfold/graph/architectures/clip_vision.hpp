@@ -48,8 +48,9 @@ inline graph build_clip_vision(const clip_vision_config& c = {}) {
     const node_id attn = arch::self_attention(b, arch::dotted(l, "self_attn"), ln_1, {.heads = c.heads});
     x = b.add(arch::dotted(l, "resid_attn"), x, attn);
     const node_id ln_2 = b.layer_norm(arch::dotted(l, "layer_norm2"), x, {.eps = c.eps});
-    const node_id mlp = arch::mlp(b, arch::dotted(l, "mlp"), ln_2,
-                                  {.hidden = c.ffn, .activation = op_kind::elementwise, .activation_type = "quick_gelu"});
+    const node_id mlp = arch::mlp(
+        b, arch::dotted(l, "mlp"), ln_2,
+        {.hidden = c.ffn, .activation = op_kind::elementwise, .activation_type = "quick_gelu"});
     x = b.add(arch::dotted(l, "resid_mlp"), x, mlp);
   }
   const node_id pooled = b.gather("pooled", x, 1, {0}, false);

@@ -26,10 +26,8 @@ std::string dotted(const Parts&... parts) {
   std::string out;
   const auto append = [&out](const auto& part) {
     if (!out.empty()) out += '.';
-    if constexpr (std::is_integral_v<std::decay_t<decltype(part)>>)
-      out += std::to_string(part);
-    else
-      out += std::string_view(part);
+    if constexpr (std::is_integral_v<std::decay_t<decltype(part)>>) out += std::to_string(part);
+    else out += std::string_view(part);
   };
   (append(parts), ...);
   return out;
@@ -57,11 +55,11 @@ namespace detail {
 inline node_id split_heads(graph_builder& b, const std::string& name, node_id x, std::int64_t heads,
                            bool keys_transposed) {
   const shape s = b.shape_of(x);
-  lnfold::detail::require(s.size() == 3 && s[2] % heads == 0, "lnfold::arch::attention: '", name,
-                          "': features of ", shape_text(s), " do not split into ", heads, " heads");
+  lnfold::detail::require(s.size() == 3 && s[2] % heads == 0, "lnfold::arch::attention: '", name, "': features of ",
+                          shape_text(s), " do not split into ", heads, " heads");
   const node_id split = b.reshape(name + ".split_heads", x, {s[0], s[1], heads, s[2] / heads});
-  return b.transpose(name + ".heads", split, keys_transposed ? std::vector<std::int64_t>{0, 2, 3, 1}
-                                                             : std::vector<std::int64_t>{0, 2, 1, 3});
+  return b.transpose(name + ".heads", split,
+                     keys_transposed ? std::vector<std::int64_t>{0, 2, 3, 1} : std::vector<std::int64_t>{0, 2, 1, 3});
 }
 
 /// The attention core: scores = q·kᵀ·scale (+ mask, + score terms), softmax over keys, ·v, heads merged,
@@ -148,7 +146,8 @@ inline node_id tokens_from_feature_map(graph_builder& b, const std::string& p, n
 /// For B > 1 the token is first repeated over the batch by a gather along axis 0 (as `expand` does).
 inline node_id prepend_token(graph_builder& b, const std::string& name, node_id tokens, node_id token) {
   const std::int64_t batch = b.dim(tokens, 0);
-  if (batch > 1) token = b.gather(name + ".expand", token, 0, std::vector<std::int64_t>(static_cast<std::size_t>(batch), 0));
+  if (batch > 1)
+    token = b.gather(name + ".expand", token, 0, std::vector<std::int64_t>(static_cast<std::size_t>(batch), 0));
   return b.concat(name + ".concat", {token, tokens}, 1);
 }
 

@@ -26,7 +26,9 @@ struct convnext_config {
   std::vector<std::int64_t> dims{96, 192, 384, 768};
   std::int64_t classes = 1000, batch = 1;
   double eps = 1e-6;
-  static convnext_config tiny() { return {.image = 32, .depths = {1, 1, 2, 1}, .dims = {8, 16, 32, 64}, .classes = 10}; }
+  static convnext_config tiny() {
+    return {.image = 32, .depths = {1, 1, 2, 1}, .dims = {8, 16, 32, 64}, .classes = 10};
+  }
 };
 
 namespace arch::convnext_detail {

@@ -308,15 +308,13 @@ inline graph attention_mixing() {
 }
 /// Mean pooling over the tokens: an average of zero-mean rows.
 inline graph mean_pool_over_tokens() {
-  return detail::linear_then("proj", [](graph_builder& b, node_id source) {
-    return b.reduce_mean("pool", source, {1}, false);
-  });
+  return detail::linear_then(
+      "proj", [](graph_builder& b, node_id source) { return b.reduce_mean("pool", source, {1}, false); });
 }
 /// Max pooling over the tokens: not linear.
 inline graph max_pool_over_tokens() {
-  return detail::linear_then("proj", [](graph_builder& b, node_id source) {
-    return b.reduce_max("pool", source, {1}, false);
-  });
+  return detail::linear_then("proj",
+                             [](graph_builder& b, node_id source) { return b.reduce_max("pool", source, {1}, false); });
 }
 
 // ---- producers ----------------------------------------------------------------------------------
@@ -330,7 +328,8 @@ inline graph untied_embedding() { return detail::tiny_language_model(false); }
 inline graph grouped_conv_into_ln() {
   graph g;
   graph_builder b(g);
-  const node_id conv = b.conv("block.grouped_conv", detail::image_input(b), detail::d, {3, 3}, {.padding = {1, 1}, .groups = 2});
+  const node_id conv = b.conv("block.grouped_conv", detail::image_input(b), detail::d, {3, 3},
+                              {.padding = {1, 1}, .groups = 2});
   const node_id nhwc = b.transpose("block.to_channels_last", conv, {0, 2, 3, 1});
   b.output(b.layer_norm("block.norm", nhwc));
   return g;
@@ -378,7 +377,8 @@ inline graph ln_after_gelu() {
 inline graph ln_after_mlp() {
   graph g;
   graph_builder b(g);
-  const node_id mlp = arch::mlp(b, "mlp", detail::token_input(b), {.hidden = 2 * detail::d, .fc1 = "fc", .fc2 = "proj"});
+  const node_id mlp = arch::mlp(b, "mlp", detail::token_input(b),
+                                {.hidden = 2 * detail::d, .fc1 = "fc", .fc2 = "proj"});
   b.output(b.layer_norm("ln", mlp));
   return g;
 }
@@ -416,16 +416,19 @@ inline graph dropout_upstream() {
 inline constexpr auto all() {
   using enum expected_verdict;
   return std::array{
-      edge_case{"exposed_stream", "ln_f", not_foldable, "the stream the sources feed is also a graph output", exposed_stream},
+      edge_case{"exposed_stream", "ln_f", not_foldable, "the stream the sources feed is also a graph output",
+                exposed_stream},
       edge_case{"stream_read_only_by_ln", "ln_f", foldable, "the stream reaches only an LN", stream_read_only_by_ln},
-      edge_case{"stream_read_by_linear", "ln_f", not_foldable, "a linear reads the stream without an LN", stream_read_by_linear},
+      edge_case{"stream_read_by_linear", "ln_f", not_foldable, "a linear reads the stream without an LN",
+                stream_read_by_linear},
       edge_case{"stream_read_by_softmax_over_axis", "ln", foldable, "softmax over the axis is a safe sink",
                 stream_read_by_softmax_over_axis},
       edge_case{"stream_read_by_softmax_over_tokens", "ln", not_foldable, "softmax over another axis is an unsafe sink",
                 stream_read_by_softmax_over_tokens},
       edge_case{"concat_along_axis", "ln", not_foldable, "concat along the normalized axis", concat_along_axis},
       edge_case{"concat_along_tokens", "ln", foldable, "concat along another axis", concat_along_tokens},
-      edge_case{"sliced_source", "ln_half", not_foldable, "the LN reads a channel slice (not zero-mean)", sliced_source},
+      edge_case{"sliced_source", "ln_half", not_foldable, "the LN reads a channel slice (not zero-mean)",
+                sliced_source},
       edge_case{"sliced_source", "ln_full", foldable, "a channel slice of a source reaching only an LN is a safe sink",
                 sliced_source},
       edge_case{"cls_token_concat", "blocks.0.norm1", foldable, "cls token (a constant) concatenated along the tokens",
@@ -437,24 +440,28 @@ inline constexpr auto all() {
       edge_case{"layer_scale_after_bias_add", "ln", foldable, "a per-channel scale fused through the linear's bias add",
                 layer_scale_after_bias_add},
       edge_case{"layer_scale_after_exposed_bias_add", "ln", not_foldable,
-                "a per-channel scale after a bias add whose output is also exposed", layer_scale_after_exposed_bias_add},
+                "a per-channel scale after a bias add whose output is also exposed",
+                layer_scale_after_exposed_bias_add},
       edge_case{"scale_on_residual_stream", "norm", not_foldable, "a per-channel scale on a residual stream",
                 scale_on_residual_stream},
       edge_case{"per_token_gate", "ln", foldable, "multiply by one value per token", per_token_gate},
-      edge_case{"broadcast_data_add_along_axis", "ln", not_foldable, "add of a [B, T, 1] data tensor broadcast along the axis",
-                broadcast_data_add_along_axis},
-      edge_case{"constant_bias_add", "ln", foldable, "add of a constant bias: a constant is a source", constant_bias_add},
+      edge_case{"broadcast_data_add_along_axis", "ln", not_foldable,
+                "add of a [B, T, 1] data tensor broadcast along the axis", broadcast_data_add_along_axis},
+      edge_case{"constant_bias_add", "ln", foldable, "add of a constant bias: a constant is a source",
+                constant_bias_add},
       edge_case{"ln_through_transpose", "stem.norm", foldable, "the axis moves intact through a transpose",
                 ln_through_transpose},
       edge_case{"reshape_keeps_axis", "ln", foldable, "a reshape that keeps the axis intact", reshape_keeps_axis},
-      edge_case{"reshape_merges_axis", "ln", not_foldable, "a reshape that merges tokens into the axis", reshape_merges_axis},
+      edge_case{"reshape_merges_axis", "ln", not_foldable, "a reshape that merges tokens into the axis",
+                reshape_merges_axis},
       edge_case{"pad_along_tokens", "ln", foldable, "zero padding along another axis", pad_along_tokens},
       edge_case{"pad_along_axis", "ln", not_foldable, "zero padding along the normalized axis", pad_along_axis},
-      edge_case{"attention_mixing", "ln", foldable, "attention A·V mixes tokens with coefficients shared across the axis",
-                attention_mixing},
+      edge_case{"attention_mixing", "ln", foldable,
+                "attention A·V mixes tokens with coefficients shared across the axis", attention_mixing},
       edge_case{"mean_pool_over_tokens", "ln", foldable, "average pooling over tokens", mean_pool_over_tokens},
       edge_case{"max_pool_over_tokens", "ln", not_foldable, "max pooling is not linear", max_pool_over_tokens},
-      edge_case{"tied_embedding", "ln_f", foldable_unless_tie_refused, "the token table is tied to lm_head", tied_embedding},
+      edge_case{"tied_embedding", "ln_f", foldable_unless_tie_refused, "the token table is tied to lm_head",
+                tied_embedding},
       edge_case{"untied_embedding", "ln_f", foldable, "the token table is not shared", untied_embedding},
       edge_case{"grouped_conv_into_ln", "block.norm", not_foldable, "a grouped conv is not centerable across channels",
                 grouped_conv_into_ln},
@@ -469,7 +476,8 @@ inline constexpr auto all() {
       edge_case{"ln_reads_ln_output", "ln_b", not_foldable, "the input is an LN's affine output", ln_reads_ln_output},
       edge_case{"ln_reads_plain_ln_output", "ln_b", foldable, "the input is a parameter-free LN's zero-mean output",
                 ln_reads_plain_ln_output},
-      edge_case{"unknown_op_upstream", "ln", not_foldable, "an unknown op (MyCustomOp) before the LN", unknown_op_upstream},
+      edge_case{"unknown_op_upstream", "ln", not_foldable, "an unknown op (MyCustomOp) before the LN",
+                unknown_op_upstream},
       edge_case{"dropout_upstream", "ln", foldable, "dropout is the identity at inference", dropout_upstream},
   };
 }

@@ -40,14 +40,22 @@ inline graph build_gpt2(const gpt2_config& c = {}) {
   for (std::int64_t i = 0; i < c.layers; ++i) {
     const std::string h = arch::dotted("h", i);
     const node_id ln_1 = b.layer_norm(arch::dotted(h, "ln_1"), x, {.eps = c.eps});
-    const node_id attn = arch::self_attention(
-        b, arch::dotted(h, "attn"), ln_1,
-        {.heads = c.heads, .fused_qkv = "c_attn", .out = "c_proj", .qkv_proj = conv1d, .out_proj = conv1d, .causal = true});
+    const node_id attn = arch::self_attention(b, arch::dotted(h, "attn"), ln_1,
+                                              {.heads = c.heads,
+                                               .fused_qkv = "c_attn",
+                                               .out = "c_proj",
+                                               .qkv_proj = conv1d,
+                                               .out_proj = conv1d,
+                                               .causal = true});
     x = b.add(arch::dotted(h, "resid_attn"), x, attn);
     const node_id ln_2 = b.layer_norm(arch::dotted(h, "ln_2"), x, {.eps = c.eps});
     const node_id mlp = arch::mlp(b, arch::dotted(h, "mlp"), ln_2,
-                                  {.hidden = 4 * c.d, .fc1 = "c_fc", .act = "act", .fc2 = "c_proj",
-                                   .fc1_options = conv1d, .fc2_options = conv1d});
+                                  {.hidden = 4 * c.d,
+                                   .fc1 = "c_fc",
+                                   .act = "act",
+                                   .fc2 = "c_proj",
+                                   .fc1_options = conv1d,
+                                   .fc2_options = conv1d});
     x = b.add(arch::dotted(h, "resid_mlp"), x, mlp);
   }
   const node_id ln_f = b.layer_norm("ln_f", x, {.eps = c.eps});

@@ -33,9 +33,10 @@ inline graph build_gptj(const gptj_config& c = {}) {
   for (std::int64_t i = 0; i < c.layers; ++i) {
     const std::string h = arch::dotted("h", i);
     const node_id ln_1 = b.layer_norm(arch::dotted(h, "ln_1"), x, {.eps = c.eps});
-    const node_id attn = arch::self_attention(b, arch::dotted(h, "attn"), ln_1,
-                                              {.heads = c.heads, .qkv_proj = no_bias, .out_proj = no_bias, .causal = true});
-    const node_id mlp = arch::mlp(b, arch::dotted(h, "mlp"), ln_1, {.hidden = 4 * c.d, .fc1 = "fc_in", .fc2 = "fc_out"});
+    const node_id attn = arch::self_attention(
+        b, arch::dotted(h, "attn"), ln_1, {.heads = c.heads, .qkv_proj = no_bias, .out_proj = no_bias, .causal = true});
+    const node_id mlp = arch::mlp(b, arch::dotted(h, "mlp"), ln_1,
+                                  {.hidden = 4 * c.d, .fc1 = "fc_in", .fc2 = "fc_out"});
     const node_id branches = b.add(arch::dotted(h, "attn_plus_mlp"), attn, mlp);
     x = b.add(arch::dotted(h, "resid"), x, branches);
   }

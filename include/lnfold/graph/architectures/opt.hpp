@@ -21,7 +21,9 @@ struct opt_config {
   std::int64_t seq = 128, batch = 1;
   double eps = 1e-5;
   static constexpr std::int64_t position_offset = 2;  ///< OPT's learned positions start at row 2
-  static opt_config tiny() { return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .vocab = 64, .positions = 32, .seq = 8}; }
+  static opt_config tiny() {
+    return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .vocab = 64, .positions = 32, .seq = 8};
+  }
 };
 
 /// Builds OPT; output: "lm_head" logits [batch, seq, vocab].
@@ -32,19 +34,19 @@ inline graph build_opt(const opt_config& c = {}) {
   const node_id ids = b.input("input_ids", {c.batch, c.seq});
   const node_id position_ids = b.input("position_ids", {1, c.seq});  // already offset by 2
   const node_id tokens = b.embedding("decoder.embed_tokens", ids, c.vocab, c.d);
-  const node_id positions =
-      b.embedding("decoder.embed_positions", position_ids, c.positions + opt_config::position_offset, c.d);
+  const node_id positions = b.embedding("decoder.embed_positions", position_ids,
+                                        c.positions + opt_config::position_offset, c.d);
   const node_id embedded = b.add("decoder.embed", tokens, positions);
   node_id x = b.identity("decoder.dropout", embedded);
 
   for (std::int64_t i = 0; i < c.layers; ++i) {
     const std::string l = arch::dotted("decoder.layers", i);
     const node_id ln_attn = b.layer_norm(arch::dotted(l, "self_attn_layer_norm"), x, {.eps = c.eps});
-    const node_id attn = arch::self_attention(b, arch::dotted(l, "self_attn"), ln_attn, {.heads = c.heads, .causal = true});
+    const node_id attn = arch::self_attention(b, arch::dotted(l, "self_attn"), ln_attn,
+                                              {.heads = c.heads, .causal = true});
     x = b.add(arch::dotted(l, "resid_attn"), x, attn);
     const node_id ln_mlp = b.layer_norm(arch::dotted(l, "final_layer_norm"), x, {.eps = c.eps});
-    const node_id mlp =
-        arch::mlp(b, l, ln_mlp, {.hidden = c.ffn, .act = "activation_fn", .activation = op_kind::relu});
+    const node_id mlp = arch::mlp(b, l, ln_mlp, {.hidden = c.ffn, .act = "activation_fn", .activation = op_kind::relu});
     x = b.add(arch::dotted(l, "resid_mlp"), x, mlp);
   }
   const node_id ln_f = b.layer_norm("decoder.final_layer_norm", x, {.eps = c.eps});

@@ -32,7 +32,13 @@ struct swin_config {
   double eps = 1e-5;
   bool shifted_windows = true;  ///< false: every block uses unshifted windows
   static swin_config tiny() {
-    return {.image = 32, .patch = 4, .embed_dim = 8, .window = 2, .depths = {2, 2, 2, 2}, .heads = {1, 1, 2, 2}, .classes = 10};
+    return {.image = 32,
+            .patch = 4,
+            .embed_dim = 8,
+            .window = 2,
+            .depths = {2, 2, 2, 2},
+            .heads = {1, 1, 2, 2},
+            .classes = 10};
   }
 };
 
@@ -61,9 +67,10 @@ inline node_id window_partition(graph_builder& b, const std::string& p, node_id 
 }
 
 /// [B·nW, w·w, C] -> [B, H, W, C]: the inverse of window_partition.
-inline node_id window_reverse(graph_builder& b, const std::string& p, node_id windows, const shape& grid, std::int64_t w) {
-  const node_id blocks =
-      b.reshape(p + ".window_reverse.split", windows, {grid[0], grid[1] / w, grid[2] / w, w, w, grid[3]});
+inline node_id window_reverse(graph_builder& b, const std::string& p, node_id windows, const shape& grid,
+                              std::int64_t w) {
+  const node_id blocks = b.reshape(p + ".window_reverse.split", windows,
+                                   {grid[0], grid[1] / w, grid[2] / w, w, w, grid[3]});
   const node_id ungrouped = b.transpose(p + ".window_reverse.ungroup", blocks, {0, 1, 3, 2, 4, 5});
   return b.reshape(p + ".window_reverse", ungrouped, grid);
 }
@@ -89,22 +96,27 @@ inline node_id block(graph_builder& b, const std::string& p, node_id x, std::int
     return bb.reshape(dotted(p, "attention.scores_windows"), masked, {batch * windows_per_image, heads, area, area});
   };
   const node_id attn = self_attention(b, dotted(p, "attention"), windows,
-                                      {.heads = heads, .q = "self.query", .k = "self.key", .v = "self.value",
-                                       .out = "output.dense", .score_terms = score_terms});
+                                      {.heads = heads,
+                                       .q = "self.query",
+                                       .k = "self.key",
+                                       .v = "self.value",
+                                       .out = "output.dense",
+                                       .score_terms = score_terms});
   node_id back = window_reverse(b, p, attn, {batch, side, side, dim}, window);
   if (shift) back = roll_grid(b, dotted(p, "unshift"), back, shift);
   const node_id tokens = b.reshape(dotted(p, "to_tokens"), back, {batch, side * side, dim});
   x = b.add(dotted(p, "resid_attn"), x, tokens);
 
   const node_id ln_after = b.layer_norm(dotted(p, "layernorm_after"), x, {.eps = c.eps});
-  const node_id mlp = arch::mlp(b, p, ln_after,
-                                {.hidden = c.mlp_ratio * dim, .fc1 = "intermediate.dense", .act = "intermediate.act",
-                                 .fc2 = "output.dense"});
+  const node_id mlp = arch::mlp(
+      b, p, ln_after,
+      {.hidden = c.mlp_ratio * dim, .fc1 = "intermediate.dense", .act = "intermediate.act", .fc2 = "output.dense"});
   return b.add(dotted(p, "resid_mlp"), x, mlp);
 }
 
 /// Patch merging on tokens x [B, side², C] -> [B, (side/2)², 2C].
-inline node_id patch_merging(graph_builder& b, const std::string& p, node_id x, std::int64_t side, const swin_config& c) {
+inline node_id patch_merging(graph_builder& b, const std::string& p, node_id x, std::int64_t side,
+                             const swin_config& c) {
   const std::int64_t batch = b.dim(x, 0), dim = b.dim(x, 2);
   const node_id grid = b.reshape(dotted(p, "to_grid"), x, {batch, side, side, dim});
   const auto neighbour = [&](const char* name, std::int64_t row, std::int64_t col) {
@@ -143,8 +155,8 @@ inline graph build_swin(const swin_config& c = {}) {
   std::int64_t side = c.image / c.patch;
   for (std::size_t s = 0; s < c.depths.size(); ++s) {
     const std::int64_t window = std::min(c.window, side);
-    detail::require(side % window == 0, "lnfold::build_swin: stage ", s, " grid ", side, " is not a multiple of window ",
-                    window);
+    detail::require(side % window == 0, "lnfold::build_swin: stage ", s, " grid ", side,
+                    " is not a multiple of window ", window);
     const std::string stage = arch::dotted("encoder.layers", s);
     for (std::int64_t j = 0; j < c.depths[s]; ++j) {
       const std::int64_t shift = c.shifted_windows && j % 2 == 1 && side > c.window ? window / 2 : 0;

@@ -19,7 +19,9 @@ struct vit_config {
   std::int64_t layers = 12, d = 768, heads = 12, ffn = 3072;
   std::int64_t image = 224, patch = 16, channels = 3, classes = 1000, batch = 1;
   double eps = 1e-12;
-  static vit_config tiny() { return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .image = 32, .patch = 8, .classes = 10}; }
+  static vit_config tiny() {
+    return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .image = 32, .patch = 8, .classes = 10};
+  }
 };
 
 /// Builds ViT; output: "classifier" logits [batch, classes].
@@ -41,13 +43,17 @@ inline graph build_vit(const vit_config& c = {}) {
   for (std::int64_t i = 0; i < c.layers; ++i) {
     const std::string l = arch::dotted("encoder.layer", i);
     const node_id ln_before = b.layer_norm(arch::dotted(l, "layernorm_before"), x, {.eps = c.eps});
-    const node_id attn = arch::self_attention(
-        b, arch::dotted(l, "attention"), ln_before,
-        {.heads = c.heads, .q = "attention.query", .k = "attention.key", .v = "attention.value", .out = "output.dense"});
+    const node_id attn = arch::self_attention(b, arch::dotted(l, "attention"), ln_before,
+                                              {.heads = c.heads,
+                                               .q = "attention.query",
+                                               .k = "attention.key",
+                                               .v = "attention.value",
+                                               .out = "output.dense"});
     x = b.add(arch::dotted(l, "resid_attn"), x, attn);
     const node_id ln_after = b.layer_norm(arch::dotted(l, "layernorm_after"), x, {.eps = c.eps});
     const node_id mlp = arch::mlp(
-        b, l, ln_after, {.hidden = c.ffn, .fc1 = "intermediate.dense", .act = "intermediate.act", .fc2 = "output.dense"});
+        b, l, ln_after,
+        {.hidden = c.ffn, .fc1 = "intermediate.dense", .act = "intermediate.act", .fc2 = "output.dense"});
     x = b.add(arch::dotted(l, "resid_mlp"), x, mlp);
   }
   const node_id final_ln = b.layer_norm("layernorm", x, {.eps = c.eps});

@@ -22,7 +22,9 @@ namespace lnfold {
 struct whisper_encoder_config {
   std::int64_t layers = 6, d = 512, heads = 8, ffn = 2048, mels = 80, frames = 3000, batch = 1;
   double eps = 1e-5;
-  static whisper_encoder_config tiny() { return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .mels = 8, .frames = 16}; }
+  static whisper_encoder_config tiny() {
+    return {.layers = 2, .d = 16, .heads = 2, .ffn = 32, .mels = 8, .frames = 16};
+  }
 };
 
 struct whisper_decoder_config {
@@ -50,7 +52,8 @@ inline graph build_whisper_encoder(const whisper_encoder_config& c = {}) {
   for (std::int64_t i = 0; i < c.layers; ++i) {
     const std::string l = arch::dotted("layers", i);
     const node_id ln_attn = b.layer_norm(arch::dotted(l, "self_attn_layer_norm"), x, {.eps = c.eps});
-    const node_id attn = arch::self_attention(b, arch::dotted(l, "self_attn"), ln_attn, {.heads = c.heads, .k_bias = false});
+    const node_id attn = arch::self_attention(b, arch::dotted(l, "self_attn"), ln_attn,
+                                              {.heads = c.heads, .k_bias = false});
     x = b.add(arch::dotted(l, "resid_attn"), x, attn);
     const node_id ln_mlp = b.layer_norm(arch::dotted(l, "final_layer_norm"), x, {.eps = c.eps});
     const node_id mlp = arch::mlp(b, l, ln_mlp, {.hidden = c.ffn});
@@ -62,7 +65,8 @@ inline graph build_whisper_encoder(const whisper_encoder_config& c = {}) {
 
 /// Builds Whisper's decoder; output: "proj_out" logits [batch, seq, vocab].
 inline graph build_whisper_decoder(const whisper_decoder_config& c = {}) {
-  detail::require(c.seq <= c.positions, "lnfold::build_whisper_decoder: seq ", c.seq, " exceeds positions ", c.positions);
+  detail::require(c.seq <= c.positions, "lnfold::build_whisper_decoder: seq ", c.seq, " exceeds positions ",
+                  c.positions);
   graph g;
   graph_builder b(g);
   const node_id ids = b.input("input_ids", {c.batch, c.seq});
@@ -79,8 +83,8 @@ inline graph build_whisper_decoder(const whisper_decoder_config& c = {}) {
                                               {.heads = c.heads, .k_bias = false, .causal = true});
     x = b.add(arch::dotted(l, "resid_self_attn"), x, self);
     const node_id ln_cross = b.layer_norm(arch::dotted(l, "encoder_attn_layer_norm"), x, {.eps = c.eps});
-    const node_id cross =
-        arch::cross_attention(b, arch::dotted(l, "encoder_attn"), ln_cross, memory, {.heads = c.heads, .k_bias = false});
+    const node_id cross = arch::cross_attention(b, arch::dotted(l, "encoder_attn"), ln_cross, memory,
+                                                {.heads = c.heads, .k_bias = false});
     x = b.add(arch::dotted(l, "resid_cross_attn"), x, cross);
     const node_id ln_mlp = b.layer_norm(arch::dotted(l, "final_layer_norm"), x, {.eps = c.eps});
     const node_id mlp = arch::mlp(b, l, ln_mlp, {.hidden = c.ffn});

@@ -22,9 +22,9 @@ namespace lnfold::detail {
 
 template <class T>
 struct row_scale {
-  T mu = T(0);     // μ rounded to T (0 for RMSNorm)
-  T mu_lo = T(0);  // μ − mu rounded to T
-  T inv = T(0);    // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
+  T mu = T(0);           // μ rounded to T (0 for RMSNorm)
+  T mu_lo = T(0);        // μ − mu rounded to T
+  T inv = T(0);          // 1 / sqrt(σ² + ε), or 1 / sqrt(mean(x²) + ε)
   bool ordinary = true;  // false: the row is recomputed by scaled_norm_row (scaled.hpp) instead
 };
 
@@ -36,8 +36,8 @@ struct row_scale {
 // bound by how many instructions it issues. `scale` is −inv for LayerNorm, inv for RMSNorm; `offset`
 // is −μ_lo·inv (unused by RMSNorm).
 template <bool Center, bool HasGamma, bool HasBeta, class V>
-LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, const V& scale,
-                                   const V& gamma, const V& beta) noexcept {
+LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, const V& scale, const V& gamma,
+                                   const V& beta) noexcept {
   V t;
   if constexpr (Center) t = xsimd::fma(mu - v, scale, offset);
   else t = v * scale;
@@ -73,13 +73,18 @@ struct output_row {
   T offset;  // −μ_lo·inv (LayerNorm)
 
   output_row(const S* x_, S* y_, row_scale<T> sc, const P* gamma_, const P* beta_) noexcept
-      : x(x_), y(y_), gamma(gamma_), beta(beta_), mu(sc.mu), scale(Center ? -sc.inv : sc.inv),
+      : x(x_),
+        y(y_),
+        gamma(gamma_),
+        beta(beta_),
+        mu(sc.mu),
+        scale(Center ? -sc.inv : sc.inv),
         offset(-(sc.mu_lo * sc.inv)) {}
 
   /// The lane order of pairs (convert.hpp): x, γ, β and y must share it, so S's own order only when
   /// γ and β are of S too (or absent).
-  static constexpr pair_order order =
-      std::is_same_v<P, S> || !(HasGamma || HasBeta) ? natural_pair_order<S> : pair_order::halves;
+  static constexpr pair_order order = std::is_same_v<P, S> || !(HasGamma || HasBeta) ? natural_pair_order<S>
+                                                                                     : pair_order::halves;
 
   /// N vectors from column i: in pairs (in `order`), the last one alone when N is odd.
   template <std::size_t N>

@@ -81,14 +81,14 @@ LNFOLD_NORM_INLINE void add_to_doubles(double* acc, const xsimd::batch<float, Ar
   } else
 #endif
 #if XSIMD_WITH_AVX
-  if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
+      if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
     const __m256 f = v;
     lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
     hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
   } else
 #endif
 #if XSIMD_WITH_SSE2
-  if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
+      if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
     const __m128 f = v;
     lo = _mm_cvtps_pd(f);
     hi = _mm_cvtps_pd(_mm_movehl_ps(f, f));
@@ -130,7 +130,12 @@ struct backward_row_values {
   T inv;
 
   backward_row_values(const T* x_, const T* dy_, const T* gamma_, const row_scale<T>& sc) noexcept
-      : x(x_), dy(dy_), gamma(gamma_), mu(sc.mu), scale(Center ? -sc.inv : sc.inv), offset(-(sc.mu_lo * sc.inv)),
+      : x(x_),
+        dy(dy_),
+        gamma(gamma_),
+        mu(sc.mu),
+        scale(Center ? -sc.inv : sc.inv),
+        offset(-(sc.mu_lo * sc.inv)),
         inv(sc.inv) {}
 
   LNFOLD_NORM_INLINE batch xhat(std::size_t i) const noexcept {
@@ -297,8 +302,8 @@ void scaled_backward_row(const T* x, const T* dy, T* dx, const T* gamma, norm_af
 /// gradient the norm's share is added to (the fused residual form). Checks nothing.
 template <class Arch, norm_kind Kind, bool Accumulate, class T>
 void norm_backward_rows(matrix_ref<const std::type_identity_t<T>> x, matrix_ref<const std::type_identity_t<T>> dy,
-                        matrix_ref<T> dx, norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads,
-                        double eps, std::size_t row_begin, std::size_t row_end) {
+                        matrix_ref<T> dx, norm_affine<std::type_identity_t<T>> w, norm_affine_grads grads, double eps,
+                        std::size_t row_begin, std::size_t row_end) {
   constexpr bool center = Kind == norm_kind::layer;
   const std::size_t d = x.cols;
   const double n = static_cast<double>(d);

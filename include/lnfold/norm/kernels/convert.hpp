@@ -70,12 +70,12 @@ LNFOLD_NORM_INLINE xsimd::batch<std::int32_t, Arch> load_u16(const H* p) noexcep
   } else
 #endif
 #if XSIMD_WITH_AVX2
-  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
     return _mm256_cvtepu16_epi32(_mm_loadu_si128(vector_ptr<const __m128i>(p)));
   } else
 #endif
 #if XSIMD_WITH_SSE2
-  if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) {
     return _mm_unpacklo_epi16(_mm_loadl_epi64(vector_ptr<const __m128i>(p)), _mm_setzero_si128());
   } else
 #endif
@@ -93,13 +93,14 @@ LNFOLD_NORM_INLINE void store_u16(H* p, const xsimd::batch<std::int32_t, Arch>& 
   } else
 #endif
 #if XSIMD_WITH_AVX2
-  if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
     const __m256i w = v;
-    _mm_storeu_si128(vector_ptr<__m128i>(p), _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    _mm_storeu_si128(vector_ptr<__m128i>(p),
+                     _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
   } else
 #endif
 #if XSIMD_WITH_SSE2
-  if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::sse2, Arch>) {
     // SSE2 has only the signed pack: sign-extend the low 16 bits first so that it packs them exactly.
     const __m128i w = v, s = _mm_srai_epi32(_mm_slli_epi32(w, 16), 16);
     _mm_storel_epi64(vector_ptr<__m128i>(p), _mm_packs_epi32(s, s));
@@ -143,7 +144,8 @@ LNFOLD_NORM_INLINE xsimd::batch<std::int32_t, Arch> float_to_half_lanes(const xs
 /// ones (an or with the comparison's mask, where a select would need the quiet NaN in a register),
 /// then the high halves (unsigned lanes, so the shift leaves [0, 65535]).
 template <class Arch>
-LNFOLD_NORM_INLINE xsimd::batch<std::int32_t, Arch> float_to_bfloat16_lanes(const xsimd::batch<float, Arch>& v) noexcept {
+LNFOLD_NORM_INLINE xsimd::batch<std::int32_t, Arch> float_to_bfloat16_lanes(
+    const xsimd::batch<float, Arch>& v) noexcept {
   using uints = xsimd::batch<std::uint32_t, Arch>;
   const uints bits = xsimd::bitwise_cast<uints>(v);
   const uints rounded = bits + uints(0x7fffu) + ((bits << 15) >> 31);
@@ -161,7 +163,7 @@ LNFOLD_NORM_INLINE xsimd::batch<float, Arch> load_16bit(const float16_t* p) noex
   } else
 #endif
 #if XSIMD_WITH_AVX && defined(__F16C__)
-  if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
     return _mm256_cvtph_ps(_mm_loadu_si128(vector_ptr<const __m128i>(p)));
   } else
 #endif
@@ -184,7 +186,7 @@ LNFOLD_NORM_INLINE void store_16bit(float16_t* p, const xsimd::batch<float, Arch
   } else
 #endif
 #if XSIMD_WITH_AVX && defined(__F16C__)
-  if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
+      if constexpr (std::is_base_of_v<xsimd::avx, Arch>) {
     const __m256 f = v;
     _mm_storeu_si128(vector_ptr<__m128i>(p), _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT));
   } else
@@ -223,7 +225,8 @@ LNFOLD_NORM_INLINE void store_as(S* p, const Batch& v) noexcept {
 
 /// float_to_bfloat16_lanes without the final shift: each lane's bfloat16 result in its high half.
 template <class Arch>
-LNFOLD_NORM_INLINE xsimd::batch<std::uint32_t, Arch> bfloat16_in_high_halves(const xsimd::batch<float, Arch>& v) noexcept {
+LNFOLD_NORM_INLINE xsimd::batch<std::uint32_t, Arch> bfloat16_in_high_halves(
+    const xsimd::batch<float, Arch>& v) noexcept {
   using uints = xsimd::batch<std::uint32_t, Arch>;
   using floats = xsimd::batch<float, Arch>;
   const uints bits = xsimd::bitwise_cast<uints>(v);
@@ -239,7 +242,8 @@ LNFOLD_NORM_INLINE xsimd::batch<std::uint32_t, Arch> bfloat16_in_high_halves(con
 /// a sum; elementwise work needs every operand in the same order.
 enum class pair_order { halves, even_odd };
 template <class S>
-inline constexpr pair_order natural_pair_order = std::is_same_v<S, bfloat16_t> ? pair_order::even_odd : pair_order::halves;
+inline constexpr pair_order natural_pair_order = std::is_same_v<S, bfloat16_t> ? pair_order::even_odd
+                                                                               : pair_order::halves;
 
 /// 2·W elements of S from p (unaligned) as two batches of compute_t<S>, in order O.
 template <class Batch, pair_order O, class S>
@@ -290,12 +294,16 @@ LNFOLD_NORM_INLINE void stream_register(void* p, __m128i v) noexcept { _mm_strea
 #if XSIMD_WITH_AVX
 LNFOLD_NORM_INLINE void stream_register(void* p, __m256 v) noexcept { _mm256_stream_ps(static_cast<float*>(p), v); }
 LNFOLD_NORM_INLINE void stream_register(void* p, __m256d v) noexcept { _mm256_stream_pd(static_cast<double*>(p), v); }
-LNFOLD_NORM_INLINE void stream_register(void* p, __m256i v) noexcept { _mm256_stream_si256(static_cast<__m256i*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m256i v) noexcept {
+  _mm256_stream_si256(static_cast<__m256i*>(p), v);
+}
 #endif
 #if XSIMD_WITH_AVX512F
 LNFOLD_NORM_INLINE void stream_register(void* p, __m512 v) noexcept { _mm512_stream_ps(static_cast<float*>(p), v); }
 LNFOLD_NORM_INLINE void stream_register(void* p, __m512d v) noexcept { _mm512_stream_pd(static_cast<double*>(p), v); }
-LNFOLD_NORM_INLINE void stream_register(void* p, __m512i v) noexcept { _mm512_stream_si512(static_cast<__m512i*>(p), v); }
+LNFOLD_NORM_INLINE void stream_register(void* p, __m512i v) noexcept {
+  _mm512_stream_si512(static_cast<__m512i*>(p), v);
+}
 #endif
 
 /// Whether Arch has non-temporal stores here (the x86 families; elsewhere the norms never stream).

@@ -65,7 +65,8 @@ template <std::size_t N, class F>
 LNFOLD_NORM_INLINE void static_for(F&& f) {
   [&]<std::size_t... K>(std::index_sequence<K...>) LNFOLD_NORM_LAMBDA_INLINE {
     (f(std::integral_constant<std::size_t, K>{}), ...);
-  }(std::make_index_sequence<N>{});
+  }
+  (std::make_index_sequence<N>{});
 }
 
 /// Nothing to do alongside a reduction (see reduce_loop).
@@ -125,7 +126,9 @@ struct residual_source {
     r[i] = s;
     return static_cast<T>(s);
   }
-  T peek(std::size_t i) const noexcept { return static_cast<T>(static_cast<S>(static_cast<T>(r[i]) + static_cast<T>(x[i]))); }
+  T peek(std::size_t i) const noexcept {
+    return static_cast<T>(static_cast<S>(static_cast<T>(r[i]) + static_cast<T>(x[i])));
+  }
 };
 
 /// U zero batches (assigned one by one: a fill() would go through memory).
@@ -157,13 +160,13 @@ LNFOLD_NORM_INLINE xsimd::batch<double, Arch> widen(const xsimd::batch<float, Ar
   } else
 #endif
 #if XSIMD_WITH_AVX
-  if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
+      if constexpr (std::is_base_of_v<xsimd::avx, Arch> && W == 8) {
     const __m256 f = v;
     return _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(f)), _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
   } else
 #endif
 #if XSIMD_WITH_SSE2
-  if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
+      if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && W == 4) {
     const __m128 f = v;
     return _mm_add_pd(_mm_cvtps_pd(f), _mm_cvtps_pd(_mm_movehl_ps(f, f)));
   } else
@@ -203,10 +206,10 @@ LNFOLD_NORM_INLINE void flush(std::array<Batch, U>& a, Wide& total) noexcept {
 /// each step, `along.scalar(i)` with each tail element. Interleaved this way the reads of this
 /// row and the stores of that one form steady streams, and the reduction's latency chains overlap
 /// with the stores instead of running as a separate phase.
-template <class Batch, std::size_t U, std::size_t Block, class Src, class Step, class Flush, class Reset,
-          class Tail, class Along>
-LNFOLD_NORM_INLINE void reduce_loop(const Src& src, std::size_t d, Step&& step, Flush&& flush_all,
-                                    Reset&& reset_all, Tail&& tail, Along along) {
+template <class Batch, std::size_t U, std::size_t Block, class Src, class Step, class Flush, class Reset, class Tail,
+          class Along>
+LNFOLD_NORM_INLINE void reduce_loop(const Src& src, std::size_t d, Step&& step, Flush&& flush_all, Reset&& reset_all,
+                                    Tail&& tail, Along along) {
   static_assert(U % 2 == 0, "reduce_loop reads the unrolled vectors in pairs");
   constexpr std::size_t W = Batch::size, unrolled = U * W, span = Block * unrolled;
   auto unrolled_step = [&](std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {

@@ -83,8 +83,8 @@ row_scale<T> layer_norm_scale_from(T shift, const shifted_sums_t& s, std::size_t
   const double a = static_cast<double>(shift), hi = a + m1, bv = hi - a;
   const double lo = (a - (hi - bv)) + (m1 - bv);
   const auto mu_hi = static_cast<T>(hi);
-  return {mu_hi, static_cast<T>((hi - static_cast<double>(mu_hi)) + lo),
-          static_cast<T>(1.0 / std::sqrt(var + eps)), ordinary_range<T>(var + eps)};
+  return {mu_hi, static_cast<T>((hi - static_cast<double>(mu_hi)) + lo), static_cast<T>(1.0 / std::sqrt(var + eps)),
+          ordinary_range<T>(var + eps)};
 }
 
 /// True when σ² = S2/d − m1² would amplify the rounding errors of S2 by more than K.
@@ -119,8 +119,7 @@ LNFOLD_NORM_INLINE row_scale<T> layer_norm_scale(const Src& src, const S* row, s
 
 /// 1/sqrt(mean(x²)+ε) of a row (μ = 0), with `along` run alongside.
 template <class Arch, class T, class Src, class Along>
-LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, double eps,
-                                               const Along& along) noexcept {
+LNFOLD_NORM_INLINE row_scale<T> rms_norm_scale(const Src& src, std::size_t d, double eps, const Along& along) noexcept {
   const double v = sum_squares<Arch, T>(src, d, along) / static_cast<double>(d) + eps;
   row_scale<T> out;
   out.inv = static_cast<T>(1.0 / std::sqrt(v));
@@ -161,10 +160,9 @@ void with_affine(const norm_affine<T>& w, F&& f) {
 /// with `residual` a pointer to r. Which one is a compile-time choice, so a caller of the plain norm
 /// never instantiates the fused kernels and vice versa (half the code, and half the build time of
 /// the tests). x, r and y hold S, γ and β hold P; the arithmetic is in T = compute_t<S>.
-template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class S,
-          class Residual, class P>
-void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, matrix_ref<S> y,
-               norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+template <class Arch, norm_kind Kind, ln_method Method = ln_method::shifted_one_pass, class S, class Residual, class P>
+void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, matrix_ref<S> y, norm_affine<P> w,
+               double eps, std::size_t row_begin, std::size_t row_end) {
   using T = compute_t<S>;
   constexpr bool fused = !std::is_same_v<Residual, std::nullptr_t>;
   static_assert(!fused || std::is_convertible_v<Residual, const matrix_ref<S>*>,
@@ -219,8 +217,8 @@ void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, m
     // a NaN or an infinity in the row), and the next row's statistics run alone.
     row_stats current = stats(row_begin, nothing_along{});
     for (std::size_t r = row_begin;; ++r) {
-      const bool written = !current.ordinary && scaled_norm_row<center>(input_row(r), y.row(r), d, w.gamma,
-                                                                        w.beta, eps);
+      const bool written = !current.ordinary &&
+                           scaled_norm_row<center>(input_row(r), y.row(r), d, w.gamma, w.beta, eps);
       if (r + 1 == row_end) {
         if (!written) {
           write_rows(current.out, d);
@@ -238,16 +236,16 @@ void norm_rows(matrix_ref<const std::type_identity_t<S>> x, Residual residual, m
 
 /// The element types the public entry points take: S for x, the residual and y; P for γ and β.
 template <class S, class P>
-inline constexpr bool norm_types_v =
-    (std::is_same_v<S, float> || std::is_same_v<S, double> || is_16bit_float_v<S>) &&
-    (std::is_same_v<P, S> || (is_16bit_float_v<S> && std::is_same_v<P, float>));
+inline constexpr bool norm_types_v = (std::is_same_v<S, float> || std::is_same_v<S, double> ||
+                                      is_16bit_float_v<S>)&&(std::is_same_v<P, S> ||
+                                                             (is_16bit_float_v<S> && std::is_same_v<P, float>));
 
 /// What every public SIMD entry point does (layer_norm.hpp, rms_norm.hpp, residual.hpp): the
 /// element types checked at compile time, the arguments at run time (messages name `fn`), then the
 /// rows [row_begin, row_end). `residual` is nullptr for the plain norms.
 template <class Arch, norm_kind Kind, class S, class Residual, class P>
-void checked_norm_rows(const char* fn, matrix_ref<const S> x, Residual residual, matrix_ref<S> y,
-                       norm_affine<P> w, double eps, std::size_t row_begin, std::size_t row_end) {
+void checked_norm_rows(const char* fn, matrix_ref<const S> x, Residual residual, matrix_ref<S> y, norm_affine<P> w,
+                       double eps, std::size_t row_begin, std::size_t row_end) {
   static_assert(norm_types_v<S, P>,
                 "lnfold norms: x, y (and the residual) must hold float, double, lnfold::float16_t or "
                 "lnfold::bfloat16_t, and γ, β (norm_affine<P>) the same type, or float for the 16-bit types");

@@ -27,7 +27,6 @@
 
 #include "lnfold/norm/kernels/attributes.hpp"
 
-
 namespace lnfold::detail {
 
 /// Neumaier's compensated sum: the error stays about 2u·Σ|terms| instead of growing with the count.
@@ -44,7 +43,8 @@ struct compensated_sum {
 /// Row `x` (d elements of S) normalized into `y` (see the top of this header), with γ, β of P (each
 /// null or d long); y may be x. Returns false, writing nothing, when the row holds a NaN or an infinity.
 template <bool Center, class S, class P>
-LNFOLD_NORM_COLD bool scaled_norm_row(const S* x, S* y, std::size_t d, const P* gamma, const P* beta, double eps) noexcept {
+LNFOLD_NORM_COLD bool scaled_norm_row(const S* x, S* y, std::size_t d, const P* gamma, const P* beta,
+                                      double eps) noexcept {
   double amax = 0.0;
   for (std::size_t i = 0; i < d; ++i) {
     const double a = std::fabs(static_cast<double>(x[i]));

@@ -80,7 +80,9 @@ class plan_applier {
     return out;
   }
   std::string name(node_id n) const { return std::string(std::string_view(lnfold::node_name(std::as_const(g_), n))); }
-  std::string pname(param_id p) const { return std::string(std::string_view(lnfold::param_name(std::as_const(g_), p))); }
+  std::string pname(param_id p) const {
+    return std::string(std::string_view(lnfold::param_name(std::as_const(g_), p)));
+  }
   std::size_t node_count() const { return static_cast<std::size_t>(lnfold::node_count(std::as_const(g_))); }
   std::optional<shape> node_dims(node_id n) const { return lnfold::node_shape(std::as_const(g_), n); }
   shape param_dims(param_id p) const { return lnfold::param_shape(std::as_const(g_), p); }
@@ -143,7 +145,8 @@ class plan_applier {
   // The source gets its own copy, which step 3 centers; the other uses keep the original.
   void untie(param_id p, node_id source) {
     if (copies_.contains({source, p})) return;
-    const auto q = static_cast<param_id>(lnfold::copy_param(g_, p, std::string_view(pname(p) + ".untied." + name(source))));
+    const auto q = static_cast<param_id>(
+        lnfold::copy_param(g_, p, std::string_view(pname(p) + ".untied." + name(source))));
     op_desc o = op(source);
     for (auto* slot : {&o.weight, &o.bias})
       if (*slot == p) *slot = q;
@@ -216,7 +219,8 @@ class plan_applier {
     shape sum_dims = *h_dims;
     sum_dims[sum_dims.size() - (use.axis == -2 ? 2 : 1)] = 1;
     rank1_record r{c.other_use, h, use.axis, c.param, m};
-    r.sum = add_node(base + ".rank1_sum", {.kind = op_kind::reduce_sum, .axes = {use.axis}, .keep_dims = true}, {h}, sum_dims);
+    r.sum = add_node(base + ".rank1_sum", {.kind = op_kind::reduce_sum, .axes = {use.axis}, .keep_dims = true}, {h},
+                     sum_dims);
     r.means_node = add_node(base + ".rank1_means", {.kind = op_kind::constant, .weight = m}, {}, m_dims);
     r.correction = add_node(base + ".rank1_correction", {.kind = op_kind::mul}, {r.sum, r.means_node}, *out_dims);
     r.compensated = redirect_readers(c.other_use, [&] {
@@ -271,8 +275,8 @@ class plan_applier {
     std::optional<std::size_t> axis;
     for (const auto& src : plan_.sources)
       if (src.node == bias && !src.params.empty()) axis = src.params[0].axis;
-    require(c.kind == op_kind::constant && c.weight && axis, fn, ": the bias '", name(bias), "' of the scale fused into '",
-            name(f.linear), "' is not a constant the plan centers");
+    require(c.kind == op_kind::constant && c.weight && axis, fn, ": the bias '", name(bias),
+            "' of the scale fused into '", name(f.linear), "' is not a constant the plan centers");
     scale_along(*c.weight, *axis, s, f);
   }
 
@@ -312,8 +316,8 @@ class plan_applier {
       const auto dims = node_dims(st.after);
       require(dims.has_value(), fn, ": stem centering after '", name(st.after), "', whose shape is not known");
       const node_id c = redirect_readers(st.after, [&] {
-        return add_node(name(st.after) + ".stem_center", {.kind = op_kind::center, .axis = static_cast<std::int64_t>(st.axis)},
-                        {st.after}, *dims);
+        return add_node(name(st.after) + ".stem_center",
+                        {.kind = op_kind::center, .axis = static_cast<std::int64_t>(st.axis)}, {st.after}, *dims);
       });
       summary_.stems.push_back({st.after, st.axis, c});
     }
@@ -411,8 +415,8 @@ class plan_applier {
       std::vector<double> beta, shift(outs, 0.0);
       visit(*norm.beta, [&](const auto& v) { beta = values_as_double(v); });
       visit(*o.weight, [&](const auto& w) {
-        require(w.extents[out_in ? 1 : 0] == beta.size(), fn, ": β of ", beta.size(), " values does not match the inputs of '",
-                name(linear), "'");
+        require(w.extents[out_in ? 1 : 0] == beta.size(), fn, ": β of ", beta.size(),
+                " values does not match the inputs of '", name(linear), "'");
         for (std::size_t out = 0; out < outs; ++out) {
           double sum = 0;
           for (std::size_t in = 0; in < beta.size(); ++in) sum += static_cast<double>(w(at(out, in))) * beta[in];
@@ -420,8 +424,8 @@ class plan_applier {
         }
       });
       if (!o.bias) {
-        o.bias = static_cast<param_id>(
-            lnfold::add_param_like(g_, *o.weight, std::string_view(name(linear) + ".bias_from_beta"), shape{static_cast<std::int64_t>(outs)}));
+        o.bias = static_cast<param_id>(lnfold::add_param_like(
+            g_, *o.weight, std::string_view(name(linear) + ".bias_from_beta"), shape{static_cast<std::int64_t>(outs)}));
         lnfold::set_node_op(g_, linear, o);
         created = o.bias;
       }
@@ -448,7 +452,7 @@ class plan_applier {
   const apply_options& options_;
   apply_summary summary_;
   std::map<std::pair<node_id, param_id>, param_id> copies_;  // (source, parameter) -> its untied copy
-  std::map<node_id, param_id> zero_copies_;                   // broadcast constant -> its reader's copy
+  std::map<node_id, param_id> zero_copies_;                  // broadcast constant -> its reader's copy
   std::set<std::pair<node_id, param_id>> compensated_;
   std::vector<std::vector<node_id>> readers_;  // affine folding: every node's readers
   std::map<param_id, std::size_t> uses_;       // affine folding: how many ops name each parameter

@@ -33,7 +33,8 @@ class structure_overlay {
   };
 
   /// Reads the base's structure once: O(nodes + edges). The base must outlive the overlay.
-  explicit structure_overlay(const G& base) : base_(&base), base_count_(static_cast<std::size_t>(lnfold::node_count(base))) {
+  explicit structure_overlay(const G& base)
+      : base_(&base), base_count_(static_cast<std::size_t>(lnfold::node_count(base))) {
     inputs_.resize(base_count_);
     outputs_.resize(base_count_);
     for (node_id n = 0; n < base_count_; ++n) {
@@ -67,7 +68,8 @@ class structure_overlay {
   }
   node_id add_node(std::string_view name, const op_desc& op, std::span<const node_id> inputs, const shape& dims) {
     for (auto in : inputs)
-      require(in < node_count(), "lnfold::apply_fold_plan: new node '", name, "' reads node ", in, ", which does not exist");
+      require(in < node_count(), "lnfold::apply_fold_plan: new node '", name, "' reads node ", in,
+              ", which does not exist");
     added_.push_back({std::string(name), op, {inputs.begin(), inputs.end()}, dims});
     inputs_.emplace_back(inputs.begin(), inputs.end());
     outputs_.push_back(false);
@@ -96,7 +98,8 @@ class structure_overlay {
 
  private:
   node_id checked(node_id n) const {
-    require(n < node_count(), "lnfold::apply_fold_plan: node ", n, " does not exist (the graph has ", node_count(), " nodes)");
+    require(n < node_count(), "lnfold::apply_fold_plan: node ", n, " does not exist (the graph has ", node_count(),
+            " nodes)");
     return n;
   }
 

@@ -66,9 +66,9 @@ inline bool checker_covers(const ::onnx::ModelProto& model) {
 /// type; `model` is modified while it is checked and restored before the call returns or throws.
 inline void check_converted_model(::onnx::ModelProto& model) {
   if (!checker_covers(model))
-    lnfold::detail::fail(lnfold::detail::concat("the converted model cannot be checked: it imports opset ", detail::default_opset(model),
-                                                " of the default domain, and this libonnx's checker knows opsets up to ",
-                                                max_default_opset()));
+    lnfold::detail::fail(lnfold::detail::concat(
+        "the converted model cannot be checked: it imports opset ", detail::default_opset(model),
+        " of the default domain, and this libonnx's checker knows opsets up to ", max_default_opset()));
   detail::swapped_out_tensors held;
   detail::for_each_tensor(*model.mutable_graph(), [&](::onnx::TensorProto& t) {
     if (t.data_location() != ::onnx::TensorProto::EXTERNAL) return;

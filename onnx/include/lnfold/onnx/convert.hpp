@@ -33,14 +33,14 @@ struct convert_options {
 
 /// What convert_model changed, by ONNX names.
 struct convert_summary {
-  std::vector<std::string> converted;    ///< LNs now RMSNorms (decomposed LNs: their first ReduceMean)
-  std::vector<std::string> fallbacks;    ///< of those, written `decomposed` although a fused form was asked
-  std::vector<std::string> centered;     ///< initializers or Constant values centered
-  std::vector<std::string> zeroed;       ///< broadcast constants set to zero
-  std::vector<std::string> untied;       ///< new initializers: copies made by the untie policy
-  std::vector<std::string> rank1;        ///< new initializers: the row means of rank-1 compensation
-  std::vector<std::string> fused;        ///< Mul nodes whose scale moved into the linear before them
-  std::vector<std::string> stems;        ///< values centered by an inserted stem centering
+  std::vector<std::string> converted;      ///< LNs now RMSNorms (decomposed LNs: their first ReduceMean)
+  std::vector<std::string> fallbacks;      ///< of those, written `decomposed` although a fused form was asked
+  std::vector<std::string> centered;       ///< initializers or Constant values centered
+  std::vector<std::string> zeroed;         ///< broadcast constants set to zero
+  std::vector<std::string> untied;         ///< new initializers: copies made by the untie policy
+  std::vector<std::string> rank1;          ///< new initializers: the row means of rank-1 compensation
+  std::vector<std::string> fused;          ///< Mul nodes whose scale moved into the linear before them
+  std::vector<std::string> stems;          ///< values centered by an inserted stem centering
   std::vector<std::string> affine_folded;  ///< norms whose γ/β moved into the linears after them
   /// What storage left of each centering: the largest |fiber mean| of the tensor as written, relative
   /// to its largest |value| (largest_relative_fiber_mean); float rounding leaves ~1e-8, float16 ~1e-4.
@@ -57,7 +57,7 @@ struct convert_summary {
       if (r.relative_mean >= worst.relative_mean) worst = r;
     return worst;
   }
-  apply_summary edits;                   ///< the same, by node and parameter id of `g`
+  apply_summary edits;  ///< the same, by node and parameter id of `g`
 };
 
 struct conversion {

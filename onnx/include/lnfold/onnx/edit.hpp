@@ -119,7 +119,9 @@ inline ::onnx::TensorProto make_tensor(const std::string& name, int type, const 
     if (type == ::onnx::TensorProto::FLOAT) append(static_cast<float>(v));
     else if (type == ::onnx::TensorProto::DOUBLE) append(v);
     else if (type == ::onnx::TensorProto::INT64) append(static_cast<std::int64_t>(v));
-    else lnfold::detail::fail(lnfold::detail::concat("make_tensor: unsupported element type ", detail::element_type_name(type)));
+    else
+      lnfold::detail::fail(
+          lnfold::detail::concat("make_tensor: unsupported element type ", detail::element_type_name(type)));
   }
   t.set_raw_data(std::move(raw));
   return t;
@@ -229,7 +231,8 @@ class model_editor {
   /// Every node input (in all graphs) and subgraph output reading `from` now reads `to`, except the
   /// nodes in `keep`. Main-graph outputs keep their names. Nodes queued for insertion are not
   /// renamed: call this before queueing the nodes that write `to`.
-  void rename_reads(const std::string& from, const std::string& to, const std::set<const ::onnx::NodeProto*>& keep = {}) {
+  void rename_reads(const std::string& from, const std::string& to,
+                    const std::set<const ::onnx::NodeProto*>& keep = {}) {
     for (auto* copy : copies_) {
       if (keep.count(copy)) continue;
       for (auto& i : *copy->mutable_input())
@@ -335,7 +338,8 @@ class model_editor {
     std::set<std::string> produced;
     for (const auto& n : g.node())
       for (const auto& o : n.output()) produced.insert(o);
-    erase_if(g.mutable_value_info(), [&](const ::onnx::ValueInfoProto& v) { return dead(v.name()) && !produced.count(v.name()); });
+    erase_if(g.mutable_value_info(),
+             [&](const ::onnx::ValueInfoProto& v) { return dead(v.name()) && !produced.count(v.name()); });
     for (auto& n : *g.mutable_node())
       for (auto& a : *n.mutable_attribute()) {
         if (a.has_g()) drop_in(*a.mutable_g(), dead);

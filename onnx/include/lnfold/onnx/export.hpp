@@ -100,8 +100,9 @@ class exporter {
             "lnfold::onnx::export_model: elem_type must be FLOAT, FLOAT16 or BFLOAT16 (got ", o.elem_type, ")");
     require(o.weight_storage == 0 || o.weight_storage == P::FLOAT16 || o.weight_storage == P::BFLOAT16,
             "lnfold::onnx::export_model: weight_storage must be 0, FLOAT16 or BFLOAT16 (got ", o.weight_storage, ")");
-    require(o.ln != ln_form::op || o.opset >= 17, "lnfold::onnx::export_model: the LayerNormalization form needs opset 17 (got ",
-            o.opset, "); use ln_form::decomposed");
+    require(o.ln != ln_form::op || o.opset >= 17,
+            "lnfold::onnx::export_model: the LayerNormalization form needs opset 17 (got ", o.opset,
+            "); use ln_form::decomposed");
   }
 
   template <class T>
@@ -195,7 +196,8 @@ class exporter {
     add_initializer(name, tensor<double>(dims, std::vector<double>(n, value)), o_.elem_type);
     return name;
   }
-  std::string int_constant(node_id v, std::string_view what, const std::vector<std::int64_t>& values, bool scalar = false) {
+  std::string int_constant(node_id v, std::string_view what, const std::vector<std::int64_t>& values,
+                           bool scalar = false) {
     const std::string name = temp(v, what);
     auto* init = graph_->add_initializer();
     init->set_name(name);
@@ -217,7 +219,8 @@ class exporter {
     set_attribute(n, "keepdims", keep_dims ? 1 : 0);
   }
 
-  ::onnx::NodeProto& emit(std::string_view type, std::string name, std::vector<std::string> inputs, std::string output) {
+  ::onnx::NodeProto& emit(std::string_view type, std::string name, std::vector<std::string> inputs,
+                          std::string output) {
     auto* n = graph_->add_node();
     n->set_op_type(std::string(type));
     n->set_name(unique_in(node_names_, std::move(name)));
@@ -226,7 +229,8 @@ class exporter {
     return *n;
   }
   [[noreturn]] void refuse(node_id v, std::string_view why) const {
-    lnfold::detail::fail(concat("lnfold::onnx::export_model: node '", g_.node_name(v), "' (", to_string(g_.node_op(v).kind),
+    lnfold::detail::fail(concat("lnfold::onnx::export_model: node '", g_.node_name(v), "' (",
+                                to_string(g_.node_op(v).kind),
                                 g_.node_op(v).type.empty() || g_.node_op(v).type == to_string(g_.node_op(v).kind)
                                     ? std::string()
                                     : concat(" '", g_.node_op(v).type, "'"),
@@ -384,7 +388,8 @@ class exporter {
         emit("Sub", name, {x(), mean}, out);
         return;
       }
-      case op_kind::conv_transpose: refuse(v, "conv_transpose is not exported (no builder emits it and the evaluator cannot check it)");
+      case op_kind::conv_transpose:
+        refuse(v, "conv_transpose is not exported (no builder emits it and the evaluator cannot check it)");
       case op_kind::unknown: refuse(v, "an op lnfold does not know has no ONNX meaning");
     }
     refuse(v, "op kind not handled");
@@ -394,7 +399,8 @@ class exporter {
     const std::string name(g_.node_name(v));
     const shape& in = dims(g_.node_inputs(v)[0]);
     if (normalize_axis(op.axis, in.size()) != std::optional<std::size_t>(in.size() - 1))
-      refuse(v, concat("a linear contracting axis ", op.axis, " of ", shape_text(in), " (only the last axis is exported)"));
+      refuse(v, concat("a linear contracting axis ", op.axis, " of ", shape_text(in),
+                       " (only the last axis is exported)"));
     const bool out_in = op.layout == weight_layout::out_in;
     const std::string x = as_float(v, 0), w = param_tensor_[*op.weight];
     if (in.size() == 2 || out_in) {
@@ -410,7 +416,8 @@ class exporter {
       std::vector<std::string> args{x2, w};
       if (op.bias) args.push_back(param_tensor_[*op.bias]);
       set_attribute(emit("Gemm", name, std::move(args), y2), "transB", out_in ? 1 : 0);
-      if (in.size() != 2) emit("Reshape", concat(name, "/unflatten"), {y2, int_constant(v, "out_shape", dims(v))}, value_[v]);
+      if (in.size() != 2)
+        emit("Reshape", concat(name, "/unflatten"), {y2, int_constant(v, "out_shape", dims(v))}, value_[v]);
       return;
     }
     if (!op.bias) {
@@ -429,8 +436,10 @@ class exporter {
     std::string_view form = op.type;
     switch (op.kind) {
       case op_kind::gelu:
-        form = op.type == "gelu_tanh" || op.type == "gelu_new" || op.type == "gelu_pytorch_tanh" || op.type == "quick_gelu"
-                   ? std::string_view(op.type) : "gelu";
+        form = op.type == "gelu_tanh" || op.type == "gelu_new" || op.type == "gelu_pytorch_tanh" ||
+                       op.type == "quick_gelu"
+                   ? std::string_view(op.type)
+                   : "gelu";
         break;
       case op_kind::relu: form = "relu"; break;
       case op_kind::silu: form = "silu"; break;
@@ -469,7 +478,8 @@ class exporter {
       emit("Mul", concat(name, "/mul"), {x, plus}, prod);
       emit("Mul", name, {prod, float_constant(v, "half", 0.5)}, out);
     } else {
-      refuse(v, concat("elementwise type '", op.type, "' has no export (known: gelu, gelu_tanh, gelu_new, "
+      refuse(v, concat("elementwise type '", op.type,
+                       "' has no export (known: gelu, gelu_tanh, gelu_new, "
                        "gelu_pytorch_tanh, quick_gelu, relu, silu, swish, sigmoid, tanh)"));
     }
   }
@@ -502,7 +512,8 @@ class exporter {
     const std::string& out = value_[v];
     if (layer && o_.ln == ln_form::op) {
       // LayerNormalization requires a Scale: a norm without γ gets ones (the adapter then sees a γ).
-      std::string scale = op.gamma ? param_tensor_[*op.gamma] : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
+      std::string scale = op.gamma ? param_tensor_[*op.gamma]
+                                   : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
       std::vector<std::string> args{x, scale};
       if (op.beta) args.push_back(param_tensor_[*op.beta]);
       auto& n = emit("LayerNormalization", name, std::move(args), out);
@@ -511,7 +522,8 @@ class exporter {
       return;
     }
     if (!layer && o_.opset >= 23) {  // RMSNormalization(X, scale) has no bias: Add(β) after it
-      std::string scale = op.gamma ? param_tensor_[*op.gamma] : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
+      std::string scale = op.gamma ? param_tensor_[*op.gamma]
+                                   : float_constant(v, "ones", 1.0, shape(in.begin() + first, in.end()));
       const std::string y = op.beta ? temp(v, "normalized") : out;
       auto& n = emit("RMSNormalization", name, {x, scale}, y);
       set_attribute(n, "axis", first - rank);
@@ -561,7 +573,8 @@ class exporter {
 /// of this header: the message names the node and its kind) and on bad options. The model is not
 /// checked here; run ::onnx::checker::check_model on it. Cost: O(nodes + parameters' elements).
 template <class T>
-::onnx::ModelProto export_model(const lnfold::graph& g, const weight_set<T>& weights, const export_options& options = {}) {
+::onnx::ModelProto export_model(const lnfold::graph& g, const weight_set<T>& weights,
+                                const export_options& options = {}) {
   return detail::exporter(g, options).run(weights);
 }
 

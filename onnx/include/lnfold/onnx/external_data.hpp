@@ -44,7 +44,7 @@ namespace lnfold::onnx {
 
 /// Where an external tensor's bytes are.
 struct external_location {
-  std::string location;               ///< as written in the model: relative to the model's directory
+  std::string location;  ///< as written in the model: relative to the model's directory
   std::uint64_t offset = 0;
   std::optional<std::uint64_t> length;  ///< absent: the tensor's whole byte size
 };
@@ -66,7 +66,8 @@ inline std::optional<external_location> external_location_of(const ::onnx::Tenso
       v = std::strtoull(text.c_str(), nullptr, 10);
       ok = errno == 0;
     }
-    if (!ok) lnfold::detail::fail(concat("tensor '", t.name(), "': external data ", key, " '", text, "' is not a byte count"));
+    if (!ok)
+      lnfold::detail::fail(concat("tensor '", t.name(), "': external data ", key, " '", text, "' is not a byte count"));
     return v;
   };
   for (const auto& kv : t.external_data()) {
@@ -98,8 +99,8 @@ inline std::uint64_t tensor_byte_size(const ::onnx::TensorProto& t) {
   const auto count = element_count(tensor_dims(t));
   if (size == 0 || !count || *count > UINT64_MAX / size)
     lnfold::detail::fail(lnfold::detail::concat("tensor '", t.name(), "': element type ",
-                                                T::DataType_Name(static_cast<T::DataType>(t.data_type())), " with dims ",
-                                                t.dims_size(), " has no fixed byte size"));
+                                                T::DataType_Name(static_cast<T::DataType>(t.data_type())),
+                                                " with dims ", t.dims_size(), " has no fixed byte size"));
   return *count * size;
 }
 
@@ -114,8 +115,8 @@ class external_file {
     if (fd_ < 0 || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
       const std::string reason = fd_ < 0 ? std::strerror(errno) : "not a regular file";
       if (fd_ >= 0) ::close(fd_);
-      lnfold::detail::fail(lnfold::detail::concat("tensor '", tensor, "': cannot open its external data file '", path_, "' (",
-                                                  reason, ")"));
+      lnfold::detail::fail(lnfold::detail::concat("tensor '", tensor, "': cannot open its external data file '", path_,
+                                                  "' (", reason, ")"));
     }
     size_ = static_cast<std::uint64_t>(st.st_size);
   }
@@ -130,8 +131,9 @@ class external_file {
       const ::ssize_t got = ::pread(fd_, out + done, n - done, static_cast<::off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0)
-        lnfold::detail::fail(lnfold::detail::concat("tensor '", tensor, "': cannot read ", n, " bytes at offset ", offset,
-                                                    " of '", path_, "' (", got < 0 ? std::strerror(errno) : "end of file", ")"));
+        lnfold::detail::fail(lnfold::detail::concat("tensor '", tensor, "': cannot read ", n, " bytes at offset ",
+                                                    offset, " of '", path_, "' (",
+                                                    got < 0 ? std::strerror(errno) : "end of file", ")"));
       done += static_cast<std::size_t>(got);
     }
   }
@@ -149,14 +151,15 @@ inline std::uint64_t checked_extent(const ::onnx::TensorProto& t, const external
   using lnfold::detail::concat;
   const std::uint64_t need = tensor_byte_size(t);
   if (loc.length && *loc.length != need)
-    lnfold::detail::fail(concat("tensor '", t.name(), "': external data length ", *loc.length, " does not match its ", need,
-                                " bytes (dims and element type)"));
+    lnfold::detail::fail(concat("tensor '", t.name(), "': external data length ", *loc.length, " does not match its ",
+                                need, " bytes (dims and element type)"));
   if (loc.offset > file_size)
-    lnfold::detail::fail(concat("tensor '", t.name(), "': external data offset ", loc.offset, " is past the end of '", file,
-                                "' (", file_size, " bytes)"));
+    lnfold::detail::fail(concat("tensor '", t.name(), "': external data offset ", loc.offset, " is past the end of '",
+                                file, "' (", file_size, " bytes)"));
   if (file_size - loc.offset < need)
-    lnfold::detail::fail(concat("tensor '", t.name(), "': external data file '", file, "' is truncated: ", file_size - loc.offset,
-                                " bytes from offset ", loc.offset, ", the tensor needs ", need));
+    lnfold::detail::fail(concat("tensor '", t.name(), "': external data file '", file,
+                                "' is truncated: ", file_size - loc.offset, " bytes from offset ", loc.offset,
+                                ", the tensor needs ", need));
   return need;
 }
 
@@ -279,7 +282,8 @@ template <class Sink>
 void read_tensor_chunks(const ::onnx::TensorProto& t, const std::filesystem::path& model_dir, Sink&& sink,
                         std::size_t chunk = std::size_t{4} << 20) {
   const auto loc = external_location_of(t);
-  lnfold::detail::require(loc.has_value(), "lnfold::onnx::read_tensor_chunks: tensor '", t.name(), "' is not external data");
+  lnfold::detail::require(loc.has_value(), "lnfold::onnx::read_tensor_chunks: tensor '", t.name(),
+                          "' is not external data");
   lnfold::detail::require(chunk > 0, "lnfold::onnx::read_tensor_chunks: chunk must be > 0");
   const detail::external_file file(model_dir / loc->location, t.name());
   const std::uint64_t size = detail::checked_extent(t, *loc, file.size(), file.path());
@@ -309,7 +313,9 @@ inline std::string tensor_bytes(const ::onnx::TensorProto& t, const std::filesys
 /// external data.
 inline bool has_external_data(const ::onnx::ModelProto& model) {
   bool any = false;
-  detail::for_each_tensor(model.graph(), [&](const ::onnx::TensorProto& t) { any = any || t.data_location() == ::onnx::TensorProto::EXTERNAL; });
+  detail::for_each_tensor(model.graph(), [&](const ::onnx::TensorProto& t) {
+    any = any || t.data_location() == ::onnx::TensorProto::EXTERNAL;
+  });
   return any;
 }
 
@@ -327,10 +333,10 @@ struct external_data_options {
 };
 
 struct external_data_summary {
-  std::string data_path;        ///< the data file written (empty when no tensor reached the threshold)
-  std::size_t tensors = 0;      ///< tensors written to it
-  std::uint64_t bytes = 0;      ///< its size, padding included
-  std::uint64_t largest = 0;    ///< the largest tensor's byte size
+  std::string data_path;      ///< the data file written (empty when no tensor reached the threshold)
+  std::size_t tensors = 0;    ///< tensors written to it
+  std::uint64_t bytes = 0;    ///< its size, padding included
+  std::uint64_t largest = 0;  ///< the largest tensor's byte size
 };
 
 /// Writes `model` to `path` with every tensor (initializers and attribute tensors, in every graph)
@@ -350,11 +356,14 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
   using lnfold::detail::concat;
   const fs::path target(path);
   const std::string data_name = options.data_file.empty() ? target.filename().string() + ".data" : options.data_file;
-  lnfold::detail::require(fs::path(data_name).filename() == fs::path(data_name) && data_name != target.filename().string() &&
-                              data_name != "." && data_name != "..",
-                          "lnfold::onnx::write_model_with_external_data: data_file must be a plain file name other than the "
-                          "model's (got '", data_name, "')");
-  lnfold::detail::require(options.alignment >= 1, "lnfold::onnx::write_model_with_external_data: alignment must be >= 1");
+  lnfold::detail::require(
+      fs::path(data_name).filename() == fs::path(data_name) && data_name != target.filename().string() &&
+          data_name != "." && data_name != "..",
+      "lnfold::onnx::write_model_with_external_data: data_file must be a plain file name other than the "
+      "model's (got '",
+      data_name, "')");
+  lnfold::detail::require(options.alignment >= 1,
+                          "lnfold::onnx::write_model_with_external_data: alignment must be >= 1");
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   const std::string data_path = (dir / data_name).string();
 
@@ -386,8 +395,8 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
     if (t->data_location() == ::onnx::TensorProto::EXTERNAL) {
       read_tensor_chunks(*t, options.source_dir, [&](const char* p, std::size_t n) { data->write(p, n); });
     } else if (t->has_raw_data()) {
-      lnfold::detail::require(t->raw_data().size() == size, "tensor '", t->name(), "': raw_data holds ", t->raw_data().size(),
-                              " bytes, its dims and element type need ", size);
+      lnfold::detail::require(t->raw_data().size() == size, "tensor '", t->name(), "': raw_data holds ",
+                              t->raw_data().size(), " bytes, its dims and element type need ", size);
       data->write(t->raw_data());
     } else {
       const std::string bytes = detail::typed_field_bytes(*t);

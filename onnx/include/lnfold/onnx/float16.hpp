@@ -28,7 +28,9 @@ struct narrow_layout {
   }
 };
 
-constexpr narrow_layout layout_of(narrow_float f) { return f == narrow_float::float16 ? narrow_layout{5, 10} : narrow_layout{8, 7}; }
+constexpr narrow_layout layout_of(narrow_float f) {
+  return f == narrow_float::float16 ? narrow_layout{5, 10} : narrow_layout{8, 7};
+}
 
 }  // namespace detail
 

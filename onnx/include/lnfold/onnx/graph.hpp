@@ -95,8 +95,9 @@ class graph {
   };
   /// A parameter: a stored tensor (initializer or Constant value) as its readers see it.
   struct param {
-    std::string name;                             ///< the stored tensor's name
-    const ::onnx::TensorProto* tensor = nullptr;  ///< the stored tensor; null when the parameter is a data tensor (LN scale)
+    std::string name;  ///< the stored tensor's name
+    const ::onnx::TensorProto* tensor =
+        nullptr;   ///< the stored tensor; null when the parameter is a data tensor (LN scale)
     shape dims{};  ///< the dims its readers see (after a chain): the plan's axes refer to these
     int type = 0;  ///< the element type its readers see (after a chain's Cast); 0 when not known
   };
@@ -159,14 +160,15 @@ class graph {
   std::map<std::pair<node_id, param_id>, std::vector<const ::onnx::NodeProto*>> chains_;
   std::set<const ::onnx::NodeProto*> folded_;  // chain nodes folded into a parameter's view
   std::vector<std::pair<param_id, std::vector<const ::onnx::NodeProto*>>> pending_chains_;  // see add()
-  mutable std::unordered_map<const ::onnx::TensorProto*, std::unique_ptr<::onnx::TensorProto>> fetched_;  // small external constants
+  mutable std::unordered_map<const ::onnx::TensorProto*, std::unique_ptr<::onnx::TensorProto>>
+      fetched_;  // small external constants
   std::vector<node> nodes_;
   std::vector<param> params_;
   std::deque<::onnx::TensorProto> owned_;  // Constant nodes written with value_float(s) / value_int(s)
   std::vector<scope> scopes_;
   shape_map shapes_;
   std::unordered_map<std::string, std::vector<std::int64_t>> values_;  // integer tensors computed from shapes
-  std::unordered_map<std::string, std::size_t> uses_;  // node inputs and graph outputs, all scopes
+  std::unordered_map<std::string, std::size_t> uses_;                  // node inputs and graph outputs, all scopes
   std::unordered_map<std::string, std::vector<const ::onnx::NodeProto*>> consumers_;  // current graph
   std::unordered_map<std::string, const ::onnx::NodeProto*> producer_;                // current graph
   std::set<const ::onnx::NodeProto*> hidden_;
@@ -281,9 +283,15 @@ class graph {
   // ---- attributes --------------------------------------------------------------------------------
 
   static attr_map attrs(const ::onnx::NodeProto& n) { return detail::attrs(n); }
-  static std::int64_t attr_int(const attr_map& m, const char* key, std::int64_t fallback) { return detail::attr_int(m, key, fallback); }
-  static double attr_float(const attr_map& m, const char* key, double fallback) { return detail::attr_float(m, key, fallback); }
-  static std::optional<std::vector<std::int64_t>> attr_ints(const attr_map& m, const char* key) { return detail::attr_ints(m, key); }
+  static std::int64_t attr_int(const attr_map& m, const char* key, std::int64_t fallback) {
+    return detail::attr_int(m, key, fallback);
+  }
+  static double attr_float(const attr_map& m, const char* key, double fallback) {
+    return detail::attr_float(m, key, fallback);
+  }
+  static std::optional<std::vector<std::int64_t>> attr_ints(const attr_map& m, const char* key) {
+    return detail::attr_ints(m, key);
+  }
   static bool standard(const ::onnx::NodeProto& n) { return detail::standard(n); }
 
   /// An int list given as attribute `key` (older opsets) or as constant input `index` (newer ones).
@@ -316,8 +324,7 @@ class graph {
     for (const auto& in : g.input()) {
       if (scopes_.back().count(in.name())) continue;  // IR < 4: initializers are listed as inputs too
       auto dims = main ? dims_of(in.name()) : in.has_type() ? detail::shape_of(in.type()) : std::nullopt;
-      if (main && !dims)
-        lnfold::detail::fail(lnfold::detail::concat("graph input '", in.name(), "' has no shape"));
+      if (main && !dims) lnfold::detail::fail(lnfold::detail::concat("graph input '", in.name(), "' has no shape"));
       op_desc op;
       op.kind = op_kind::input;
       op.type = main ? "graph input" : "subgraph input";
@@ -336,7 +343,8 @@ class graph {
     }
     if (main) fold_chains(g);
     for (const auto& n : g.node())
-      if (!hidden_.count(&n) && !folded_.count(&n) && !(n.op_type() == "Constant" && standard(n) && constant_of(n.output(0))))
+      if (!hidden_.count(&n) && !folded_.count(&n) &&
+          !(n.op_type() == "Constant" && standard(n) && constant_of(n.output(0))))
         map(n);
     std::vector<std::optional<node_id>> outs;
     for (const auto& o : g.output()) {
@@ -465,7 +473,8 @@ class graph {
       if (n.output(k).empty()) continue;
       op_desc extra;
       extra.type = n.op_type() + " output " + std::to_string(k);
-      define(n.output(k), add(name_of(n) + ":" + std::to_string(k), std::move(extra), inputs, dims_of(n.output(k)), &n));
+      define(n.output(k),
+             add(name_of(n) + ":" + std::to_string(k), std::move(extra), inputs, dims_of(n.output(k)), &n));
     }
   }
 

@@ -36,7 +36,8 @@ inline void graph::map(const ::onnx::NodeProto& n) {
       op_desc mask;
       mask.type = "Dropout mask";
       define(n.output(1), add(name_of(n) + ":1", std::move(mask), {}, dims_of(n.output(1)), &n));
-      if (!n.output(0).empty()) define(n.output(0), add(name_of(n), std::move(op), std::move(ids), dims_of(n.output(0)), &n));
+      if (!n.output(0).empty())
+        define(n.output(0), add(name_of(n), std::move(op), std::move(ids), dims_of(n.output(0)), &n));
       return;
     }
     return emit(n, std::move(op), std::move(ids));
@@ -175,13 +176,15 @@ inline void graph::map(const ::onnx::NodeProto& n) {
     }
     if (attr_float(a, "value", 0.0) != 0.0) return emit_unknown(n, "Pad(nonzero value)");
     const auto mode = a.find("mode");
-    if (mode != a.end() && mode->second->s() != "constant") return emit_unknown(n, "Pad(mode " + mode->second->s() + ")");
+    if (mode != a.end() && mode->second->s() != "constant")
+      return emit_unknown(n, "Pad(mode " + mode->second->s() + ")");
     auto pads = ints_arg(n, a, opset_ < 2 ? "paddings" : "pads", 1);
     if (!pads || !*pads) return emit_unknown(n, "Pad(pads not constant)");
     if (!in(3).empty()) {  // opset 18: pads for the listed axes only; zero for the others
       const auto axes = ints_arg(n, a, "", 3);
       const auto r = rank_of(in(0));
-      if (!axes || !*axes || !r || (**pads).size() != 2 * (**axes).size()) return emit_unknown(n, "Pad(axes not constant)");
+      if (!axes || !*axes || !r || (**pads).size() != 2 * (**axes).size())
+        return emit_unknown(n, "Pad(axes not constant)");
       std::vector<std::int64_t> full(2 * *r, 0);
       for (std::size_t i = 0; i < (**axes).size(); ++i) {
         const auto k = normalize_axis((**axes)[i], *r);
@@ -196,13 +199,17 @@ inline void graph::map(const ::onnx::NodeProto& n) {
     return emit(n, std::move(op), data_inputs(n, 0, 1));
   }
   if (t == "Relu" || t == "Sigmoid" || t == "Tanh" || t == "Gelu") {
-    op.kind = t == "Relu" ? op_kind::relu : t == "Sigmoid" ? op_kind::sigmoid : t == "Tanh" ? op_kind::tanh : op_kind::gelu;
+    op.kind = t == "Relu"      ? op_kind::relu
+              : t == "Sigmoid" ? op_kind::sigmoid
+              : t == "Tanh"    ? op_kind::tanh
+                               : op_kind::gelu;
     return emit(n, std::move(op), data_inputs(n, 0, 1));
   }
   static const std::set<std::string> pointwise{
-      "Erf", "Exp", "Log", "Sqrt", "Pow", "Abs", "Reciprocal", "LeakyRelu", "Elu", "Selu", "Celu",
-      "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Clip", "Sin", "Cos", "Mish", "PRelu",
-      "ThresholdedRelu", "Floor", "Ceil", "Round", "Sign"};
+      "Erf",       "Exp",  "Log",   "Sqrt", "Pow",         "Abs",       "Reciprocal",
+      "LeakyRelu", "Elu",  "Selu",  "Celu", "HardSigmoid", "HardSwish", "Softplus",
+      "Softsign",  "Clip", "Sin",   "Cos",  "Mish",        "PRelu",     "ThresholdedRelu",
+      "Floor",     "Ceil", "Round", "Sign"};
   if (pointwise.count(t)) {
     op.kind = op_kind::elementwise;
     return emit(n, std::move(op), data_inputs(n));
@@ -291,7 +298,8 @@ inline const std::string* graph::swish_input(const ::onnx::NodeProto& n) const {
   for (int i = 0; i < 2; ++i) {
     const std::string& x = n.input(1 - i);
     const auto p = producer_.find(n.input(i));
-    if (p == producer_.end() || p->second->op_type() != "Sigmoid" || !standard(*p->second) || p->second->input_size() != 1)
+    if (p == producer_.end() || p->second->op_type() != "Sigmoid" || !standard(*p->second) ||
+        p->second->input_size() != 1)
       continue;
     const std::string& arg = p->second->input(0);
     if (arg == x) return &x;
@@ -390,7 +398,8 @@ inline void graph::map_if(const ::onnx::NodeProto& n, const graph::attr_map& a) 
       ids = {*then_out[i], *else_out[i]};
     } else {
       op.type = "If(branch output not a tensor)";
-      for (const auto& o : {i < then_out.size() ? then_out[i] : std::nullopt, i < else_out.size() ? else_out[i] : std::nullopt})
+      for (const auto& o :
+           {i < then_out.size() ? then_out[i] : std::nullopt, i < else_out.size() ? else_out[i] : std::nullopt})
         if (o) ids.push_back(*o);
     }
     define(n.output(k), add(name_of(n) + (k ? ":" + std::to_string(k) : std::string()), std::move(op), std::move(ids),

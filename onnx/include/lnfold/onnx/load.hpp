@@ -3,9 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <fstream>
 #include <ios>
-#include <filesystem>
 #include <string>
 
 #include <onnx/defs/schema.h>
@@ -40,7 +40,8 @@ inline void validate_model(const ::onnx::ModelProto& model, const std::string& w
   for (const auto& op : model.opset_import()) {
     if (!op.domain().empty() && op.domain() != "ai.onnx") continue;
     has_default = true;
-    if (op.version() < 1) lnfold::detail::fail(concat(what, ": opset ", op.version(), " of the default domain is not a version"));
+    if (op.version() < 1)
+      lnfold::detail::fail(concat(what, ": opset ", op.version(), " of the default domain is not a version"));
   }
   if (!has_default && model.graph().node_size() > 0)
     lnfold::detail::fail(concat(what, ": the model imports no opset of the default ONNX domain"));

@@ -71,7 +71,9 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   std::string param_type_name(param_id p) const { return detail::element_type_name(tensor(p).data_type()); }
   template <class F>
   void visit_param(param_id p, F&& f) const {
-    with_param(p, false, [&](const auto& v) { f(tensor_view<const typename std::remove_cvref_t<decltype(v)>::element>(v.view)); });
+    with_param(p, false, [&](const auto& v) {
+      f(tensor_view<const typename std::remove_cvref_t<decltype(v)>::element>(v.view));
+    });
   }
   template <class F>
   void edit_param(param_id p, F&& f) {
@@ -88,8 +90,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     std::size_t size = 1;
     for (const auto d : dims) size *= static_cast<std::size_t>(d);
     const int type = view_of(like).type;
-    return add(make_tensor(ed_.unique_name(std::string(name)), type, dims, std::vector<double>(size, 0.0)), {dims, type},
-               std::nullopt);
+    return add(make_tensor(ed_.unique_name(std::string(name)), type, dims, std::vector<double>(size, 0.0)),
+               {dims, type}, std::nullopt);
   }
   /// Gemm computes alpha·A·B + beta·C; every other linear has factors 1.
   linear_scale linear_scale_of(node_id n) const {
@@ -191,16 +193,17 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       else with_values(t, call);
       return;
     }
-    lnfold::detail::require(t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE ||
-                                t.data_type() == ::onnx::TensorProto::FLOAT16 || t.data_type() == ::onnx::TensorProto::BFLOAT16,
-                            "tensor '", t.name(), "' has element type ", detail::element_type_name(t.data_type()),
-                            "; convert edits float, double, float16 and bfloat16 tensors");
+    lnfold::detail::require(
+        t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE ||
+            t.data_type() == ::onnx::TensorProto::FLOAT16 || t.data_type() == ::onnx::TensorProto::BFLOAT16,
+        "tensor '", t.name(), "' has element type ", detail::element_type_name(t.data_type()),
+        "; convert edits float, double, float16 and bfloat16 tensors");
     std::vector<double> v = decode_raw(t.data_type(), tensor_bytes(t, g_.options().model_dir));
     check(v.size());
     f(values_view<double>{tensor_view<double>{v.data(), extents, strides}});
     if (!write) return;
     t.set_raw_data(encode_raw(t.data_type(), v));  // rounded once to the stored type
-    t.clear_int32_data();                           // float16 / bfloat16 may have been stored there
+    t.clear_int32_data();                          // float16 / bfloat16 may have been stored there
     t.clear_external_data();
     t.set_data_location(::onnx::TensorProto::DEFAULT);
   }
@@ -340,8 +343,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
         if (before.bias && before.bias != now->bias) rename_param(n, *before.bias, *now->bias);
         if (!before.bias && now->bias) add_bias(n, chain_end(n, *now->bias));
       } else {
-        lnfold::detail::fail(lnfold::detail::concat(fn, ": cannot write '", g_.at(n).name, "' as ", to_string(now->kind),
-                                                    " (it was ", to_string(before.kind), ")"));
+        lnfold::detail::fail(lnfold::detail::concat(fn, ": cannot write '", g_.at(n).name, "' as ",
+                                                    to_string(now->kind), " (it was ", to_string(before.kind), ")"));
       }
     }
   }
@@ -387,11 +390,12 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       const op_desc now = *changed_op(n);
       detail::norm_io io = norm_of(n, now);
       if (now.kind == op_kind::rms_norm) {
-        const bool decomposed = g_.at(n).hidden.empty() ? rms_from_layer_normalization(n, io) : rms_from_decomposed(n, io);
+        const bool decomposed = g_.at(n).hidden.empty() ? rms_from_layer_normalization(n, io)
+                                                        : rms_from_decomposed(n, io);
         if (decomposed && form_ != rmsnorm_form::decomposed) fallbacks_.push_back(n);
       } else {
-        lnfold::detail::require(now.kind == op_kind::layer_norm, fn, ": cannot write LayerNorm '", g_.at(n).name, "' as ",
-                                to_string(now.kind));
+        lnfold::detail::require(now.kind == op_kind::layer_norm, fn, ": cannot write LayerNorm '", g_.at(n).name,
+                                "' as ", to_string(now.kind));
         strip_affine(n, io);
       }
     }
@@ -420,7 +424,9 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       if (now.beta && ln->input_size() > 2) io.beta = ln->input(2);
     } else {
       std::size_t next = 7;  // hidden = [mean, Sub, square, ReduceMean, Add(ε), Sqrt, Div, (Mul γ), (Add β)]
-      const auto other = [](const node_proto& p, const std::string& v) { return p.input(0) == v ? p.input(1) : p.input(0); };
+      const auto other = [](const node_proto& p, const std::string& v) {
+        return p.input(0) == v ? p.input(1) : p.input(0);
+      };
       if (nd.op.gamma) {
         if (now.gamma) io.gamma = other(*nd.hidden[next], nd.hidden[next - 1]->output(0));
         ++next;
@@ -443,8 +449,9 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
 
   /// Returns true when the norm was written in the decomposed form.
   bool rms_from_layer_normalization(node_id n, const detail::norm_io& io) {
-    lnfold::detail::require(!io.rank || io.axis == static_cast<std::int64_t>(*io.rank) - 1, fn, ": LayerNormalization '",
-                            g_.at(n).name, "' normalizes from axis ", io.axis, ", not over one axis");
+    lnfold::detail::require(!io.rank || io.axis == static_cast<std::int64_t>(*io.rank) - 1, fn,
+                            ": LayerNormalization '", g_.at(n).name, "' normalizes from axis ", io.axis,
+                            ", not over one axis");
     node_proto* ln = producer(n);
     ed_.remove(ln);
     const std::string op = fused_op(io);
@@ -486,7 +493,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     const auto& op = g_.at(n).op;
     std::vector<std::size_t> kept{6};  // the Div
     std::size_t k = 7;
-    for (const auto& [had, keeps] : {std::pair{op.gamma.has_value(), !io.gamma.empty()}, std::pair{op.beta.has_value(), !io.beta.empty()}}) {
+    for (const auto& [had, keeps] :
+         {std::pair{op.gamma.has_value(), !io.gamma.empty()}, std::pair{op.beta.has_value(), !io.beta.empty()}}) {
       if (!had) continue;
       if (keeps) kept.push_back(k);
       else ed_.remove(h[k]);
@@ -553,7 +561,8 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
                 write_.make_node("Sub", {input(0), mean}, out, base)};
       }
       default:
-        lnfold::detail::fail(lnfold::detail::concat(fn, ": cannot write the added node '", base, "' (", to_string(op.kind), ")"));
+        lnfold::detail::fail(
+            lnfold::detail::concat(fn, ": cannot write the added node '", base, "' (", to_string(op.kind), ")"));
     }
   }
 
@@ -561,12 +570,12 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   mutable model_editor ed_;  // reading a Constant's value may turn its attribute into a tensor
   detail::node_writer write_;
   rmsnorm_form form_;
-  std::vector<created_param> created_;         // new parameters, ids from g_.param_count() on
+  std::vector<created_param> created_;  // new parameters, ids from g_.param_count() on
   std::map<param_id, std::string> copied_chain_end_;
   static inline const std::vector<const node_proto*> no_chain_{};
-  std::optional<node_id> released_;            // a graph output just withdrawn
-  std::map<node_id, node_id> takeover_;        // added node -> the output it took over
-  std::vector<std::string> value_;             // every node's value name in the written model
+  std::optional<node_id> released_;      // a graph output just withdrawn
+  std::map<node_id, node_id> takeover_;  // added node -> the output it took over
+  std::vector<std::string> value_;       // every node's value name in the written model
   std::vector<node_id> fallbacks_;
   ::onnx::ModelProto model_;
 };

@@ -75,7 +75,8 @@ class node_writer {
     if (!output.empty()) n.add_output(output);
     return n;
   }
-  std::string add_constant(const std::string& base, int type, std::vector<std::int64_t> dims, std::vector<double> values) {
+  std::string add_constant(const std::string& base, int type, std::vector<std::int64_t> dims,
+                           std::vector<double> values) {
     const std::string name = ed_.unique_name(base);
     ed_.add_initializer(make_tensor(name, type, dims, values));
     return name;
@@ -87,7 +88,8 @@ class node_writer {
                            bool keep_dims, const std::string& base) {
     const bool axes_input = ed_.opset() >= (op == "ReduceSum" ? 13 : 18);
     std::vector<std::string> inputs{in};
-    if (axes_input) inputs.push_back(add_constant(base + "/axes", ::onnx::TensorProto::INT64, {1}, {static_cast<double>(axis)}));
+    if (axes_input)
+      inputs.push_back(add_constant(base + "/axes", ::onnx::TensorProto::INT64, {1}, {static_cast<double>(axis)}));
     ::onnx::NodeProto n = make_node(op, std::move(inputs), out, base);
     if (!axes_input) set_attribute(n, "axes", std::vector<std::int64_t>{axis});
     set_attribute(n, "keepdims", keep_dims ? 1 : 0);
@@ -126,15 +128,19 @@ class node_writer {
 
   /// Ones over the normalized axis, in the norm's element type.
   std::string ones(const norm_io& io) {
-    lnfold::detail::require(io.width.has_value(), "lnfold::onnx::convert_model: norm '", io.base,
-                            "' needs a scale of ones but the width of its axis is not known; use --rmsnorm-form decomposed");
-    return add_constant(io.base + "/ones", io.type, {*io.width}, std::vector<double>(static_cast<std::size_t>(*io.width), 1.0));
+    lnfold::detail::require(
+        io.width.has_value(), "lnfold::onnx::convert_model: norm '", io.base,
+        "' needs a scale of ones but the width of its axis is not known; use --rmsnorm-form decomposed");
+    return add_constant(io.base + "/ones", io.type, {*io.width},
+                        std::vector<double>(static_cast<std::size_t>(*io.width), 1.0));
   }
 
  private:
   /// Appends `last` and, when present, Mul(γ) and Add(β); the final node writes io.out.
   void append_affine(std::vector<::onnx::NodeProto>& n, ::onnx::NodeProto last, const norm_io& io) {
-    const auto out_of = [&](bool final, const char* what) { return final ? io.out : ed_.unique_name(io.base + "/" + what); };
+    const auto out_of = [&](bool final, const char* what) {
+      return final ? io.out : ed_.unique_name(io.base + "/" + what);
+    };
     std::string y = out_of(io.gamma.empty() && io.beta.empty(), "normalized");
     last.add_output(y);
     n.push_back(std::move(last));

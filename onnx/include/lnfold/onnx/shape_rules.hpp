@@ -94,7 +94,8 @@ class shape_rules {
  public:
   static constexpr std::size_t max_values = 64;
 
-  shape_rules(const ::onnx::GraphProto& g, const shape_map& shapes, std::int64_t opset) : shapes_(shapes), opset_(opset) {
+  shape_rules(const ::onnx::GraphProto& g, const shape_map& shapes, std::int64_t opset)
+      : shapes_(shapes), opset_(opset) {
     for (const auto& t : g.initializer()) {
       init_dims_[t.name()] = tensor_dims(t);
       read_constant(t.name(), t);
@@ -158,7 +159,8 @@ class shape_rules {
     } else if (auto values = tensor_values(t)) {
       it.floating = true;
       for (const double x : *values)
-        it.v.push_back(x == static_cast<double>(static_cast<std::int64_t>(x)) ? static_cast<std::int64_t>(x) : unknown_value);
+        it.v.push_back(x == static_cast<double>(static_cast<std::int64_t>(x)) ? static_cast<std::int64_t>(x)
+                                                                              : unknown_value);
     } else {
       return;
     }
@@ -227,7 +229,8 @@ class shape_rules {
       b = std::clamp<std::int64_t>(b < 0 ? b + r : b, 0, r);
       e = std::clamp<std::int64_t>(e < 0 ? e + r : e, 0, r);
       int_tensor s;
-      for (std::int64_t i = b; i < e; ++i) s.v.push_back((*d)[static_cast<std::size_t>(i)] < 0 ? unknown_value : (*d)[static_cast<std::size_t>(i)]);
+      for (std::int64_t i = b; i < e; ++i)
+        s.v.push_back((*d)[static_cast<std::size_t>(i)] < 0 ? unknown_value : (*d)[static_cast<std::size_t>(i)]);
       s.dims = {static_cast<std::int64_t>(s.v.size())};
       return set(out, std::move(s));
     }
@@ -247,7 +250,9 @@ class shape_rules {
       for (const auto& at : n.attribute())
         if (at.name() == "value" && at.has_t()) {
           if (auto iv = tensor_ints(at.t()); iv && iv->size() == 1) fill = (*iv)[0], floating = false;
-          else if (auto fv = tensor_scalar(at.t())) fill = *fv == static_cast<double>(static_cast<std::int64_t>(*fv)) ? static_cast<std::int64_t>(*fv) : unknown_value;
+          else if (auto fv = tensor_scalar(at.t()))
+            fill = *fv == static_cast<double>(static_cast<std::int64_t>(*fv)) ? static_cast<std::int64_t>(*fv)
+                                                                              : unknown_value;
         }
       return set(out, {std::vector<std::int64_t>(static_cast<std::size_t>((*s)[0]), fill), floating, {(*s)[0]}});
     }
@@ -266,8 +271,8 @@ class shape_rules {
     if (t == "Cast") {
       int_tensor c = *x;
       const auto to = attr_int(a, "to", 0);
-      c.floating = to == ::onnx::TensorProto::FLOAT || to == ::onnx::TensorProto::DOUBLE || to == ::onnx::TensorProto::FLOAT16 ||
-                   to == ::onnx::TensorProto::BFLOAT16;
+      c.floating = to == ::onnx::TensorProto::FLOAT || to == ::onnx::TensorProto::DOUBLE ||
+                   to == ::onnx::TensorProto::FLOAT16 || to == ::onnx::TensorProto::BFLOAT16;
       if (to == ::onnx::TensorProto::BOOL)
         for (auto& v : c.v) v = v == unknown_value ? v : v != 0;
       return set(out, std::move(c));
@@ -301,7 +306,10 @@ class shape_rules {
       std::vector<std::int64_t> index(r, 0);  // over c, row-major
       for (std::size_t flat = 0; flat < c.v.size(); ++flat) {
         std::int64_t from = 0;
-        for (std::size_t i = 0; i < r; ++i) from += index[i] * stride[static_cast<std::size_t>((*perm)[i] < 0 ? (*perm)[i] + static_cast<std::int64_t>(r) : (*perm)[i])];
+        for (std::size_t i = 0; i < r; ++i)
+          from +=
+              index[i] *
+              stride[static_cast<std::size_t>((*perm)[i] < 0 ? (*perm)[i] + static_cast<std::int64_t>(r) : (*perm)[i])];
         c.v[flat] = x->v[static_cast<std::size_t>(from)];
         for (std::size_t i = r; i-- > 0;) {
           if (++index[i] < c.dims[i]) break;
@@ -372,8 +380,9 @@ class shape_rules {
       c.dims = {static_cast<std::int64_t>(c.v.size())};
       return set(out, std::move(c));
     }
-    static const std::unordered_set<std::string> binary{"Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Equal", "Less",
-                                                        "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or"};
+    static const std::unordered_set<std::string> binary{
+        "Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+        "And", "Or"};
     if (binary.count(t) && n.input_size() == 2) {
       const int_tensor* y = value(in(n, 1));
       if (!y) return;
@@ -391,8 +400,10 @@ class shape_rules {
           if (t == "Add") v = checked_add(p, q);
           else if (t == "Sub") v = q == unknown_value ? q : checked_add(p, -q);  // -q: q is not INT64_MIN
           else if (t == "Mul") v = checked_mul(p, q);
-          else if (t == "Div" && q != 0) v = floating ? (p % q == 0 ? p / q : unknown_value) : p / q - ((p % q != 0) && ((p < 0) != (q < 0)));
-          else if (t == "Mod" && q != 0) v = p % q != 0 && ((p % q < 0) != (q < 0)) ? p % q + q : p % q;  // fmod = 0: the divisor's sign
+          else if (t == "Div" && q != 0)
+            v = floating ? (p % q == 0 ? p / q : unknown_value) : p / q - ((p % q != 0) && ((p < 0) != (q < 0)));
+          else if (t == "Mod" && q != 0)
+            v = p % q != 0 && ((p % q < 0) != (q < 0)) ? p % q + q : p % q;  // fmod = 0: the divisor's sign
           else if (t == "Max") v = std::max(p, q);
           else if (t == "Min") v = std::min(p, q);
           else if (t == "Equal") v = p == q;
@@ -415,7 +426,9 @@ class shape_rules {
         if (s->v.size() != size && s->v.size() != 1) return;
       int_tensor r;
       r.floating = p->floating || q->floating;
-      r.dims = size == 1 && x->dims.empty() && p->dims.empty() && q->dims.empty() ? shape{} : shape{static_cast<std::int64_t>(size)};
+      r.dims = size == 1 && x->dims.empty() && p->dims.empty() && q->dims.empty()
+                   ? shape{}
+                   : shape{static_cast<std::int64_t>(size)};
       for (std::size_t i = 0; i < size; ++i) {
         const std::int64_t c = x->v[x->v.size() == 1 ? 0 : i];
         const std::int64_t u = p->v[p->v.size() == 1 ? 0 : i], w = q->v[q->v.size() == 1 ? 0 : i];
@@ -425,7 +438,8 @@ class shape_rules {
     }
     if ((t == "ReduceProd" || t == "ReduceSum") && x->dims.size() == 1) {
       std::int64_t r = t == "ReduceProd" ? 1 : 0;
-      for (const auto v : x->v) r = v == unknown_value || r == unknown_value ? unknown_value : t == "ReduceProd" ? r * v : r + v;
+      for (const auto v : x->v)
+        r = v == unknown_value || r == unknown_value ? unknown_value : t == "ReduceProd" ? r * v : r + v;
       int_tensor s{{r}, x->floating, {}};
       if (attr_int(a, "keepdims", 1) != 0) s.dims = {1};
       return set(out, std::move(s));
@@ -447,9 +461,11 @@ class shape_rules {
     const auto x = dims(in(n, 0));
     if (same_shape_unary(t)) return {x};
     static const std::unordered_set<std::string> broadcasting{
-        "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Where", "Equal", "Less", "Greater",
-        "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "PRelu", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr",
-        "BitwiseXor"};
+        "Add",      "Sub",        "Mul",       "Div",         "Pow",
+        "Max",      "Min",        "Sum",       "Mean",        "Where",
+        "Equal",    "Less",       "Greater",   "LessOrEqual", "GreaterOrEqual",
+        "And",      "Or",         "Xor",       "PRelu",       "Mod",
+        "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor"};
     if (broadcasting.count(t)) {
       std::optional<shape> s = x;
       for (int i = 1; s && i < n.input_size(); ++i) {
@@ -608,9 +624,9 @@ class shape_rules {
       }
       return o;
     }
-    static const std::unordered_set<std::string> reductions{"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
-                                                            "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-                                                            "ReduceSumSquare"};
+    static const std::unordered_set<std::string> reductions{
+        "ReduceMean", "ReduceSum", "ReduceMax",    "ReduceMin",       "ReduceProd",
+        "ReduceL1",   "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
     if (reductions.count(t)) {
       const bool axes_input = opset_ >= 18 || (t == "ReduceSum" && opset_ >= 13);
       const auto axes = axes_input ? ints_arg(n, a, "axes", 1) : std::optional(attr_ints(a, "axes"));
@@ -715,7 +731,8 @@ class shape_rules {
       const std::int64_t d = (*in_dims)[*k];
       if (d < 0) return std::nullopt;
       std::int64_t b = (*st)[i];
-      b = step > 0 ? std::clamp<std::int64_t>(b < 0 ? b + d : b, 0, d) : std::clamp<std::int64_t>(b < 0 ? b + d : b, -1, d - 1);
+      b = step > 0 ? std::clamp<std::int64_t>(b < 0 ? b + d : b, 0, d)
+                   : std::clamp<std::int64_t>(b < 0 ? b + d : b, -1, d - 1);
       out.push_back({*k, b, step});
     }
     return out;

@@ -71,8 +71,9 @@ namespace detail {
 
 /// Ops whose inference in libonnx 1.12 (opset <= 17 schemas) would be wrong for a later opset.
 inline void downgrade_for_inference(::onnx::GraphProto& g, std::int64_t opset) {
-  static const std::unordered_set<std::string> reduce_ops{"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
-                                                          "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+  static const std::unordered_set<std::string> reduce_ops{"ReduceMean",   "ReduceMax",       "ReduceMin",
+                                                          "ReduceProd",   "ReduceL1",        "ReduceL2",
+                                                          "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
   std::unordered_map<std::string, const ::onnx::TensorProto*> consts;
   for (const auto& t : g.initializer()) consts[t.name()] = &t;
   for (const auto& n : g.node())
@@ -198,7 +199,8 @@ inline inferred_shapes infer_shapes(const ::onnx::ModelProto& model, const shape
       if (init.name() == name) found = false;  // IR < 4 lists initializers as inputs too
     if (!found) lnfold::detail::fail(concat("--input-shape: the model has no input named '", name, "'"));
     for (const auto d : dims)
-      lnfold::detail::require(d > 0, "--input-shape: input '", name, "' needs sizes > 0 (got ", detail::dims_text(dims), ")");
+      lnfold::detail::require(d > 0, "--input-shape: input '", name, "' needs sizes > 0 (got ", detail::dims_text(dims),
+                              ")");
   }
   std::int64_t next_placeholder = 0;
   std::map<std::string, std::int64_t> by_symbol;
@@ -208,8 +210,8 @@ inline inferred_shapes infer_shapes(const ::onnx::ModelProto& model, const shape
     const auto pinned = options.input_shapes.find(in.name());
     if (pinned != options.input_shapes.end()) {
       if (tt->has_shape() && tt->shape().dim_size() != static_cast<int>(pinned->second.size()))
-        lnfold::detail::fail(concat("--input-shape: input '", in.name(), "' has rank ", tt->shape().dim_size(), ", not ",
-                                    pinned->second.size(), " (got ", detail::dims_text(pinned->second), ")"));
+        lnfold::detail::fail(concat("--input-shape: input '", in.name(), "' has rank ", tt->shape().dim_size(),
+                                    ", not ", pinned->second.size(), " (got ", detail::dims_text(pinned->second), ")"));
       for (int i = 0; tt->has_shape() && i < tt->shape().dim_size(); ++i) {
         const auto& d = tt->shape().dim(i);
         if (d.has_dim_value() && d.dim_value() != pinned->second[static_cast<std::size_t>(i)])

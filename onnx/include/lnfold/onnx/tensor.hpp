@@ -29,11 +29,21 @@ inline std::vector<std::int64_t> tensor_dims(const ::onnx::TensorProto& t) {
 inline std::size_t element_size(int data_type) {
   using T = ::onnx::TensorProto;
   switch (data_type) {
-    case T::FLOAT: case T::INT32: case T::UINT32: return 4;
-    case T::DOUBLE: case T::INT64: case T::UINT64: case T::COMPLEX64: return 8;
+    case T::FLOAT:
+    case T::INT32:
+    case T::UINT32: return 4;
+    case T::DOUBLE:
+    case T::INT64:
+    case T::UINT64:
+    case T::COMPLEX64: return 8;
     case T::COMPLEX128: return 16;
-    case T::FLOAT16: case T::BFLOAT16: case T::INT16: case T::UINT16: return 2;
-    case T::INT8: case T::UINT8: case T::BOOL: return 1;
+    case T::FLOAT16:
+    case T::BFLOAT16:
+    case T::INT16:
+    case T::UINT16: return 2;
+    case T::INT8:
+    case T::UINT8:
+    case T::BOOL: return 1;
     default: return 0;
   }
 }
@@ -99,7 +109,8 @@ inline std::vector<double> decode_raw(int data_type, const std::string& raw) {
                                                   " is not a float type (float, double, float16, bfloat16)"));
   }
   if (!v)
-    lnfold::detail::fail(lnfold::detail::concat("lnfold::onnx::decode_raw: ", raw.size(), " bytes are not a whole number of ",
+    lnfold::detail::fail(lnfold::detail::concat("lnfold::onnx::decode_raw: ", raw.size(),
+                                                " bytes are not a whole number of ",
                                                 T::DataType_Name(static_cast<T::DataType>(data_type)), " elements"));
   return std::move(*v);
 }
@@ -188,18 +199,20 @@ inline std::optional<std::vector<double>> tensor_values(const ::onnx::TensorProt
 /// The values of an integer tensor (axes, shapes, bounds); nullopt when it is not one.
 inline std::optional<std::vector<std::int64_t>> tensor_ints(const ::onnx::TensorProto& t) {
   using T = ::onnx::TensorProto;
-  if (t.data_type() != T::INT64 && t.data_type() != T::INT32 && t.data_type() != T::INT16 &&
-      t.data_type() != T::INT8 && t.data_type() != T::UINT8)
+  if (t.data_type() != T::INT64 && t.data_type() != T::INT32 && t.data_type() != T::INT16 && t.data_type() != T::INT8 &&
+      t.data_type() != T::UINT8)
     return std::nullopt;
   if (t.has_raw_data() && t.data_type() == T::INT64 && t.data_location() != T::EXTERNAL) {
     // int64 bounds such as INT64_MAX do not survive a round trip through double: read them directly.
     const std::string& raw = t.raw_data();
     if (raw.size() % sizeof(std::int64_t) != 0) return std::nullopt;
     std::vector<std::int64_t> out(raw.size() / sizeof(std::int64_t));
-    for (std::size_t i = 0; i < out.size(); ++i) std::memcpy(&out[i], raw.data() + i * sizeof(std::int64_t), sizeof(std::int64_t));
+    for (std::size_t i = 0; i < out.size(); ++i)
+      std::memcpy(&out[i], raw.data() + i * sizeof(std::int64_t), sizeof(std::int64_t));
     return out;
   }
-  if (!t.has_raw_data() && t.data_type() == T::INT64) return std::vector<std::int64_t>(t.int64_data().begin(), t.int64_data().end());
+  if (!t.has_raw_data() && t.data_type() == T::INT64)
+    return std::vector<std::int64_t>(t.int64_data().begin(), t.int64_data().end());
   const auto v = tensor_values(t);
   if (!v) return std::nullopt;
   std::vector<std::int64_t> out;

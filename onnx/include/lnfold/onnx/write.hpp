@@ -34,13 +34,14 @@ class staged_file {
     namespace fs = std::filesystem;
     const fs::path t(target_);
     std::error_code ec;
-    if (fs::is_directory(t, ec)) lnfold::detail::fail(lnfold::detail::concat("cannot write '", target_, "': it is a directory"));
+    if (fs::is_directory(t, ec))
+      lnfold::detail::fail(lnfold::detail::concat("cannot write '", target_, "': it is a directory"));
     const fs::path dir = t.has_parent_path() ? t.parent_path() : fs::path(".");
     temp_ = (dir / ("." + t.filename().string() + ".lnfold-XXXXXX")).string();
     fd_ = ::mkstemp(temp_.data());
     if (fd_ < 0)
-      lnfold::detail::fail(lnfold::detail::concat("cannot write '", target_, "': cannot create a file in '", dir.string(), "' (",
-                                                  std::strerror(errno), ")"));
+      lnfold::detail::fail(lnfold::detail::concat("cannot write '", target_, "': cannot create a file in '",
+                                                  dir.string(), "' (", std::strerror(errno), ")"));
   }
   staged_file(const staged_file&) = delete;
   staged_file& operator=(const staged_file&) = delete;
@@ -87,7 +88,8 @@ class staged_file {
   std::uint64_t written_ = 0;
 
   [[noreturn]] void fail_with(const char* what) const {
-    lnfold::detail::fail(lnfold::detail::concat("cannot write '", target_, "': ", what, " failed (", std::strerror(errno), ")"));
+    lnfold::detail::fail(
+        lnfold::detail::concat("cannot write '", target_, "': ", what, " failed (", std::strerror(errno), ")"));
   }
 };
 
@@ -99,10 +101,12 @@ class staged_file {
 /// external_data.hpp writes larger models). The file gets mode 0666 minus the umask.
 inline void write_model_atomically(const ::onnx::ModelProto& model, const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) lnfold::detail::fail(lnfold::detail::concat("cannot write '", path, "': it is a directory"));
+  if (std::filesystem::is_directory(path, ec))
+    lnfold::detail::fail(lnfold::detail::concat("cannot write '", path, "': it is a directory"));
   std::string bytes;
   if (!model.SerializeToString(&bytes))
-    lnfold::detail::fail(lnfold::detail::concat("cannot serialize the model for '", path, "' (protobuf messages are limited to 2 GiB)"));
+    lnfold::detail::fail(
+        lnfold::detail::concat("cannot serialize the model for '", path, "' (protobuf messages are limited to 2 GiB)"));
   detail::staged_file out(path);
   out.write(bytes);
   out.finish();
