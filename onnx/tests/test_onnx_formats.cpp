@@ -74,6 +74,22 @@ void narrow_init(model_builder& b, const std::string& name, std::vector<std::int
   t->set_raw_data(lnfold::onnx::encode_raw(type, v));
 }
 
+/// x → MatMul(W) → Add(b) → LayerNormalization, with W [8, 16] and b [16] stored as `storage`
+/// (W16, b16) and each read through a Cast to float (cast_w, cast_b).
+model_builder cast_weights_model(int storage) {
+  model_builder b(17);
+  b.input("x", {2, 4, 8});
+  narrow_init(b, "W16", {8, 16}, storage);
+  narrow_init(b, "b16", {16}, storage);
+  lnfold::onnx::set_attribute(b.node("Cast", {"W16"}, {"W"}, "cast_w"), "to", std::int64_t{P::FLOAT});
+  lnfold::onnx::set_attribute(b.node("Cast", {"b16"}, {"b"}, "cast_b"), "to", std::int64_t{P::FLOAT});
+  b.node("MatMul", {"x", "W"}, {"h"}, "proj");
+  b.node("Add", {"h", "b"}, {"hb"}, "bias");
+  b.node("LayerNormalization", {"hb"}, {"y"}, "ln");
+  b.output("y", {2, 4, 16});
+  return b;
+}
+
 void int_init(model_builder& b, const std::string& name, std::vector<std::int64_t> values, bool scalar = false) {
   auto* t = b.g().add_initializer();
   t->set_name(name);
@@ -286,17 +302,7 @@ TEST_CASE("An op of an unknown domain blocks the LNs it touches and no other, th
 TEST_CASE("A float16 weight behind a Cast is the stored tensor's parameter, seen as float") {
   for (const int storage : {P::FLOAT16, P::BFLOAT16}) {
     CAPTURE(storage);
-    model_builder b(17);
-    b.input("x", {2, 4, 8});
-    narrow_init(b, "W16", {8, 16}, storage);
-    narrow_init(b, "b16", {16}, storage);
-    lnfold::onnx::set_attribute(b.node("Cast", {"W16"}, {"W"}, "cast_w"), "to", std::int64_t{P::FLOAT});
-    lnfold::onnx::set_attribute(b.node("Cast", {"b16"}, {"b"}, "cast_b"), "to", std::int64_t{P::FLOAT});
-    b.node("MatMul", {"x", "W"}, {"h"}, "proj");
-    b.node("Add", {"h", "b"}, {"hb"}, "bias");
-    b.node("LayerNormalization", {"hb"}, {"y"}, "ln");
-    b.output("y", {2, 4, 16});
-    const lnfold::onnx::graph g(b.m);
+    const lnfold::onnx::graph g(cast_weights_model(storage).m);
     const auto plan = lnfold::find_foldable(g);
     REQUIRE(plan.lns.size() == 1);
     CHECK(plan.lns[0].foldable);
@@ -325,17 +331,7 @@ TEST_CASE(
   // relative), so their mean moves by at most that times max|w|.
   for (const auto& [storage, bound] : {std::pair{P::FLOAT16, 0x1p-11}, std::pair{P::BFLOAT16, 0x1p-8}}) {
     CAPTURE(storage);
-    model_builder b(17);
-    b.input("x", {2, 4, 8});
-    narrow_init(b, "W16", {8, 16}, storage);
-    narrow_init(b, "b16", {16}, storage);
-    lnfold::onnx::set_attribute(b.node("Cast", {"W16"}, {"W"}, "cast_w"), "to", std::int64_t{P::FLOAT});
-    lnfold::onnx::set_attribute(b.node("Cast", {"b16"}, {"b"}, "cast_b"), "to", std::int64_t{P::FLOAT});
-    b.node("MatMul", {"x", "W"}, {"h"}, "proj");
-    b.node("Add", {"h", "b"}, {"hb"}, "bias");
-    b.node("LayerNormalization", {"hb"}, {"y"}, "ln");
-    b.output("y", {2, 4, 16});
-    const lnfold::onnx::graph g(b.m);
+    const lnfold::onnx::graph g(cast_weights_model(storage).m);
     const auto result = lnfold::onnx::convert_model(g, lnfold::find_foldable(g));
     const auto& s = result.summary;
     REQUIRE(s.residuals.size() == 2);

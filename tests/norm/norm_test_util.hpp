@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <string>
@@ -254,6 +255,22 @@ bool same_values(const matrix<T>& a, const matrix<T>& b) {
       if (!(p == q || (std::isnan(p) && std::isnan(q)))) return false;
     }
   return true;
+}
+
+/// Calls call(); it must throw lnfold::error whose message starts with `function` + ": " and contains
+/// every needle (the argument-checking tests of the forward and backward entry points).
+template <class Call>
+void check_rejects_named(const std::string& function, Call&& call, std::initializer_list<std::string> needles) {
+  INFO(function << " expecting: " << *needles.begin());
+  try {
+    call();
+    FAIL("no exception");
+  } catch (const lnfold::error& err) {
+    const std::string what = err.what();
+    INFO("message: " << what);
+    CHECK(what.rfind(function + ": ", 0) == 0);
+    for (const auto& n : needles) CHECK(what.find(n) != std::string::npos);
+  }
 }
 
 }  // namespace norm_test

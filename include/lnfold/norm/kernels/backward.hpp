@@ -34,6 +34,7 @@
 #include "lnfold/detail/disable_warnings.hpp"  // GCC bug 105593 (AVX-512): up to restore_warnings.hpp
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -156,6 +157,19 @@ struct backward_row_values {
   }
 };
 
+/// A reduce_loop source that gives each step its column index instead of a loaded vector: a
+/// backward step reads x, ∂L/∂y and γ at that index itself.
+struct column_indices {
+  template <class Batch>
+  std::array<std::size_t, 2> load_pair(std::size_t i) const noexcept {
+    return {i, i + Batch::size};
+  }
+  template <class Batch>
+  std::size_t load(std::size_t i) const noexcept {
+    return i;
+  }
+};
+
 /// Σg and Σg·x̂ of a row, with ∂L/∂γ += ∂L/∂y·x̂ and ∂L/∂β += ∂L/∂y (pass B), in the forward's
 /// summation structure (reduce_loop, reduce.hpp): U = 2 accumulators of T lanes, flushed into double
 /// every Block = 4 steps, so a T partial holds at most 4 terms and each sum is within
@@ -171,8 +185,8 @@ LNFOLD_NORM_INLINE void backward_sums(const Values& v, std::size_t d, norm_affin
   auto ag = zeros<batch, U>(), ax = zeros<batch, U>();
   xsimd::batch<double, A> wg(0.0), wx(0.0);
   double tail_g = 0.0, tail_x = 0.0;
-  reduce_loop<batch::size, U, backward_block>(
-      d,
+  reduce_loop<batch, U, backward_block>(
+      column_indices{}, d,
       [&](auto k, std::size_t i, auto first) LNFOLD_NORM_LAMBDA_INLINE {
         const batch xh = v.xhat(i);
         const batch dyv = batch::load_unaligned(v.dy + i);
