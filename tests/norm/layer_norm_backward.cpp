@@ -32,7 +32,7 @@ TEMPLATE_TEST_CASE("layer_norm_backward in place equals out of place", "[norm][b
   check_backward_in_place<op::layer, TestType>();
 }
 
-TEMPLATE_TEST_CASE("layer_norm_backward_rows writes its rows; partial gamma/beta gradients add up", "[norm][backward]",
+TEMPLATE_TEST_CASE("layer_norm_backward_rows writes its rows, partial gamma/beta gradients add up", "[norm][backward]",
                    float, double) {
   check_backward_row_ranges<op::layer, TestType>();
 }

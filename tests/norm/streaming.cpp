@@ -127,7 +127,7 @@ void check_all_widths() {
 }  // namespace
 
 // Declared first: it reads the threshold before any test sets it.
-TEST_CASE("by default nothing streams; the last-level cache size is there to opt in", "[norm][streaming]") {
+TEST_CASE("by default nothing streams, the last-level cache size is there to opt in", "[norm][streaming]") {
   CHECK(lnfold::norm_streaming_threshold() == never);
   const std::size_t cache = lnfold::last_level_cache_bytes();
   CHECK(cache == lnfold::detail::largest_cache_bytes());
