@@ -52,20 +52,22 @@ void check_linear_backward(weight_layout layout, bool with_dx, bool with_db) {
     for (std::size_t i = 0; i < in; ++i) {
       ld expected = 0;
       for (std::size_t o = 0; o < out; ++o) expected += static_cast<ld>(dy[r * out + o]) * W(o, i);
-      if (with_dx) CHECK(std::fabs(dx[r * in + i] - expected) <= product_tolerance<T>(out));
+      if (with_dx)
+        CHECK(std::fabs(static_cast<ld>(dx[r * in + i]) - expected) <= static_cast<ld>(product_tolerance<T>(out)));
       else CHECK(dx[r * in + i] == T(-7));
     }
   for (std::size_t o = 0; o < out; ++o)
     for (std::size_t i = 0; i < in; ++i) {
       ld expected = 0;
-      for (std::size_t r = 0; r < rows; ++r) expected += static_cast<ld>(dy[r * out + o]) * x[r * in + i];
+      for (std::size_t r = 0; r < rows; ++r)
+        expected += static_cast<ld>(dy[r * out + o]) * static_cast<ld>(x[r * in + i]);
       const T got = out_in ? dw[o * in + i] : dw[i * out + o];
-      CHECK(std::fabs(got - expected) <= product_tolerance<T>(rows));
+      CHECK(std::fabs(static_cast<ld>(got) - expected) <= static_cast<ld>(product_tolerance<T>(rows)));
     }
   for (std::size_t o = 0; o < out; ++o) {
     ld expected = 0;
-    for (std::size_t r = 0; r < rows; ++r) expected += dy[r * out + o];
-    if (with_db) CHECK(std::fabs(db[o] - expected) <= product_tolerance<T>(rows));
+    for (std::size_t r = 0; r < rows; ++r) expected += static_cast<ld>(dy[r * out + o]);
+    if (with_db) CHECK(std::fabs(static_cast<ld>(db[o]) - expected) <= static_cast<ld>(product_tolerance<T>(rows)));
     else CHECK(db[o] == T(-7));
   }
 }
@@ -97,8 +99,9 @@ TEMPLATE_TEST_CASE("embedding_backward adds each row of dy to its id's row, repe
     for (std::size_t j = 0; j < d; ++j) {
       ld expected = 1;
       for (std::size_t r = 0; r < ids.size(); ++r)
-        if (static_cast<std::size_t>(ids[r]) == v) expected += dy[r * d + j];
-      CHECK(std::fabs(table[v * d + j] - expected) <= 4 * std::numeric_limits<T>::epsilon() * 4);
+        if (static_cast<std::size_t>(ids[r]) == v) expected += static_cast<ld>(dy[r * d + j]);
+      CHECK(std::fabs(static_cast<ld>(table[v * d + j]) - expected) <=
+            static_cast<ld>(4 * std::numeric_limits<T>::epsilon() * 4));
     }
 }
 

@@ -148,7 +148,7 @@ void check_backward_magnitudes() {
     const auto w = a.get(true, false);
     const auto ref = reference_backward<T>(O, x, dy, w, c.eps);
     std::vector<ld> in(2 * d);
-    for (std::size_t k = 0; k < in.size(); ++k) in[k] = incoming.at(k / d, k % d);
+    for (std::size_t k = 0; k < in.size(); ++k) in[k] = static_cast<ld>(incoming.at(k / d, k % d));
     for_each_arch([&](auto arch) {
       using A = decltype(arch);
       INFO(name(O) << " backward arch " << A::name() << ": " << c.name);
@@ -353,7 +353,7 @@ void check_residual_backward() {
     incoming.fill_normal(gen, 0.0, 3.0);
     const auto ref = reference_backward<T>(O, r, dy, w, 1e-5);
     std::vector<ld> in(4 * d);
-    for (std::size_t k = 0; k < in.size(); ++k) in[k] = incoming.at(k / d, k % d);
+    for (std::size_t k = 0; k < in.size(); ++k) in[k] = static_cast<ld>(incoming.at(k / d, k % d));
     for_each_arch([&](auto arch) {
       using A = decltype(arch);
       INFO(name(O) << " residual backward arch " << A::name() << " d " << d);
@@ -375,7 +375,7 @@ void check_residual_backward() {
       param_grads gs(d);
       run_residual_backward<O, A, T>(r.cref(), same.cref(), same.ref(), w, gs.get(), 1e-5);
       std::vector<ld> dy_in(4 * d);
-      for (std::size_t k = 0; k < dy_in.size(); ++k) dy_in[k] = dy.at(k / d, k % d);
+      for (std::size_t k = 0; k < dy_in.size(); ++k) dy_in[k] = static_cast<ld>(dy.at(k / d, k % d));
       CHECK(worst_backward_ratio<T>(O, ref, same, gs.dgamma, gs.dbeta, dy_in) <= 1.0);
     });
   }
@@ -435,9 +435,9 @@ void check_backward_finite_differences() {
           for (std::size_t r = 0; r < rows; ++r) {
             const ld scale = row_scale<T>(O, &xs.at(r, 0), d, w, eps);
             for (std::size_t i = 0; i < d; ++i) {
-              l += static_cast<ld>(dy.at(r, i)) * y.at(r, i);
-              err += std::fabs(static_cast<ld>(dy.at(r, i))) * tau * scale;
-              if (fused) l += static_cast<ld>(c.at(r, i)) * xs.at(r, i);
+              l += static_cast<ld>(dy.at(r, i)) * static_cast<ld>(y.at(r, i));
+              err += std::fabs(static_cast<ld>(dy.at(r, i))) * static_cast<ld>(tau) * scale;
+              if (fused) l += static_cast<ld>(c.at(r, i)) * static_cast<ld>(xs.at(r, i));
             }
           }
           if (bound) *bound = static_cast<double>(err);

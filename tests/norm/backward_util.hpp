@@ -75,13 +75,15 @@ backward_reference reference_backward(op o, matrix<T>& x, matrix<T>& dy, norm_af
     else lnfold::reference_rms_norm(row, xhat_ref, {}, eps);
     ld mu = 0, ss = 0;
     if (o == op::layer) {
-      for (std::size_t i = 0; i < d; ++i) mu += x.at(r, i);
+      for (std::size_t i = 0; i < d; ++i) mu += static_cast<ld>(x.at(r, i));
       mu /= static_cast<ld>(d);
     }
-    for (std::size_t i = 0; i < d; ++i) ss += (x.at(r, i) - mu) * (x.at(r, i) - mu);
+    for (std::size_t i = 0; i < d; ++i) ss += (static_cast<ld>(x.at(r, i)) - mu) * (static_cast<ld>(x.at(r, i)) - mu);
     const ld inv = 1.0L / std::sqrt(ss / static_cast<ld>(d) + static_cast<ld>(eps));
     ld mean_g = 0, mean_gx = 0;
-    auto g = [&](std::size_t i) { return std::fabs(static_cast<ld>(dy.at(r, i)) * (w.gamma ? w.gamma[i] : T(1))); };
+    auto g = [&](std::size_t i) {
+      return std::fabs(static_cast<ld>(dy.at(r, i)) * static_cast<ld>(w.gamma ? w.gamma[i] : T(1)));
+    };
     for (std::size_t i = 0; i < d; ++i) {
       mean_g += g(i);
       mean_gx += g(i) * std::fabs(xhat[i]);

@@ -115,14 +115,14 @@ TEMPLATE_TEST_CASE("apply_projected_update is W - s·C·Δ, keeps a centered W c
   for (std::size_t k = 0; k < w.size(); ++k) REQUIRE(std::abs(static_cast<ld>(w[k]) - static_cast<ld>(w2[k])) <= tol);
   for (std::size_t j = 0; j < c; ++j) {
     ld sum = 0;
-    for (std::size_t i = 0; i < r; ++i) sum += w[i * c + j];
+    for (std::size_t i = 0; i < r; ++i) sum += static_cast<ld>(w[i * c + j]);
     CHECK(std::abs(sum) <= static_cast<ld>(r) * tol);
   }
   // delta may alias w exactly: w ← w − s·C·w = (1 − s)·w for a centered w.
   const auto before = w;
   lnfold::apply_projected_update(row_major(w, r, c), row_major(w, r, c), 0, s);
   for (std::size_t k = 0; k < w.size(); ++k)
-    REQUIRE(std::abs(static_cast<ld>(w[k]) - (1 - s) * static_cast<ld>(before[k])) <= tol);
+    REQUIRE(std::abs(static_cast<ld>(w[k]) - (1 - static_cast<ld>(s)) * static_cast<ld>(before[k])) <= tol);
 }
 
 TEST_CASE("non-finite gradients propagate instead of throwing (a loss scaler must see them)", "[cbwc]") {
@@ -174,7 +174,7 @@ ld centered_gap(const lnfold::tensor<T>& a, const lnfold::tensor<T>& v, std::opt
   for (std::size_t o = 0; o < outer; ++o)
     for (std::size_t i = 0; i < inner; ++i) {
       ld mean = 0;
-      for (std::size_t j = 0; j < n; ++j) mean += v[(o * n + j) * inner + i];
+      for (std::size_t j = 0; j < n; ++j) mean += static_cast<ld>(v[(o * n + j) * inner + i]);
       mean /= static_cast<ld>(n);
       for (std::size_t j = 0; j < n; ++j) {
         const std::size_t k = (o * n + j) * inner + i;
@@ -217,7 +217,7 @@ TEMPLATE_TEST_CASE("cbwc_parameter keeps W = C·V over the layout's axis, projec
   cases.push_back({"constant", P::constant(make(7, {3, 6}), 1), axis_t{1}});
   cases.push_back({"plan: broadcast constant", P(lnfold::centered_param{0, std::nullopt}, make(8, {1})), axis_t{}});
   cases.push_back({"plan: axis 2", P(lnfold::centered_param{0, 2}, make(9, {2, 3, 4})), axis_t{2}});
-  const ld u = std::numeric_limits<T>::epsilon();
+  const ld u = static_cast<ld>(std::numeric_limits<T>::epsilon());
   for (auto& c : cases) {
     INFO(c.name);
     P& p = c.param;
@@ -236,7 +236,8 @@ TEMPLATE_TEST_CASE("cbwc_parameter keeps W = C·V over the layout's axis, projec
     p.sgd_step(g0, lr);
     ld worst = 0;
     for (std::size_t k = 0; k < v0.size(); ++k) {
-      const ld expected = c.axis ? static_cast<ld>(v0[k]) - static_cast<ld>(lr) * static_cast<ld>(g[k]) : v0[k];
+      const ld expected = c.axis ? static_cast<ld>(v0[k]) - static_cast<ld>(lr) * static_cast<ld>(g[k])
+                                 : static_cast<ld>(v0[k]);
       worst = std::max(worst, std::abs(static_cast<ld>(p.value()[k]) - expected));
     }
     CHECK(worst <= 4 * u * 4);

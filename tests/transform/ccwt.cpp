@@ -99,7 +99,7 @@ ld check_centered(const tensor_view<const T>& before, const tensor_view<const T>
     const ld ref = (static_cast<ld>(before(idx)) - fibers[q].shift) - fibers[q].offset;
     const auto got = static_cast<ld>(after(idx));
     const ld bound = eps<T>() / 2 * std::abs(ref) + nl * eps<A>() * fibers[q].spread +
-                     std::numeric_limits<T>::denorm_min();
+                     static_cast<ld>(std::numeric_limits<T>::denorm_min());
     if (std::abs(got - ref) > bound) {
       elements_ok = false;
       UNSCOPED_INFO("element mismatch in fiber " << q << ": got " << double(got) << ", want " << double(ref));
@@ -367,7 +367,7 @@ TEMPLATE_TEST_CASE("a large common offset: the residual mean stays at storage ro
     ld sum = 0, max_abs = 0;
     for (std::size_t i = 0; i < n; ++i) {
       naive[i * 2 + j] -= mean;
-      sum += naive[i * 2 + j];
+      sum += static_cast<ld>(naive[i * 2 + j]);
       max_abs = std::max(max_abs, std::abs(static_cast<ld>(naive[i * 2 + j])));
     }
     naive_worst = std::max(naive_worst, std::abs(sum) / static_cast<ld>(n) / max_abs);
@@ -392,11 +392,11 @@ TEST_CASE("LN(Wx + b) = RMS((CW)x + Cb) in double, for inputs with a large mean"
     const auto x = random_values<double>(d_in, 70 + sample, 20.0, 40.0);  // large mean input
     std::vector<ld> z0(d_out), z1(d_out);
     for (std::size_t o = 0; o < d_out; ++o) {
-      z0[o] = b0[o];
-      z1[o] = b[o];
+      z0[o] = static_cast<ld>(b0[o]);
+      z1[o] = static_cast<ld>(b[o]);
       for (std::size_t i = 0; i < d_in; ++i) {
-        z0[o] += static_cast<ld>(w0[o * d_in + i]) * x[i];
-        z1[o] += static_cast<ld>(w[o * d_in + i]) * x[i];
+        z0[o] += static_cast<ld>(w0[o * d_in + i]) * static_cast<ld>(x[i]);
+        z1[o] += static_cast<ld>(w[o * d_in + i]) * static_cast<ld>(x[i]);
       }
     }
     const auto ln = layer_norm(z0, eps_), rms = rms_norm(z1, eps_), rms_plain = rms_norm(z0, eps_);
