@@ -273,4 +273,20 @@ void check_rejects_named(const std::string& function, Call&& call, std::initiali
   }
 }
 
+/// The row-range checks every *_rows entry point shares, on arguments `good` of 3 rows: a begin past
+/// the end and an end past the rows are named, an empty range at the end is accepted.
+template <class Entry, class Args>
+void check_row_range(const Entry& e, const Args& good) {
+  Args a = good;
+  a.row_begin = 2;
+  a.row_end = 1;
+  check_rejects_named(e.name, [&] { e.call(a); }, {"row_begin", "2 > 1"});
+  a = good;
+  a.row_end = 4;
+  check_rejects_named(e.name, [&] { e.call(a); }, {"row_end", "4 > 3"});
+  a = good;
+  a.row_begin = a.row_end = 3;
+  CHECK_NOTHROW(e.call(a));
+}
+
 }  // namespace norm_test

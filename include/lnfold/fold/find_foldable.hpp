@@ -229,25 +229,9 @@ class fold_detector {
     }
   }
 
-  // The fusion a fused_source producer stands for: what the mul scales (its input that is not the
-  // scale), and the bias add on the way down to the linear, if any (through the reshapes,
-  // transposes and identities region_builder::fusable_scale accepts).
-  scale_fusion fusion_of(const producer_entry& p, std::size_t r) const {
-    scale_fusion f{p.node, p.offender, *p.scale, r, std::nullopt, std::nullopt, p.offender};
-    const auto in = ix_.inputs(p.node);
-    f.scaled = ix_.param(in[0], 0) == p.scale && in.size() == 2 ? in[1] : in[0];
-    for (node_id m = f.scaled; m != p.offender;) {
-      const auto ins = ix_.inputs(m);
-      if (ix_.kind(m) != op_kind::add) {
-        m = ins[0];  // a reshape, transpose or identity: its data input is the first
-        continue;
-      }
-      const std::size_t b = ix_.kind(ins[0]) == op_kind::constant && ix_.op(ins[0]).weight ? 0 : 1;
-      f.bias_add = m;
-      f.bias = ins[b];
-      m = ins[1 - b];
-    }
-    return f;
+  // The fusion a fused_source producer stands for, as region_builder::fusable_scale found it.
+  static scale_fusion fusion_of(const producer_entry& p, std::size_t r) {
+    return scale_fusion{p.node, p.offender, *p.scale, r, p.bias_add, p.bias, p.scaled};
   }
 
   source_kind kind_of_source(node_id n) const {

@@ -27,6 +27,10 @@ struct producer_entry {
   node_id offender;   ///< for blockers: the node to blame; fused: the linear; broadcast: the add
   fold_reason reason = fold_reason::foldable;
   std::optional<param_id> scale = std::nullopt;  ///< fused: the per-channel scale
+  // fused: the path region_builder::fusable_scale found from the mul down to the linear
+  node_id scaled = 0;                              ///< the mul's input that is not the scale
+  std::optional<node_id> bias_add = std::nullopt;  ///< the add of a constant bias on the way, if any
+  std::optional<node_id> bias = std::nullopt;      ///< its constant bias node
 };
 
 /// A non-transparent consumer of a region state.
@@ -117,8 +121,8 @@ class region_builder {
       case producer_role::blocker:
         if (pc.reason == fold_reason::per_channel_scale && options_.fuse_scales) {
           if (auto f = fusable_scale(n, a, *pc.culprit_input)) {
-            producers.push_back(
-                {K::fused_source, s, n, f->linear, fold_reason::foldable, ix_.param(in[*pc.culprit_input], 0)});
+            producers.push_back({K::fused_source, s, n, f->linear, fold_reason::foldable,
+                                 ix_.param(in[*pc.culprit_input], 0), in[1 - *pc.culprit_input], f->bias_add, f->bias});
             // The bias a LayerScale multiplies together with the linear is centered like any constant.
             if (f->bias) producers.push_back({K::source, f->bias_state, *f->bias, *f->bias});
             return;
@@ -131,7 +135,8 @@ class region_builder {
 
   struct fusable {
     node_id linear;
-    std::optional<node_id> bias;  ///< mul(add(linear, bias), γ): the constant bias
+    std::optional<node_id> bias_add;  ///< mul(add(linear, bias), γ): the add
+    std::optional<node_id> bias;      ///< and its constant bias
     std::size_t bias_state = no_state;
   };
 
@@ -147,7 +152,7 @@ class region_builder {
     if (!below) return std::nullopt;
     const auto [m, axis] = *below;
     if (ix_.kind(m) != op_kind::add) {
-      if (centerable_linear(m, axis)) return fusable{m, std::nullopt, no_state};
+      if (centerable_linear(m, axis)) return fusable{m, std::nullopt, std::nullopt, no_state};
       return std::nullopt;
     }
     const auto terms = ix_.inputs(m);
@@ -159,7 +164,7 @@ class region_builder {
       const std::size_t bias_state = axis_in_bias ? ix_.state(bias, *axis_in_bias) : no_state;
       const auto lin = through_shape_ops(terms[k], m, axis);
       if (bias_state != no_state && lin && centerable_linear(lin->first, lin->second))
-        return fusable{lin->first, bias, bias_state};
+        return fusable{lin->first, m, bias, bias_state};
     }
     return std::nullopt;
   }
