@@ -113,19 +113,15 @@ int convert(const arguments& args) {
               << "' is foldable (see lnfold-onnx report); '" << out << "' not written\n";
     return nothing_to_convert;
   }
-  auto result = lnfold::onnx::convert_model(g, plan, args.convert);
+  // A model read with external data is written with it (OUT.data), streamed: edited tensors one at
+  // a time, unchanged ones copied in chunks (convert_model_to_file).
+  const auto result = lnfold::onnx::convert_model_to_file(g, plan, out, args.convert);
   // libonnx 1.12's checker knows opsets up to 17; a newer model is validated by running it (ORT).
-  const bool checked = lnfold::onnx::checker_covers(result.model);
-  if (checked) lnfold::onnx::check_converted_model(result.model);
+  const bool checked = result.checked;
   const std::string check_text = checked ? "passes the ONNX checker"
                                          : "not checked (opset " +
-                                               std::to_string(lnfold::onnx::detail::default_opset(result.model)) +
+                                               std::to_string(lnfold::onnx::detail::default_opset(g.model())) +
                                                " is past this libonnx's checker: run it in ONNX Runtime to validate)";
-  // A model read with external data is written with it: its large tensors go to OUT.data, copied in
-  // chunks from the input's data file when the converter left them unchanged.
-  if (lnfold::onnx::has_external_data(result.model))
-    lnfold::onnx::write_model_with_external_data(result.model, out, {.source_dir = g.options().model_dir});
-  else lnfold::onnx::write_model_atomically(result.model, out);
   const auto& s = result.summary;
   const auto worst = s.largest_residual();
   if (args.json) {
