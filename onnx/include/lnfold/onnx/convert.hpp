@@ -10,6 +10,8 @@
 // after its region's sources are centered; every other model output is unchanged.
 // Node order, names, metadata and every initializer not listed in the summary are kept as they
 // were; nodes only an old LN read (a decomposed pattern's mean and Sub, its constants) are removed.
+// convert_model_to_file does the same and writes the result, streaming a model with external data
+// (each edited tensor written as soon as it is edited): for models larger than memory.
 #pragma once
 
 #include <optional>

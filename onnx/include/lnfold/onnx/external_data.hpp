@@ -358,7 +358,7 @@ inline std::string data_path_for(const std::string& path, const external_data_op
       "lnfold::onnx::write_model_with_external_data: data_file must be a plain file name other than the "
       "model's (got '",
       data_name, "')");
-  return ((target.has_parent_path() ? target.parent_path() : fs::path(".")) / data_name).string();
+  return target.has_parent_path() ? (target.parent_path() / data_name).string() : data_name;
 }
 
 /// write_model_with_external_data, continuing `data` when it is not null: a data file for
