@@ -11,6 +11,7 @@ packages=(
   clang-format-14             # the test `format` (scripts/check-format.sh): .clang-format is for version 14
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata  # optional lnfold::onnx and its tests
   zlib1g-dev dataset-fashion-mnist  # lnfold-train: Fashion-MNIST's gzip IDX files, /usr/share/datasets/fashion-mnist
+  time                        # GNU time: the peak memory of lnfold-onnx convert (a test, the GPT-2-XL benchmark)
 )
 
 missing=()

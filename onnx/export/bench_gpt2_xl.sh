@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Exports a GPT-2-XL-sized model (48 layers, d = 1600, 1.56 B parameters, 6.2 GB of float32) with
-# lnfold-onnx-export --external-data, then reads it with lnfold-onnx report, and prints each
-# step's wall time and peak RSS, the data file's size and its largest tensor. Deletes the files
-# at the end (and on failure). Not a CTest test: it writes 6.2 GB and needs about 13 GB of memory.
+# lnfold-onnx-export --external-data, reads it with lnfold-onnx report, converts it with lnfold-onnx
+# convert (streamed: edited tensors one at a time, the rest copied in chunks), and prints each step's
+# wall time and peak RSS, the data file's size and its largest tensor; fails when convert's peak RSS
+# exceeds report's (the graph without its weights) plus twice the largest tensor, or (with ONNX
+# Runtime, see below) when the converted model's outputs differ by more than 1e-4. Deletes the files
+# at the end (and on failure). Not a CTest test: it writes 12.4 GB and needs about 13 GB of memory
+# for the export (onnx/export/tests/convert_memory.sh checks the same bound on ViT-B in the suite).
 #   onnx/export/bench_gpt2_xl.sh BUILD_DIR [WORK_DIR]        (default WORK_DIR: BUILD_DIR/bench-gpt2-xl)
-# The convert half (lnfold-onnx convert on the same file) comes with the converter's external-data
-# support; this script times it too once `lnfold-onnx convert` accepts such a model.
 set -euo pipefail
 build=${1:?usage: bench_gpt2_xl.sh BUILD_DIR [WORK_DIR]}
 work=${2:-$build/bench-gpt2-xl}
@@ -35,10 +37,23 @@ step() {
 
 step "export gpt2-xl (--external-data)" "$export_tool" gpt2-xl "$work/gpt2-xl.onnx" --external-data --init trained
 sed 's/^lnfold-onnx-export: /  /' "$work/err.txt"
+largest=$(sed -n 's/.*, the largest \([0-9]*\) bytes.*/\1/p' "$work/err.txt")
 ls -l "$work" | awk '/gpt2-xl/ {printf "  %s: %.2f GB\n", $NF, $5 / 1e9}'
 step "report gpt2-xl" "$tool" report "$work/gpt2-xl.onnx"
+report_rss=$rss
 grep "LayerNorms foldable" "$work/out.txt" | sed 's/^/  /'
-if "$tool" convert --help 2>&1 | grep -q -- "--external-data"; then
-  step "convert gpt2-xl" "$tool" convert "$work/gpt2-xl.onnx" "$work/gpt2-xl.rms.onnx"
-  head -1 "$work/out.txt" | sed 's/^/  /'
+step "convert gpt2-xl" "$tool" convert "$work/gpt2-xl.onnx" "$work/gpt2-xl.rms.onnx"
+sed 's/^/  /' "$work/out.txt"
+ls -l "$work" | awk '/gpt2-xl.rms/ {printf "  %s: %.2f GB\n", $NF, $5 / 1e9}'
+bound=$((report_rss + 2 * largest / 1024))
+echo "convert's peak RSS $((rss / 1024)) MiB; bound: report's $((report_rss / 1024)) MiB + 2 x the largest tensor" \
+  "($((largest / 1024 / 1024)) MiB) = $((bound / 1024)) MiB"
+[ "$rss" -le "$bound" ] || { echo "over the bound"; exit 1; }
+# With ONNX Runtime (LNFOLD_ORT_DIR: where onnx/ort/install.sh put onnxruntime-node; both models in
+# memory at once, about 13 GB), the converted model must compute what the original computes.
+if [ -n "${LNFOLD_ORT_DIR:-}" ] && command -v node >/dev/null; then
+  step "ONNX Runtime: original vs converted" node "$(dirname "$0")/../ort/compare.mjs" "$work/gpt2-xl.onnx" \
+    "$work/gpt2-xl.rms.onnx" --runs 1 --warmup 1 --int-range input_ids=50256 --int-range position_ids=1023 \
+    --expect-max 1e-4
+  sed 's/^/  /' "$work/out.txt" | cut -c1-200
 fi

@@ -1,6 +1,7 @@
 // ONNX external data: writing a model with its large tensors in a data file beside it (staged,
-// aligned, streamed from an existing data file), reading it back, offsets past 4 GiB, and the
-// one-line errors for a missing file, a truncated one, an offset past its end and bad references.
+// aligned, streamed from an existing data file), reading it back, offsets past 4 GiB, the
+// one-line errors for a missing file, a truncated one, an offset past its end and bad references,
+// and converting such a model to a file with its edited tensors streamed (convert_model_to_file).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -8,15 +9,22 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "lnfold/eval/random.hpp"
 #include "lnfold/fold/find_foldable.hpp"
+#include "lnfold/graph/architectures.hpp"
+#include "lnfold/onnx/convert.hpp"
+#include "lnfold/onnx/export.hpp"
 #include "lnfold/onnx/external_data.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/onnx/load.hpp"
@@ -238,4 +246,109 @@ TEST_CASE("External data at offsets past 4 GiB reads and copies in chunks (spars
   const auto reread = lnfold::onnx::load_model((s.dir / "small.onnx").string());
   CHECK(lnfold::onnx::tensor_bytes(*initializer(reread, "W"), s.dir) == bytes);
   CHECK(fs::file_size(s.dir / "small.onnx.data") < 8192);
+}
+
+namespace {
+
+/// lnfold's model `name` (an architecture at its tiny size, or an edge case) exported with `options`
+/// and written to dir/NAME.onnx with every tensor of at least 64 bytes in NAME.onnx.data; the
+/// written model, loaded.
+::onnx::ModelProto external_export(const std::string& name, const fs::path& dir,
+                                   const lnfold::onnx::export_options& options) {
+  std::optional<lnfold::graph> g;
+  for (const auto arch : lnfold::architecture_names)
+    if (arch == name) g = lnfold::build_architecture(name, std::nullopt, lnfold::architecture_size::tiny);
+  for (const auto& c : lnfold::edge_cases::all())
+    if (c.name == name) g = c.build();
+  REQUIRE(g);
+  ::onnx::ModelProto m = lnfold::onnx::export_model(*g, lnfold::random_weights<float>(*g, 7), options);
+  const std::string path = (dir / (name + ".onnx")).string();
+  lnfold::onnx::write_model_with_external_data(m, path, {.size_threshold = 64});
+  return lnfold::onnx::load_model(path);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "convert_model_to_file streams edited external tensors: the same model as convert_model, a packed data file") {
+  const lnfold::onnx::export_options narrow{.weight_storage = P::FLOAT16};
+  // A tied table (untied: a copy of an external tensor, edited), a LayerScale fused through the bias
+  // add (the weight edited twice: fused, then centered), float16 weights behind Casts (edited in
+  // double, rounded once).
+  for (const auto& [name, options, tied] :
+       {std::tuple{std::string("tied_embedding"), lnfold::onnx::export_options{}, lnfold::tied_policy::untie},
+        std::tuple{std::string("tied_embedding"), lnfold::onnx::export_options{}, lnfold::tied_policy::rank1},
+        std::tuple{std::string("layer_scale_after_bias_add"), lnfold::onnx::export_options{},
+                   lnfold::tied_policy::rank1},
+        std::tuple{std::string("gpt2"), narrow, lnfold::tied_policy::untie}}) {
+    CAPTURE(name, options.weight_storage, static_cast<int>(tied));
+    const scratch src("convert-src"), dst("convert-dst");
+    const ::onnx::ModelProto m = external_export(name, src.dir, options);
+    const lnfold::onnx::graph g(m, {.model_dir = src.dir});
+    const auto plan = lnfold::find_foldable(g, {.tied = tied});
+    REQUIRE(plan.foldable_count() > 0);
+
+    const auto in_memory = lnfold::onnx::convert_model(g, plan);
+    const std::string out = (dst.dir / "out.onnx").string();
+    const auto written = lnfold::onnx::convert_model_to_file(g, plan, out);
+    CHECK(written.checked);
+    CHECK(written.summary.centered == in_memory.summary.centered);
+    CHECK(written.summary.untied == in_memory.summary.untied);
+    CHECK(written.summary.fused == in_memory.summary.fused);
+    REQUIRE(written.summary.residuals.size() == in_memory.summary.residuals.size());
+    for (std::size_t i = 0; i < written.summary.residuals.size(); ++i)
+      CHECK(written.summary.residuals[i].relative_mean == in_memory.summary.residuals[i].relative_mean);
+    CHECK(dst.files() == std::vector<std::string>{"out.onnx", "out.onnx.data"});
+    CHECK(written.data.data_path == out + ".data");
+
+    // Tensor by tensor, the bytes of the written model are those of the in-memory conversion.
+    const ::onnx::ModelProto back = lnfold::onnx::load_model(out);
+    REQUIRE(back.graph().initializer_size() == in_memory.model.graph().initializer_size());
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> extents;  // (offset, length) in out.onnx.data
+    for (const auto& t : back.graph().initializer()) {
+      CAPTURE(t.name());
+      const P* expected = initializer(in_memory.model, t.name());
+      REQUIRE(expected);
+      CHECK(lnfold::onnx::tensor_bytes(t, dst.dir) == lnfold::onnx::tensor_bytes(*expected, src.dir));
+      if (const auto loc = lnfold::onnx::external_location_of(t)) {
+        CHECK(loc->location == "out.onnx.data");
+        extents.emplace_back(loc->offset, lnfold::onnx::tensor_byte_size(t));
+      }
+    }
+    // Packed: each tensor at the first 4096-aligned offset after the one before, nothing else in the
+    // file (a tensor edited twice was overwritten where it was, not written again).
+    std::sort(extents.begin(), extents.end());
+    std::uint64_t end = 0;
+    for (const auto& [offset, length] : extents) {
+      CHECK(offset == (end + 4095) / 4096 * 4096);
+      end = offset + length;
+    }
+    CHECK(fs::file_size(dst.dir / "out.onnx.data") == end);
+    CHECK(written.data.tensors == extents.size());
+  }
+}
+
+TEST_CASE("convert_model_to_file: a failure on an external tensor leaves no file and no temporary") {
+  const scratch src("fail-src"), dst("fail-dst");
+  const ::onnx::ModelProto m = external_export("tied_embedding", src.dir, {});
+  const lnfold::onnx::graph g(m, {.model_dir = src.dir});
+  const auto plan = lnfold::find_foldable(g);
+  // A NaN in the data file, in a tensor the plan centers: found while converting, after the staged
+  // data file was created.
+  const auto result = lnfold::onnx::convert_model(g, plan);
+  REQUIRE_FALSE(result.summary.centered.empty());
+  const P* victim = initializer(m, result.summary.centered.front());
+  REQUIRE(victim);
+  const auto loc = lnfold::onnx::external_location_of(*victim);
+  REQUIRE(loc);
+  {
+    const int fd = ::open((src.dir / loc->location).c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    REQUIRE(::pwrite(fd, &nan, sizeof nan, static_cast<::off_t>(loc->offset)) == sizeof nan);
+    ::close(fd);
+  }
+  CHECK_THROWS_WITH(lnfold::onnx::convert_model_to_file(g, plan, (dst.dir / "out.onnx").string()),
+                    Catch::Contains("'" + victim->name() + "'") && Catch::Contains("must be finite (got nan"));
+  CHECK(dst.files().empty());
 }

@@ -196,6 +196,24 @@ TEST_CASE("encode_raw / decode_raw round-trip float, double, float16 and bfloat1
   CHECK_THROWS_WITH(lnfold::onnx::encode_raw(P::STRING, {1.0}), Catch::Contains("STRING"));
 }
 
+TEST_CASE("make_tensor writes a constant in the model's type: float16 and bfloat16 rounded once, int64 exact") {
+  // The constants a conversion inserts (ε, the exponent 2, zeros, axes) must have the element type of
+  // the values they meet: a float16 model's Add(mean_square, ε) needs a float16 ε.
+  const std::vector<double> v{1e-5, 2.0, -0.1};
+  for (const int type : {P::FLOAT, P::DOUBLE, P::FLOAT16, P::BFLOAT16}) {
+    CAPTURE(type);
+    const P t = lnfold::onnx::make_tensor("c", type, {3}, v);
+    CHECK(t.data_type() == type);
+    CHECK(t.raw_data() == lnfold::onnx::encode_raw(type, v));
+  }
+  CHECK(lnfold::onnx::tensor_values(lnfold::onnx::make_tensor("c", P::FLOAT16, {}, {1e-5})) ==
+        std::vector<double>{std::ldexp(168.0, -24)});  // 1e-5 is subnormal in float16: 168 · 2^-24
+  const P axes = lnfold::onnx::make_tensor("axes", P::INT64, {2}, {-1, 3});
+  CHECK(axes.data_type() == P::INT64);
+  CHECK(lnfold::onnx::tensor_values(axes) == std::vector<double>{-1.0, 3.0});
+  CHECK_THROWS_WITH(lnfold::onnx::make_tensor("s", P::STRING, {1}, {1.0}), Catch::Contains("STRING"));
+}
+
 // ---- opsets past 17 --------------------------------------------------------------------------------
 
 TEST_CASE("Opset 18: a decomposed LN with ReduceMean axes as an input folds, shapes are not ONNX 1.12's") {

@@ -113,20 +113,17 @@ int convert(const arguments& args) {
               << "' is foldable (see lnfold-onnx report); '" << out << "' not written\n";
     return nothing_to_convert;
   }
-  auto result = lnfold::onnx::convert_model(g, plan, args.convert);
+  // A model read with external data is written with it (OUT.data), streamed: edited tensors one at
+  // a time, unchanged ones copied in chunks (convert_model_to_file).
+  const auto result = lnfold::onnx::convert_model_to_file(g, plan, out, args.convert);
   // libonnx 1.12's checker knows opsets up to 17; a newer model is validated by running it (ORT).
-  const bool checked = lnfold::onnx::checker_covers(result.model);
-  if (checked) lnfold::onnx::check_converted_model(result.model);
+  const bool checked = result.checked;
   const std::string check_text = checked ? "passes the ONNX checker"
                                          : "not checked (opset " +
-                                               std::to_string(lnfold::onnx::detail::default_opset(result.model)) +
+                                               std::to_string(lnfold::onnx::detail::default_opset(g.model())) +
                                                " is past this libonnx's checker: run it in ONNX Runtime to validate)";
-  // A model read with external data is written with it: its large tensors go to OUT.data, copied in
-  // chunks from the input's data file when the converter left them unchanged.
-  if (lnfold::onnx::has_external_data(result.model))
-    lnfold::onnx::write_model_with_external_data(result.model, out, {.source_dir = g.options().model_dir});
-  else lnfold::onnx::write_model_atomically(result.model, out);
   const auto& s = result.summary;
+  const std::string& data_file = result.data.data_path;
   const auto worst = s.largest_residual();
   if (args.json) {
     std::string k = "[";
@@ -141,15 +138,20 @@ int convert(const arguments& args) {
               << ", \"affine_folded\": " << json_list(s.affine_folded)
               << ", \"largest_residual_mean\": {\"param\": " << json_string(worst.param)
               << ", \"type\": " << json_string(worst.type) << ", \"relative\": " << worst.relative_mean << "}"
-              << ", \"check\": " << (checked ? "\"onnx::checker::check_model\"" : "null") << "}\n";
+              << ", \"check\": " << (checked ? "\"onnx::checker::check_model\"" : "null")
+              << ", \"data_file\": " << (data_file.empty() ? "null" : json_string(data_file)) << "}\n";
     return 0;
   }
   std::cout << "converted " << s.converted.size() << " of " << plan.lns.size() << " LayerNorms to RMSNorm (form "
             << lnfold::onnx::to_string(args.convert.form) << "), centered " << s.centered.size() << " and zeroed "
             << s.zeroed.size() << " tensors, untied " << s.untied.size() << ", rank-1 compensated " << s.rank1.size()
             << ", fused " << s.fused.size() << " scales, inserted " << s.stems.size() << " stem centerings, folded "
-            << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out
-            << "'\n";
+            << s.affine_folded.size() << " norms' γ/β into their linears; " << check_text << "; wrote '" << out << "'"
+            << (data_file.empty()
+                    ? std::string()
+                    : " with its external data in '" + data_file + "' (" + std::to_string(result.data.tensors) +
+                          " tensors, " + std::to_string(result.data.bytes) + " bytes)")
+            << "\n";
   if (!s.residuals.empty())
     std::cout << "  storage leaves a mean of at most " << worst.relative_mean << " of max|w| in a centered fiber ('"
               << worst.param << "', " << worst.type << ")\n";

@@ -195,8 +195,9 @@ class plan_applier {
 
     // m: the means centering removes (the same computation as center_param's), times the linear's factor.
     std::vector<double> means;
+    const std::string tied_name = "the tied weight '" + pname(c.param) + "'";
     visit(c.param, [&](const auto& w) {
-      const auto centers = find_fiber_centers(w, contracted, true, fn, "the tied weight");
+      const auto centers = find_fiber_centers(w, contracted, true, fn, tied_name.c_str());
       for (std::size_t o = 0; o < centers.shift.size(); ++o)
         means.push_back(scale * static_cast<double>(static_cast<long double>(centers.shift[o]) +
                                                     static_cast<long double>(centers.offset[o])));

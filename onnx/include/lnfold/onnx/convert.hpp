@@ -10,17 +10,24 @@
 // after its region's sources are centered; every other model output is unchanged.
 // Node order, names, metadata and every initializer not listed in the summary are kept as they
 // were; nodes only an old LN read (a decomposed pattern's mean and Sub, its constants) are removed.
+// convert_model_to_file does the same and writes the result, streaming a model with external data
+// (each edited tensor written as soon as it is edited): for models larger than memory.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <onnx/onnx_pb.h>
 
 #include "lnfold/fold/plan.hpp"
+#include "lnfold/onnx/check.hpp"
+#include "lnfold/onnx/data_file.hpp"
+#include "lnfold/onnx/external_data.hpp"
 #include "lnfold/onnx/graph.hpp"
 #include "lnfold/onnx/rewriter.hpp"
 #include "lnfold/onnx/rmsnorm_forms.hpp"
+#include "lnfold/onnx/write.hpp"
 #include "lnfold/transform/apply_plan.hpp"
 
 namespace lnfold::onnx {
@@ -65,14 +72,12 @@ struct conversion {
   convert_summary summary;
 };
 
-/// Applies `plan` (find_foldable on `g`) to a copy of g's model; see the top of this header.
-/// Throws lnfold::error (one line naming the tensor or node) when a planned parameter cannot be
-/// edited (external data, an element type other than float or double, a non-finite value), when the
-/// opset is older than 7 or newer than 23, or when a norm without γ and of unknown width is asked in the simplified form.
-inline conversion convert_model(const graph& g, const fold_plan& plan, const convert_options& options = {}) {
-  detail::model_rewriter model(g, options.form);
-  conversion out;
-  convert_summary& s = out.summary;
+namespace detail {
+
+/// Applies `plan` through `model` (a rewriter of g's model) and says what changed, by ONNX names.
+inline convert_summary rewrite(model_rewriter& model, const graph& g, const fold_plan& plan,
+                               const convert_options& options) {
+  convert_summary s;
   s.edits = apply_fold_plan_in_place(model, plan, {.fold_affine = options.fold_affine});
   for (const auto& c : s.edits.centered) {
     if (!c.axis) continue;
@@ -80,8 +85,6 @@ inline conversion convert_model(const graph& g, const fold_plan& plan, const con
     model.visit_param(c.param, [&](const auto& v) { r = largest_relative_fiber_mean(v, *c.axis); });
     s.residuals.push_back({model.param_name(c.param), model.param_type_name(c.param), r});
   }
-  out.model = model.take_model();
-
   const auto node_name = [&](node_id n) { return g.node_name(n); };
   for (const auto n : s.edits.converted) s.converted.push_back(node_name(n));
   for (const auto n : model.fallbacks()) s.fallbacks.push_back(node_name(n));
@@ -92,7 +95,58 @@ inline conversion convert_model(const graph& g, const fold_plan& plan, const con
   for (const auto& f : s.edits.fused) s.fused.push_back(node_name(f.mul));
   for (const auto& st : s.edits.stems) s.stems.push_back(model.original_value(st.after));
   for (const auto& a : s.edits.affine_folded) s.affine_folded.push_back(node_name(a.norm));
+  return s;
+}
+
+}  // namespace detail
+
+/// Applies `plan` (find_foldable on `g`) to a copy of g's model; see the top of this header.
+/// Throws lnfold::error (one line naming the tensor or node) when a planned parameter cannot be
+/// edited (an element type other than float, double, float16 or bfloat16, a non-finite value), when
+/// the opset is older than 7 or newer than 23, or when a norm without γ and of unknown width is asked
+/// in the simplified form. Tensors of g's model stored as external data stay external unless the plan
+/// edits them: those are read (from g.options().model_dir) and returned in the model as raw_data, so
+/// for a model larger than memory use convert_model_to_file.
+inline conversion convert_model(const graph& g, const fold_plan& plan, const convert_options& options = {}) {
+  detail::model_rewriter model(g, options.form);
+  conversion out;
+  out.summary = detail::rewrite(model, g, plan, options);
+  out.model = model.take_model();
   return out;
+}
+
+/// What convert_model_to_file did.
+struct file_conversion {
+  convert_summary summary;
+  /// Whether libonnx's checker validated the model before it was written (checker_covers: false
+  /// when its opset is past the checker's; validate it by running it, e.g. in ONNX Runtime).
+  bool checked = false;
+  external_data_summary data;  ///< the data file written beside the model (data_path empty: none)
+};
+
+/// Converts g's model as convert_model does and writes it to `out`: checked first when
+/// checker_covers it (check_converted_model; a failure throws and writes nothing), then written
+/// atomically (write.hpp). A model with external data is written with it (OUT.data beside OUT, see
+/// external_data.hpp), and streamed: each tensor the plan edits is read, edited and written to the
+/// staged OUT.data at once (data_file.hpp); the others are copied in chunks. So memory holds the
+/// graph without its weights plus one tensor at a time: the largest edited tensor (float and double
+/// ones in their own type; float16 and bfloat16 ones as doubles, 4 times their stored size), which
+/// lets models larger than memory convert. On any error neither file is written.
+inline file_conversion convert_model_to_file(const graph& g, const fold_plan& plan, const std::string& out,
+                                             const convert_options& options = {}) {
+  const external_data_options write_options{.source_dir = g.options().model_dir};
+  std::optional<detail::data_file> data;
+  if (has_external_data(g.model())) data.emplace(detail::data_path_for(out, write_options), write_options.alignment);
+  detail::model_rewriter model(g, options.form, data ? &*data : nullptr);
+  file_conversion result;
+  result.summary = detail::rewrite(model, g, plan, options);
+  ::onnx::ModelProto converted = model.take_model();
+  result.checked = checker_covers(converted);
+  if (result.checked) check_converted_model(converted);
+  if (data || has_external_data(converted))
+    result.data = detail::write_model_and_data(converted, out, write_options, data ? &*data : nullptr);
+  else write_model_atomically(converted, out);
+  return result;
 }
 
 }  // namespace lnfold::onnx

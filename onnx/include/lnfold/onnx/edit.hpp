@@ -24,6 +24,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "lnfold/error.hpp"
+#include "lnfold/onnx/tensor.hpp"
 #include "lnfold/tensor/tensor.hpp"
 
 namespace lnfold::onnx {
@@ -106,22 +107,23 @@ void edit_values(::onnx::TensorProto& t, F&& f) {
   });
 }
 
-/// A new tensor of `type` (FLOAT, DOUBLE or INT64) with `dims`, the values stored as raw data.
+/// A new tensor of `type` (FLOAT, DOUBLE, FLOAT16, BFLOAT16 or INT64) with `dims`, the values
+/// stored as raw data, each rounded once to the type (to nearest even, encode_raw): the inserted
+/// constants of a converted float16 or bfloat16 model (ε, the exponent 2, zeros) are in its type.
 inline ::onnx::TensorProto make_tensor(const std::string& name, int type, const std::vector<std::int64_t>& dims,
                                        const std::vector<double>& values) {
   ::onnx::TensorProto t;
   t.set_name(name);
   t.set_data_type(type);
   for (const auto d : dims) t.add_dims(d);
-  std::string raw;
-  const auto append = [&](auto x) { raw.append(reinterpret_cast<const char*>(&x), sizeof(x)); };
-  for (const double v : values) {
-    if (type == ::onnx::TensorProto::FLOAT) append(static_cast<float>(v));
-    else if (type == ::onnx::TensorProto::DOUBLE) append(v);
-    else if (type == ::onnx::TensorProto::INT64) append(static_cast<std::int64_t>(v));
-    else
-      lnfold::detail::fail(
-          lnfold::detail::concat("make_tensor: unsupported element type ", detail::element_type_name(type)));
+  if (type != ::onnx::TensorProto::INT64) {
+    t.set_raw_data(encode_raw(type, values));  // names the type when it is not a float type
+    return t;
+  }
+  std::string raw(values.size() * sizeof(std::int64_t), '\0');
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto x = static_cast<std::int64_t>(values[i]);
+    std::memcpy(raw.data() + i * sizeof x, &x, sizeof x);
   }
   t.set_raw_data(std::move(raw));
   return t;

@@ -37,6 +37,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "lnfold/error.hpp"
+#include "lnfold/onnx/data_file.hpp"
 #include "lnfold/onnx/tensor.hpp"
 #include "lnfold/onnx/write.hpp"
 
@@ -262,11 +263,14 @@ class swapped_out_tensors {
 /// against the files in `model_dir`: the file opens, the offset is inside it, the tensor's bytes
 /// fit, a given length matches the tensor. Throws lnfold::error with one line naming the tensor,
 /// the file and the numbers. Cost: one open and fstat per distinct file.
-inline void check_external_data(const ::onnx::ModelProto& model, const std::filesystem::path& model_dir) {
+/// `written_early`, when not empty, is the staging location of a data file being written
+/// (data_file.hpp): references to it are not checked against `model_dir`.
+inline void check_external_data(const ::onnx::ModelProto& model, const std::filesystem::path& model_dir,
+                                const std::string& written_early = {}) {
   std::map<std::string, std::uint64_t> sizes;
   detail::for_each_tensor(model.graph(), [&](const ::onnx::TensorProto& t) {
     const auto loc = external_location_of(t);
-    if (!loc) return;
+    if (!loc || (!written_early.empty() && loc->location == written_early)) return;
     const std::string file = (model_dir / loc->location).string();
     auto it = sizes.find(file);
     if (it == sizes.end()) it = sizes.emplace(file, detail::external_file(file, t.name()).size()).first;
@@ -339,21 +343,13 @@ struct external_data_summary {
   std::uint64_t largest = 0;  ///< the largest tensor's byte size
 };
 
-/// Writes `model` to `path` with every tensor (initializers and attribute tensors, in every graph)
-/// of at least options.size_threshold bytes stored in the data file beside it, as ONNX external data.
-/// `model` is modified while it is written and restored before the call returns or throws: its
-/// tensors keep their data and locations. Both files are written under temporary names and fsynced;
-/// then the data file is renamed into place, then the model file. If that last rename fails, the
-/// previous data file is put back. Readers see the old pair or the new one, except in the moment
-/// between the two renames, when a reader of an old model file could meet the new data file.
-/// Throws lnfold::error on any I/O failure, a bad source reference, a tensor without a fixed byte
-/// size, a data file name that equals the model's, or a model still over 2 GiB without its large
-/// tensors. No file is created or changed on failure. Memory: the model's own bytes plus a 4 MiB
-/// copy buffer. Cost: one pass over every tensor's bytes.
-inline external_data_summary write_model_with_external_data(::onnx::ModelProto& model, const std::string& path,
-                                                            const external_data_options& options = {}) {
+namespace detail {
+
+/// The data file's path for a model written to `path` with `options` (options.data_file, or the
+/// model's file name + ".data", in the model's directory); throws when the name is not a plain file
+/// name other than the model's.
+inline std::string data_path_for(const std::string& path, const external_data_options& options) {
   namespace fs = std::filesystem;
-  using lnfold::detail::concat;
   const fs::path target(path);
   const std::string data_name = options.data_file.empty() ? target.filename().string() + ".data" : options.data_file;
   lnfold::detail::require(
@@ -362,17 +358,37 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
       "lnfold::onnx::write_model_with_external_data: data_file must be a plain file name other than the "
       "model's (got '",
       data_name, "')");
-  lnfold::detail::require(options.alignment >= 1,
-                          "lnfold::onnx::write_model_with_external_data: alignment must be >= 1");
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string data_path = (dir / data_name).string();
+  return target.has_parent_path() ? (target.parent_path() / data_name).string() : data_name;
+}
+
+/// write_model_with_external_data, continuing `data` when it is not null: a data file for
+/// data_path_for(path, options) that already holds tensors, written before the model (data_file.hpp);
+/// those tensors refer to it by its staging_location() and stay where they are, whatever their size.
+inline external_data_summary write_model_and_data(::onnx::ModelProto& model, const std::string& path,
+                                                  const external_data_options& options, data_file* data = nullptr) {
+  namespace fs = std::filesystem;
+  using lnfold::detail::concat;
+  const std::string data_path = data_path_for(path, options);
+  const fs::path dir = fs::path(data_path).parent_path();
+  const std::string data_name = fs::path(data_path).filename().string();
+  lnfold::detail::require(!data || data->file().target() == data_path,
+                          "lnfold::onnx::write_model_with_external_data: the staged data file is for '",
+                          data ? data->file().target() : std::string(), "', not '", data_path, "'");
+  const std::string staged = data ? data->staging_location() : std::string();
+  const auto written_early = [&](const ::onnx::TensorProto& t) {
+    const auto loc = external_location_of(t);
+    return data && loc && loc->location == staged;
+  };
 
   // Which tensors move: the check reads every existing reference before anything is written.
-  check_external_data(model, options.source_dir);
+  check_external_data(model, options.source_dir, staged);
   std::vector<::onnx::TensorProto*> moving;
   detail::for_each_tensor(*model.mutable_graph(), [&](::onnx::TensorProto& t) {
     if (t.data_type() == ::onnx::TensorProto::STRING || t.data_type() == ::onnx::TensorProto::UNDEFINED) return;
-    if (tensor_byte_size(t) >= options.size_threshold) moving.push_back(&t);
+    // An external tensor of the source stays external whatever its size: its location is relative
+    // to the source's directory, so it cannot stay as it is.
+    if (t.data_location() == ::onnx::TensorProto::EXTERNAL || tensor_byte_size(t) >= options.size_threshold)
+      moving.push_back(&t);
   });
 
   // Each moving tensor is swapped out (O(1)) for a skeleton with the new reference while the model
@@ -380,29 +396,27 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
   detail::swapped_out_tensors held;
 
   external_data_summary summary;
-  std::optional<detail::staged_file> data;
-  if (!moving.empty()) data.emplace(data_path);
-  static const std::string zeros(4096, '\0');
+  std::optional<data_file> own;
+  if (!moving.empty() && !data) data = &own.emplace(data_path, options.alignment);
   for (::onnx::TensorProto* t : moving) {
     const std::uint64_t size = tensor_byte_size(*t);
-    const std::uint64_t pad = (options.alignment - data->written() % options.alignment) % options.alignment;
-    for (std::uint64_t left = pad; left > 0;) {
-      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, zeros.size()));
-      data->write(zeros.data(), n);
-      left -= n;
-    }
-    const std::uint64_t offset = data->written();
-    if (t->data_location() == ::onnx::TensorProto::EXTERNAL) {
-      read_tensor_chunks(*t, options.source_dir, [&](const char* p, std::size_t n) { data->write(p, n); });
-    } else if (t->has_raw_data()) {
-      lnfold::detail::require(t->raw_data().size() == size, "tensor '", t->name(), "': raw_data holds ",
-                              t->raw_data().size(), " bytes, its dims and element type need ", size);
-      data->write(t->raw_data());
+    std::uint64_t offset = 0;
+    if (written_early(*t)) {
+      offset = external_location_of(*t)->offset;
     } else {
-      const std::string bytes = detail::typed_field_bytes(*t);
-      lnfold::detail::require(bytes.size() == size, "tensor '", t->name(), "': holds ", bytes.size(),
-                              " bytes of data, its dims and element type need ", size);
-      data->write(bytes);
+      offset = data->start_tensor();
+      if (t->data_location() == ::onnx::TensorProto::EXTERNAL) {
+        read_tensor_chunks(*t, options.source_dir, [&](const char* p, std::size_t n) { data->write(p, n); });
+      } else if (t->has_raw_data()) {
+        lnfold::detail::require(t->raw_data().size() == size, "tensor '", t->name(), "': raw_data holds ",
+                                t->raw_data().size(), " bytes, its dims and element type need ", size);
+        data->write(t->raw_data());
+      } else {
+        const std::string bytes = detail::typed_field_bytes(*t);
+        lnfold::detail::require(bytes.size() == size, "tensor '", t->name(), "': holds ", bytes.size(),
+                                " bytes of data, its dims and element type need ", size);
+        data->write(bytes);
+      }
     }
     held.swap_out(*t);
     t->set_data_location(::onnx::TensorProto::EXTERNAL);
@@ -429,9 +443,10 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
     out.commit();
     return summary;
   }
-  data->finish();
+  staged_file& data_out = data->file();
+  data_out.finish();
   summary.data_path = data_path;
-  summary.bytes = data->written();
+  summary.bytes = data_out.written();
 
   // Keep the old data file under a temporary name until the model is in place, to put it back if
   // the model's rename fails.
@@ -442,7 +457,7 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
     ::unlink(backup.c_str());
     if (::link(data_path.c_str(), backup.c_str()) != 0) backup.clear();  // no hard links here: no undo
   }
-  data->commit();
+  data_out.commit();
   try {
     out.commit();
   } catch (...) {
@@ -452,6 +467,25 @@ inline external_data_summary write_model_with_external_data(::onnx::ModelProto& 
   }
   if (!backup.empty()) ::unlink(backup.c_str());
   return summary;
+}
+
+}  // namespace detail
+
+/// Writes `model` to `path` with every tensor (initializers and attribute tensors, in every graph)
+/// of at least options.size_threshold bytes stored in the data file beside it, as ONNX external data,
+/// and every tensor that was external data already, whatever its size.
+/// `model` is modified while it is written and restored before the call returns or throws: its
+/// tensors keep their data and locations. Both files are written under temporary names and fsynced;
+/// then the data file is renamed into place, then the model file. If that last rename fails, the
+/// previous data file is put back. Readers see the old pair or the new one, except in the moment
+/// between the two renames, when a reader of an old model file could meet the new data file.
+/// Throws lnfold::error on any I/O failure, a bad source reference, a tensor without a fixed byte
+/// size, a data file name that equals the model's, or a model still over 2 GiB without its large
+/// tensors. No file is created or changed on failure. Memory: the model's own bytes plus a 4 MiB
+/// copy buffer. Cost: one pass over every tensor's bytes.
+inline external_data_summary write_model_with_external_data(::onnx::ModelProto& model, const std::string& path,
+                                                            const external_data_options& options = {}) {
+  return detail::write_model_and_data(model, path, options);
 }
 
 }  // namespace lnfold::onnx

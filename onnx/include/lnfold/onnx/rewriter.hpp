@@ -25,6 +25,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -51,7 +52,10 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   static constexpr const char* fn = "lnfold::onnx::convert_model";
 
  public:
-  model_rewriter(const graph& g, rmsnorm_form form) : overlay(g), g_(g), ed_(g.model()), write_(ed_), form_(form) {
+  /// `edited_out`: where edited tensors that were external data go (see with_param); null: into the
+  /// model, as raw_data.
+  model_rewriter(const graph& g, rmsnorm_form form, detail::data_file* edited_out = nullptr)
+      : overlay(g), g_(g), ed_(g.model()), write_(ed_), form_(form), edited_out_(edited_out) {
     lnfold::detail::require(ed_.opset() >= 7, fn, ": opset ", ed_.opset(),
                             " is older than 7, whose broadcasting rules the RMSNorm forms do not follow");
     lnfold::detail::require(ed_.opset() <= 23, fn, ": opset ", ed_.opset(),
@@ -169,6 +173,10 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   }
 
   /// Calls f(values_view<T>) with p's values seen with the view's dims; writes them back if `write`.
+  /// Float and double tensors are edited as their own type (embedded ones in their own fields,
+  /// edit.hpp); float16 and bfloat16 ones as doubles, rounded once to their type when written back.
+  /// An external tensor is read into memory for the call only; written back, it goes to the data
+  /// file being written when there is one (data_file.hpp), else into the model as raw_data.
   template <class F>
   void with_param(param_id p, bool write, F&& f) const {
     ::onnx::TensorProto& t = tensor(p);
@@ -181,9 +189,13 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       lnfold::detail::require(stored == count, fn, ": parameter '", t.name(), "' holds ", stored,
                               " values, its readers see dims of ", count);
     };
-    const bool native = t.data_location() != ::onnx::TensorProto::EXTERNAL &&
-                        (t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE);
-    if (native) {
+    const int type = t.data_type();
+    const bool wide = type == ::onnx::TensorProto::FLOAT || type == ::onnx::TensorProto::DOUBLE;
+    lnfold::detail::require(wide || type == ::onnx::TensorProto::FLOAT16 || type == ::onnx::TensorProto::BFLOAT16,
+                            "tensor '", t.name(), "' has element type ", detail::element_type_name(type),
+                            "; convert edits float, double, float16 and bfloat16 tensors");
+    const bool external = t.data_location() == ::onnx::TensorProto::EXTERNAL;
+    if (wide && !external) {
       const auto call = [&](auto& v) {
         using T = std::remove_reference_t<decltype(v[0])>;
         check(v.size());
@@ -193,19 +205,95 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       else with_values(t, call);
       return;
     }
-    lnfold::detail::require(
-        t.data_type() == ::onnx::TensorProto::FLOAT || t.data_type() == ::onnx::TensorProto::DOUBLE ||
-            t.data_type() == ::onnx::TensorProto::FLOAT16 || t.data_type() == ::onnx::TensorProto::BFLOAT16,
-        "tensor '", t.name(), "' has element type ", detail::element_type_name(t.data_type()),
-        "; convert edits float, double, float16 and bfloat16 tensors");
-    std::vector<double> v = decode_raw(t.data_type(), tensor_bytes(t, g_.options().model_dir));
-    check(v.size());
+    check(static_cast<std::size_t>(tensor_byte_size(t) / element_size(type)));
+    if (wide) {
+      const auto edit = [&](auto zero) {
+        using T = decltype(zero);
+        std::vector<T> v(count);
+        auto* out = reinterpret_cast<char*>(v.data());
+        for_each_chunk(t, [&](const char* bytes, std::size_t n) { out = std::copy_n(bytes, n, out); });
+        f(values_view<T>{tensor_view<T>{v.data(), extents, strides}});
+        if (write)
+          store(t, [&](const auto& put) {
+            put(std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+          });
+      };
+      if (type == ::onnx::TensorProto::FLOAT) edit(0.0f);
+      else edit(0.0);
+      return;
+    }
+    std::vector<double> v;
+    v.reserve(count);
+    for_each_chunk(t, [&](const char* bytes, std::size_t n) {
+      const auto part = decode_raw(type, std::string(bytes, n));
+      v.insert(v.end(), part.begin(), part.end());
+    });
     f(values_view<double>{tensor_view<double>{v.data(), extents, strides}});
     if (!write) return;
-    t.set_raw_data(encode_raw(t.data_type(), v));  // rounded once to the stored type
-    t.clear_int32_data();                          // float16 / bfloat16 may have been stored there
+    store(t, [&](const auto& put) {  // rounded once to the stored type, 1 Mi elements at a time
+      for (std::size_t i = 0; i < v.size(); i += std::size_t{1} << 20)
+        put(encode_raw(type, std::span<const double>(v).subspan(i, std::min(v.size() - i, std::size_t{1} << 20))));
+    });
+  }
+
+  /// Calls sink(bytes, n) over the stored bytes of `t` in order, in chunks of at most 4 MiB when
+  /// they are in a file (the source model's external data, or the data file being written).
+  template <class Sink>
+  void for_each_chunk(const ::onnx::TensorProto& t, Sink&& sink) const {
+    const auto loc = external_location_of(t);
+    if (!loc) {
+      const std::string bytes = tensor_bytes(t, g_.options().model_dir);
+      sink(bytes.data(), bytes.size());
+    } else if (edited_out_ && loc->location == edited_out_->staging_location()) {
+      const std::uint64_t size = tensor_byte_size(t);
+      std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size, std::uint64_t{4} << 20)), '\0');
+      for (std::uint64_t done = 0; done < size;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
+        edited_out_->read(buffer.data(), n, loc->offset + done);
+        sink(static_cast<const char*>(buffer.data()), n);
+        done += n;
+      }
+    } else {
+      read_tensor_chunks(t, g_.options().model_dir, sink);
+    }
+  }
+
+  /// Stores the new bytes of `t`, which write(put) gives in order through put(string_view): into
+  /// the data file being written when `t` was external and there is one (over its earlier bytes if
+  /// it is already there), else into the model as raw_data.
+  template <class Writer>
+  void store(::onnx::TensorProto& t, Writer&& write) const {
+    const auto loc = external_location_of(t);
+    if (!loc || !edited_out_) {
+      std::string raw;
+      write([&](std::string_view bytes) { raw.append(bytes); });
+      t.set_raw_data(std::move(raw));
+      t.clear_float_data();
+      t.clear_double_data();
+      t.clear_int32_data();  // float16 / bfloat16 may have been stored there
+      t.clear_external_data();
+      t.set_data_location(::onnx::TensorProto::DEFAULT);
+      return;
+    }
+    const std::string staged = edited_out_->staging_location();
+    if (loc->location == staged) {
+      std::uint64_t at = loc->offset;
+      write([&](std::string_view bytes) {
+        edited_out_->overwrite(bytes, at);
+        at += bytes.size();
+      });
+      return;
+    }
+    const std::uint64_t offset = edited_out_->start_tensor();
+    write([&](std::string_view bytes) { edited_out_->write(bytes); });
     t.clear_external_data();
-    t.set_data_location(::onnx::TensorProto::DEFAULT);
+    for (const auto& [key, value] : {std::pair<const char*, std::string>{"location", staged},
+                                     {"offset", std::to_string(offset)},
+                                     {"length", std::to_string(tensor_byte_size(t))}}) {
+      auto* kv = t.add_external_data();
+      kv->set_key(key);
+      kv->set_value(value);
+    }
   }
 
   /// The value name reader `n` must read parameter `p` under: the tensor itself, or, behind a chain,
@@ -570,6 +658,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
   mutable model_editor ed_;  // reading a Constant's value may turn its attribute into a tensor
   detail::node_writer write_;
   rmsnorm_form form_;
+  detail::data_file* edited_out_;
   std::vector<created_param> created_;  // new parameters, ids from g_.param_count() on
   std::map<param_id, std::string> copied_chain_end_;
   static inline const std::vector<const node_proto*> no_chain_{};

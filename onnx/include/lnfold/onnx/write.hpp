@@ -65,6 +65,27 @@ class staged_file {
   void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
   std::uint64_t written() const noexcept { return written_; }
 
+  /// Reads back `size` bytes written at `offset` (before finish()).
+  void read_at(char* out, std::size_t size, std::uint64_t offset) const {
+    for (std::size_t done = 0; done < size;) {
+      const ::ssize_t n = ::pread(fd_, out + done, size - done, static_cast<::off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail_with("read back");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  /// Writes `size` bytes over bytes already written at `offset` (before finish()).
+  void write_at(const char* data, std::size_t size, std::uint64_t offset) {
+    lnfold::detail::require(offset <= written_ && size <= written_ - offset, "cannot write '", target_, "': ", size,
+                            " bytes at offset ", offset, " are past the ", written_, " written");
+    for (std::size_t done = 0; done < size;) {
+      const ::ssize_t n = ::pwrite(fd_, data + done, size - done, static_cast<::off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail_with("write");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
   /// Mode 0666 minus the umask, fsync, close: the bytes are on disk under the temporary name.
   void finish() {
     const ::mode_t mask = ::umask(0);
