@@ -13,6 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include <xsimd/xsimd.hpp>
 
@@ -52,6 +53,16 @@ LNFOLD_NORM_INLINE V normalize_one(const V& v, const V& mu, const V& offset, con
   }
 }
 
+/// How far ahead of its stores the output pass asks for the lines of y (a prefetch for write, which
+/// fetches the line for ownership before the store needs it). Out of cache the stores limit a norm:
+/// each one that misses waits in the store queue for its line, and with the γ, β and x loads of the
+/// output pass between them (two to three times the instructions per element of a plain y = s·x)
+/// the core's window holds too few of them to keep enough lines in flight. With the
+/// prefetch, LayerNorm and RMSNorm at 8192 × 768 went from ≈ 1.1 to ≈ 1.0 of a read-then-write
+/// skeleton's time (docs/kernels.md, "Why the norms trailed the skeleton"); distances of 2 to 16
+/// lines all helped. It costs one instruction per line written, about 1–2% in cache.
+inline constexpr std::size_t store_ahead_bytes = 256, cache_line = 64;
+
 /// y[i] = γ[i]·((x[i] − μ_hi)·inv − μ_lo·inv) + β[i] (centering only when Center) over the columns it
 /// is asked for: `vectors<N>(i)` writes N whole vectors from column i, `scalar(i)` one element. A
 /// given element is computed the same way whichever call writes it, as long as the whole vectors of
@@ -86,9 +97,16 @@ struct output_row {
   static constexpr pair_order order = std::is_same_v<P, S> || !(HasGamma || HasBeta) ? natural_pair_order<S>
                                                                                      : pair_order::halves;
 
-  /// N vectors from column i: in pairs (in `order`), the last one alone when N is odd.
+  /// N vectors from column i: in pairs (in `order`), the last one alone when N is odd. First a
+  /// prefetch for write of the lines store_ahead_bytes further on (see there).
   template <std::size_t N>
   LNFOLD_NORM_INLINE void vectors(std::size_t i) const noexcept {
+    constexpr std::size_t bytes = N * batch::size * sizeof(S), lines = (bytes + cache_line - 1) / cache_line;
+    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(y + i) + store_ahead_bytes;
+    static_for<lines>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
+      // An address, not a pointer: it may lie past the end of the row (a prefetch never faults).
+      LNFOLD_NORM_PREFETCH_FOR_WRITE(reinterpret_cast<const void*>(ahead + k * cache_line));
+    });
     static_for<N / 2>([&](auto k) LNFOLD_NORM_LAMBDA_INLINE {
       const std::size_t j = i + 2 * k * batch::size;
       std::array<batch, 2> g{batch(T(1)), batch(T(1))}, b{batch(T(0)), batch(T(0))};

@@ -14,10 +14,14 @@
 #define LNFOLD_NORM_OUT_OF_LINE [[gnu::noinline]]
 #define LNFOLD_NORM_COLD [[gnu::noinline, gnu::cold]]
 #define LNFOLD_NORM_NO_UNROLL _Pragma("GCC unroll 1")
+// A hint that the cache line at `address` will be written soon (PREFETCHW where the target has it,
+// else a plain prefetch): see output_row::vectors (apply.hpp) for why.
+#define LNFOLD_NORM_PREFETCH_FOR_WRITE(address) __builtin_prefetch((address), 1, 3)
 #else
 #define LNFOLD_NORM_INLINE inline
 #define LNFOLD_NORM_LAMBDA_INLINE
 #define LNFOLD_NORM_OUT_OF_LINE
 #define LNFOLD_NORM_COLD
 #define LNFOLD_NORM_NO_UNROLL
+#define LNFOLD_NORM_PREFETCH_FOR_WRITE(address) static_cast<void>(address)
 #endif
