@@ -143,9 +143,8 @@ inline file_conversion convert_model_to_file(const graph& g, const fold_plan& pl
   ::onnx::ModelProto converted = model.take_model();
   result.checked = checker_covers(converted);
   if (result.checked) check_converted_model(converted);
-  if (data || has_external_data(converted))
-    result.data = detail::write_model_and_data(converted, out, write_options, data ? &*data : nullptr);
-  else write_model_atomically(converted, out);
+  if (data) result.data = detail::write_model_and_data(converted, out, write_options, &*data);
+  else write_model_atomically(converted, out);  // no external data in, none out
   return result;
 }
 

@@ -28,8 +28,6 @@ class data_file {
     lnfold::detail::require(alignment >= 1, "lnfold::onnx: the external data alignment must be >= 1");
   }
 
-  /// The file's final name, without directory: the location its tensors get in the written model.
-  std::string name() const { return std::filesystem::path(file_.target()).filename().string(); }
   /// The location a tensor written before the model refers to until the model is written.
   std::string staging_location() const { return std::filesystem::path(file_.temp_path()).filename().string(); }
 
@@ -47,7 +45,6 @@ class data_file {
   void write(std::string_view bytes) { file_.write(bytes.data(), bytes.size()); }
   void read(char* out, std::size_t size, std::uint64_t offset) const { file_.read_at(out, size, offset); }
   void overwrite(std::string_view bytes, std::uint64_t offset) { file_.write_at(bytes.data(), bytes.size(), offset); }
-  std::uint64_t size() const noexcept { return file_.written(); }
 
   staged_file& file() noexcept { return file_; }
 

@@ -145,6 +145,33 @@ class external_file {
   std::uint64_t size_ = 0;
 };
 
+/// Reads `size` bytes in chunks of at most `chunk`: read(buffer, n, at) fills n bytes from position
+/// `at` (0 … size), then sink(buffer, n) takes them. Memory: one chunk.
+template <class Read, class Sink>
+void in_chunks(std::uint64_t size, std::size_t chunk, Read&& read, Sink&& sink) {
+  std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size)), '\0');
+  for (std::uint64_t done = 0; done < size;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
+    read(buffer.data(), n, done);
+    sink(static_cast<const char*>(buffer.data()), n);
+    done += n;
+  }
+}
+
+/// Makes `t` refer to `length` bytes at `offset` of the file `location` (external data).
+inline void set_external_reference(::onnx::TensorProto& t, const std::string& location, std::uint64_t offset,
+                                   std::uint64_t length) {
+  t.clear_external_data();
+  t.set_data_location(::onnx::TensorProto::EXTERNAL);
+  for (const auto& [key, value] : {std::pair<const char*, std::string>{"location", location},
+                                   {"offset", std::to_string(offset)},
+                                   {"length", std::to_string(length)}}) {
+    auto* kv = t.add_external_data();
+    kv->set_key(key);
+    kv->set_value(value);
+  }
+}
+
 /// Checks that `loc` of tensor `t` lies inside a file of `file_size` bytes and matches the tensor's
 /// byte size; returns that size.
 inline std::uint64_t checked_extent(const ::onnx::TensorProto& t, const external_location& loc, std::uint64_t file_size,
@@ -291,13 +318,9 @@ void read_tensor_chunks(const ::onnx::TensorProto& t, const std::filesystem::pat
   lnfold::detail::require(chunk > 0, "lnfold::onnx::read_tensor_chunks: chunk must be > 0");
   const detail::external_file file(model_dir / loc->location, t.name());
   const std::uint64_t size = detail::checked_extent(t, *loc, file.size(), file.path());
-  std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, size)), '\0');
-  for (std::uint64_t done = 0; done < size;) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
-    file.read(buffer.data(), n, loc->offset + done, t.name());
-    sink(static_cast<const char*>(buffer.data()), n);
-    done += n;
-  }
+  detail::in_chunks(
+      size, chunk, [&](char* out, std::size_t n, std::uint64_t at) { file.read(out, n, loc->offset + at, t.name()); },
+      sink);
 }
 
 /// The raw little-endian bytes of `t`, wherever they are stored: raw_data, the typed fields, or an
@@ -419,14 +442,7 @@ inline external_data_summary write_model_and_data(::onnx::ModelProto& model, con
       }
     }
     held.swap_out(*t);
-    t->set_data_location(::onnx::TensorProto::EXTERNAL);
-    for (const auto& [key, value] : {std::pair<const char*, std::string>{"location", data_name},
-                                     {"offset", std::to_string(offset)},
-                                     {"length", std::to_string(size)}}) {
-      auto* kv = t->add_external_data();
-      kv->set_key(key);
-      kv->set_value(value);
-    }
+    detail::set_external_reference(*t, data_name, offset, size);
     ++summary.tensors;
     summary.largest = std::max(summary.largest, size);
   }

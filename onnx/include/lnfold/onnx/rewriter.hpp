@@ -245,14 +245,9 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
       const std::string bytes = tensor_bytes(t, g_.options().model_dir);
       sink(bytes.data(), bytes.size());
     } else if (edited_out_ && loc->location == edited_out_->staging_location()) {
-      const std::uint64_t size = tensor_byte_size(t);
-      std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(size, std::uint64_t{4} << 20)), '\0');
-      for (std::uint64_t done = 0; done < size;) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
-        edited_out_->read(buffer.data(), n, loc->offset + done);
-        sink(static_cast<const char*>(buffer.data()), n);
-        done += n;
-      }
+      detail::in_chunks(
+          tensor_byte_size(t), std::size_t{4} << 20,
+          [&](char* out, std::size_t n, std::uint64_t at) { edited_out_->read(out, n, loc->offset + at); }, sink);
     } else {
       read_tensor_chunks(t, g_.options().model_dir, sink);
     }
@@ -286,14 +281,7 @@ class model_rewriter : public lnfold::detail::structure_overlay<graph> {
     }
     const std::uint64_t offset = edited_out_->start_tensor();
     write([&](std::string_view bytes) { edited_out_->write(bytes); });
-    t.clear_external_data();
-    for (const auto& [key, value] : {std::pair<const char*, std::string>{"location", staged},
-                                     {"offset", std::to_string(offset)},
-                                     {"length", std::to_string(tensor_byte_size(t))}}) {
-      auto* kv = t.add_external_data();
-      kv->set_key(key);
-      kv->set_value(value);
-    }
+    detail::set_external_reference(t, staged, offset, tensor_byte_size(t));
   }
 
   /// The value name reader `n` must read parameter `p` under: the tensor itself, or, behind a chain,
